@@ -1,0 +1,61 @@
+"""Shared fixtures and hypothesis strategies: screenshot-like images with planted structure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+DATA = Path(__file__).parent / "data"
+
+settings.register_profile(
+    "default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("default")
+
+
+@st.composite
+def planted_images(draw, cells=(2, 4, 6), max_grid=7):
+    """A uint8 image of whole cells built from a few kinds of content, so that runs,
+    duplicates, near-duplicates, gradients and noise all occur and meet each other."""
+    cell = draw(st.sampled_from(cells))
+    rows = draw(st.integers(1, max_grid))
+    cols = draw(st.integers(1, max_grid))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    palette = [rng.integers(0, 256, (cell, cell, 3), dtype=np.uint8) for _ in range(3)]
+    palette.append(np.full((cell, cell, 3), draw(st.integers(0, 255)), dtype=np.uint8))
+    kinds = draw(st.lists(st.sampled_from("ppppnngrf"), min_size=rows * cols, max_size=rows * cols))
+    image = np.empty((rows * cell, cols * cell, 3), dtype=np.uint8)
+    for i, kind in enumerate(kinds):
+        r, c = divmod(i, cols)
+        if kind == "p":  # planted duplicate from the palette
+            block = palette[int(rng.integers(len(palette)))]
+        elif kind == "n":  # near-duplicate: a palette cell nudged by a few steps
+            base = palette[int(rng.integers(len(palette)))].astype(np.int16)
+            nudge = rng.integers(-12, 13, base.shape) * (rng.random(base.shape) < 0.3)
+            block = np.clip(base + nudge, 0, 255).astype(np.uint8)
+        elif kind == "g":  # gradient
+            ramp = (np.arange(cell * cell * 3) * int(rng.integers(1, 9))) % 256
+            block = ramp.reshape(cell, cell, 3).astype(np.uint8)
+        elif kind == "f":  # copy of the cell to the left or above, when there is one
+            block = image[
+                (r - (c == 0)) * cell : (r - (c == 0) + 1) * cell,
+                (c - (c > 0)) * cell : (c - (c > 0) + 1) * cell,
+            ].copy()
+            if r == 0 and c == 0:
+                block = palette[0]
+        else:  # random noise
+            block = rng.integers(0, 256, (cell, cell, 3), dtype=np.uint8)
+        image[r * cell : (r + 1) * cell, c * cell : (c + 1) * cell] = block
+    return image, cell
+
+
+@pytest.fixture(scope="session")
+def screenshot_paths() -> list[Path]:
+    paths = sorted(DATA.glob("*.png"))
+    if not paths:
+        pytest.fail(f"no screenshots in {DATA}; run tools/make_screenshots.py")
+    return paths

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything this project needs on a fresh Debian machine:
+# the Debian packages the tests drive (X server, window manager, terminal, browser,
+# Qt's xcb libraries) and the Python packages, into .venv beside this script's repo.
+# Run as root (or with sudo available). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+  xvfb xauth xdotool xterm openbox x11-utils chromium fonts-dejavu-core
+  libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0
+  libxcb-render-util0 libxcb-image0 libxcb-shape0 libegl1 libgl1
+)
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first and pinned: a loose torch would pull a multi-GB CUDA build.
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ".[dev]"
+echo "installed: $(.venv/bin/python -c 'import torch, transformers, numba; print("torch", torch.__version__, "transformers", transformers.__version__, "numba", numba.__version__)')"

@@ -1,0 +1,115 @@
+"""Render the real screenshots kept in tests/data for tests and benchmarks.
+
+Two kinds of scene, both real renderings rather than synthetic arrays:
+- a desktop under Xvfb with openbox and xterm windows full of text, captured with mss;
+- Chromium (headless) on local HTML documentation from /usr/share/doc.
+
+    python tools/make_screenshots.py [--out tests/data]
+
+Needs the Debian packages that tools/install.sh installs (xvfb, openbox, xterm, chromium).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import mss
+import mss.tools
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tools.xvfb import virtual_display
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+
+PAGES = [
+    ("chromium-xterm-faq", "/usr/share/doc/xterm/xterm.faq.html", (1920, 1080)),
+    ("chromium-libffi-index", "/usr/share/doc/libffi8/html/Index.html", (1920, 1080)),
+    ("chromium-python-policy", "/usr/share/doc/python3/python-policy.html", (2560, 1440)),
+    ("chromium-users-and-groups", "/usr/share/doc/base-passwd/users-and-groups.html", (3840, 2160)),
+]
+
+TERMINALS = [
+    ("110x48+10+10", "ls -l /usr/share/doc | head -46"),
+    (
+        "90x30+880+300",
+        "fold -w 88 /usr/share/doc/xterm/README.Debian* 2>/dev/null | head -28; "
+        "python3 -c 'import this' | head -12",
+    ),
+]
+
+
+def render_page(html: str, size: tuple[int, int], out: Path) -> None:
+    """Headless Chromium screenshot of a local page at size (width, height)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        raise RuntimeError("chromium is not installed; run tools/install.sh")
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        subprocess.run(
+            [
+                browser,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={size[0]},{size[1]}",
+                f"--screenshot={out}",
+                f"file://{html}",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
+        )
+
+
+def render_desktop(size: tuple[int, int], out: Path) -> None:
+    """Xvfb desktop with openbox and xterms showing text, captured with mss."""
+    with virtual_display(*size) as env:
+        terms = [
+            subprocess.Popen(
+                ["xterm", "-geometry", geometry, "-e", "sh", "-c", f"{cmd}; sleep 60"], env=env
+            )
+            for geometry, cmd in TERMINALS
+        ]
+        try:
+            time.sleep(2.5)
+            os.environ.update(DISPLAY=env["DISPLAY"], XAUTHORITY=env["XAUTHORITY"])
+            with mss.MSS() as grabber:
+                shot = grabber.grab(grabber.monitors[1])
+                mss.tools.to_png(shot.rgb, shot.size, output=str(out))
+        finally:
+            for term in terms:
+                term.terminate()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "data"
+    )
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    render_desktop((1920, 1080), args.out / "desktop-xterm-1920x1080.png")
+    for name, html, size in PAGES:
+        render_page(html, size, args.out / f"{name}-{size[0]}x{size[1]}.png")
+    for path in sorted(args.out.glob("*.png")):
+        print(f"{path.name}: {path.stat().st_size / 1e3:.0f} kB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""A private Xvfb display with its own Xauthority file, for tools that render real windows.
+
+python-xlib (under pyautogui) refuses a display without an Xauthority entry, so we always make
+one; `-displayfd` lets the server pick a free display number instead of guessing one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["virtual_display"]
+
+
+@contextmanager
+def virtual_display(
+    width: int, height: int, *, window_manager: bool = True
+) -> Iterator[dict[str, str]]:
+    """Start Xvfb (and openbox) at width x height; yields the env for programs to run on it."""
+    for program in ("Xvfb", "xauth", "mcookie"):
+        if shutil.which(program) is None:
+            raise RuntimeError(f"{program} is not installed; run tools/install.sh")
+    workdir = Path(tempfile.mkdtemp(prefix="xvfb-"))
+    auth = workdir / "Xauthority"
+    auth.touch()
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(
+        [
+            "Xvfb",
+            "-displayfd",
+            str(write_fd),
+            "-screen",
+            "0",
+            f"{width}x{height}x24",
+            "-auth",
+            str(auth),
+            "-nolisten",
+            "tcp",
+            "-noreset",
+        ],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    helpers: list[subprocess.Popen] = []
+    try:
+        with os.fdopen(read_fd) as pipe:
+            number = pipe.readline().strip()
+        if not number:
+            raise RuntimeError("Xvfb did not start")
+        display = f":{number}"
+        cookie = subprocess.run(["mcookie"], capture_output=True, text=True, check=True).stdout
+        subprocess.run(["xauth", "-f", str(auth), "add", display, ".", cookie.strip()], check=True)
+        env = {**os.environ, "DISPLAY": display, "XAUTHORITY": str(auth)}
+        if window_manager and shutil.which("openbox"):
+            helpers.append(
+                subprocess.Popen(
+                    ["openbox"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+            )
+            time.sleep(0.5)
+        yield env
+    finally:
+        for proc in [*helpers, server]:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
