@@ -1,0 +1,45 @@
+"""Command-line entry of the PixelPrune GUI-agent runtime.
+
+    python main.py --help
+    python main.py analyze screenshot.png --heatmap out.png
+
+Each subcommand lives in its own module and is imported only when chosen, so `--help` stays fast
+and a command never pays for another's imports (torch, Qt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name → (module with add_arguments(parser) and run(args) -> int, one-line help)
+COMMANDS = {
+    "analyze": ("tools.analyze", "kept share, timing and heatmaps of PixelPrune on images"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description="Desktop GUI agent with PixelPrune: drop pixel-duplicate patches before "
+        "the vision encoder.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, summary) in COMMANDS.items():
+        command = sub.add_parser(name, help=summary, description=summary)
+        command.set_defaults(module=module)
+        if name in sys.argv[1:2]:  # only the chosen command's module is imported
+            importlib.import_module(module).add_arguments(command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    sys.argv[1:] = argv
+    args = build_parser().parse_args(argv)
+    return importlib.import_module(args.module).run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

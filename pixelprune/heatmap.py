@@ -54,5 +54,5 @@ def overlay_heatmap(image: Image.Image | np.ndarray, heatmap: Image.Image) -> Im
     """The heatmap composited over an RGB image of the same size (for files and reports)."""
     base = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
     if base.size != heatmap.size:
-        raise ValueError(f"image is {base.size} but heatmap is {heatmap.size}")
+        raise ValueError(f"image size {base.size} differs from heatmap size {heatmap.size}")
     return Image.alpha_composite(base.convert("RGBA"), heatmap).convert("RGB")

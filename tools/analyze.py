@@ -1,0 +1,170 @@
+"""`main.py analyze`: how much of each screenshot PixelPrune keeps, and how fast it decides.
+
+Each image is resized as the chosen model family's processor would (so cell counts equal the
+model's visual tokens), selected, and reported as a table or JSON; `--heatmap` writes the
+kept-cell heatmap over the original image. A missing or corrupt file gets its own error line
+and the exit status says something failed, but every other file is still processed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from rich.console import Console
+from rich.table import Table
+
+from pixelprune import METHODS, METRICS, PixelPruneError, get_family, resize_for_model, select
+from pixelprune.heatmap import overlay_heatmap, render_heatmap
+from pixelprune.selection import Selection
+
+__all__ = ["add_arguments", "run"]
+
+
+@dataclass
+class Row:
+    """One file's result (or its error) as printed and as emitted in JSON."""
+
+    file: str
+    width: int | None = None
+    height: int | None = None
+    resized_width: int | None = None
+    resized_height: int | None = None
+    cells: int | None = None
+    kept: int | None = None
+    kept_share: float | None = None
+    ms: float | None = None
+    heatmap: str | None = None
+    error: str | None = None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMG", help="image files")
+    parser.add_argument(
+        "--family",
+        default="qwen2.5",
+        choices=["qwen2", "qwen2.5", "qwen3"],
+        help="model family whose resize and cell size to use (default qwen2.5)",
+    )
+    parser.add_argument(
+        "--method", default="pred_2d", choices=list(METHODS), help="selector (default pred_2d)"
+    )
+    parser.add_argument(
+        "--tau",
+        type=float,
+        default=0.0,
+        help="tolerance on [0, 1] pixel values; 0 is lossless (default 0)",
+    )
+    parser.add_argument(
+        "--metric",
+        default="max",
+        choices=list(METRICS),
+        help="cell distance for tau>0 (default max)",
+    )
+    parser.add_argument(
+        "--no-anchor",
+        action="store_true",
+        help="tau>0: compare raw neighbours instead of the reconstruction",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for --method random")
+    parser.add_argument(
+        "--heatmap",
+        type=Path,
+        metavar="OUT",
+        help="write heatmaps: a .png file for one image, else a folder",
+    )
+    parser.add_argument("--grid", action="store_true", help="draw cell borders in heatmaps")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Analyze every file; 0 when all succeeded, 1 when any file failed."""
+    cell = get_family(args.family).cell
+    try:
+        select(
+            np.zeros((cell, cell, 3), np.uint8),
+            cell=cell,
+            method=args.method,
+            tau=args.tau,
+            metric=args.metric,
+            anchored=not args.no_anchor,
+        )
+    except PixelPruneError as exc:  # bad options: nothing to do per file
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = [_analyze_one(path, args) for path in args.images]
+    if args.json:
+        print(json.dumps([asdict(row) for row in rows], indent=2))
+    else:
+        _print_table(rows)
+    for row in rows:
+        if row.error:
+            print(f"error: {row.file}: {row.error}", file=sys.stderr)
+    return 1 if any(row.error for row in rows) else 0
+
+
+def _analyze_one(path: Path, args: argparse.Namespace) -> Row:
+    row = Row(file=str(path))
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            original = opened.convert("RGB")
+    except FileNotFoundError:
+        row.error = "no such file"
+        return row
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        row.error = f"not a readable image ({exc})"
+        return row
+    try:
+        resized = resize_for_model(original, args.family)
+        selection = select(
+            resized,
+            cell=get_family(args.family).cell,
+            method=args.method,
+            tau=args.tau,
+            metric=args.metric,
+            anchored=not args.no_anchor,
+            seed=args.seed,
+        )
+    except PixelPruneError as exc:
+        row.error = str(exc)
+        return row
+    row.width, row.height = original.size
+    row.resized_height, row.resized_width = resized.shape[:2]
+    row.cells, row.kept = selection.n_cells, selection.n_kept
+    row.kept_share = round(selection.kept_share, 4)
+    row.ms = round(selection.seconds * 1e3, 3)
+    if args.heatmap is not None:
+        row.heatmap = str(_write_heatmap(original, selection, path, args))
+    return row
+
+
+def _write_heatmap(
+    original: Image.Image, selection: Selection, path: Path, args: argparse.Namespace
+) -> Path:
+    single_file = len(args.images) == 1 and args.heatmap.suffix.lower() == ".png"
+    target = args.heatmap if single_file else args.heatmap / f"{path.stem}.heatmap.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    heat = render_heatmap(selection, original.size, grid=args.grid)
+    overlay_heatmap(original, heat).save(target)
+    return target
+
+
+def _print_table(rows: list[Row]) -> None:
+    table = Table(show_edge=False)
+    for name in ("file", "size", "cells", "kept", "kept share", "ms"):
+        table.add_column(name, justify="left" if name == "file" else "right")
+    for row in rows:
+        if row.error:
+            table.add_row(row.file, "error", "", "", "", "")
+            continue
+        size = f"{row.width}x{row.height} → {row.resized_width}x{row.resized_height}"
+        table.add_row(
+            row.file, size, str(row.cells), str(row.kept), f"{row.kept_share:.1%}", f"{row.ms:.2f}"
+        )
+    Console(width=160).print(table)
