@@ -9,13 +9,15 @@ The scan kernels keep, for every cell already visited, `ref[i]`: the cell whose 
 stand for cell i in the reconstruction. A kept cell stands for itself; a dropped cell stands for
 whatever its prediction stands for. Comparing `ref`s instead of copying pixels is what makes the
 anchored τ>0 mode (compare against the reconstruction, no drift) cost no more than the plain one,
-and it short-cuts flat areas, where all refs point to one cell and compares are free.
+and it short-cuts flat areas, where all refs point to one cell and compares are free. At τ=0 a
+union-find of proven equalities (`classes`) short-cuts the rest.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, uint64
+from numba import njit, types, uint64
+from numba.extending import overload
 
 EXACT, MAX, MAE, RMSE = 0, 1, 2, 3
 METRIC_CODES = {"exact": EXACT, "max": MAX, "mae": MAE, "rmse": RMSE}
@@ -29,58 +31,103 @@ def _offset(i, cols, cs, stride, per_row):
 
 
 @njit(cache=True, inline="always")
-def _equal(words, a, b, cols, cs):
-    """Bit-exact equality of cells a and b, stopping at the first differing pixel row."""
+def _first_difference(words, a, b, cols, cs):
+    """Index of the first pixel row where cells a and b differ bit-wise; `cs` when identical."""
     stride = words.shape[1]
     wpc = stride // cols
     flat = words.reshape(-1)
     pa = _offset(a, cols, cs, stride, wpc)
     pb = _offset(b, cols, cs, stride, wpc)
     step = uint64(stride)
-    for _ in range(cs):
+    for y in range(cs):
         acc = uint64(0)
         for k in range(uint64(wpc)):
             acc |= uint64(flat[pa + k] ^ flat[pb + k])
         if acc != 0:
-            return False
+            return y
         pa += step
         pb += step
-    return True
+    return cs
 
 
 @njit(cache=True, inline="always")
-def _within(vals, a, b, cols, cs, metric, tau, denom):
+def _equal(words, a, b, cols, cs):
+    """Bit-exact equality of cells a and b, stopping at the first differing pixel row."""
+    return _first_difference(words, a, b, cols, cs) == cs
+
+
+def _row_distance(flat, pa, pb, n, metric):
+    """Placeholder typed by the overload below: one pixel row's max |d|, sum |d| or sum d²."""
+    raise NotImplementedError
+
+
+@overload(_row_distance, jit_options={"cache": True})
+def _row_distance_impl(flat, pa, pb, n, metric):
+    """Integer pixels reduce in int32/int64, which vectorises and is exact; floats in float64."""
+    if isinstance(flat.dtype, types.Integer):
+
+        def integer_row(flat, pa, pb, n, metric):
+            if metric == MAX:
+                worst = np.int32(0)
+                for k in range(n):
+                    worst = max(worst, abs(np.int32(flat[pa + k]) - np.int32(flat[pb + k])))
+                return np.float64(worst)
+            total = np.int64(0)
+            if metric == MAE:
+                for k in range(n):
+                    total += abs(np.int32(flat[pa + k]) - np.int32(flat[pb + k]))
+            else:
+                for k in range(n):
+                    d = np.int32(flat[pa + k]) - np.int32(flat[pb + k])
+                    total += d * d
+            return np.float64(total)
+
+        return integer_row
+
+    def float_row(flat, pa, pb, n, metric):
+        total = 0.0
+        for k in range(n):
+            d = abs(np.float64(flat[pa + k]) - np.float64(flat[pb + k]))
+            if metric == MAX:
+                total = max(total, d)
+            elif metric == MAE:
+                total += d
+            else:
+                total += d * d
+        return total
+
+    return float_row
+
+
+@njit(cache=True, inline="always")
+def _within(vals, a, b, cols, cs, metric, tau, denom, first_row):
     """dist(cell a, cell b) <= tau for metric max/mae/rmse on [0, 1] values.
 
     dist is max|d|/denom, sum|d|/(denom*n) or sqrt(sum d²/n)/denom with d the raw differences
-    (denom 255 for uint8, 1 for floats). Each row can only raise the running value, so we stop
-    as soon as it is over tau; the final test uses the same formula as the reference oracle.
+    (denom 255 for uint8, 1 for floats). Rows before `first_row` are known to be identical and
+    add nothing. Each row can only raise the running value, so we stop as soon as it is over
+    tau; the final test uses the same formula as the reference oracle.
     """
     stride = vals.shape[1]
     vpc = cs * 3
     n = vpc * cs
     flat = vals.reshape(-1)
-    pa = _offset(a, cols, cs, stride, vpc)
-    pb = _offset(b, cols, cs, stride, vpc)
     step = uint64(stride)
+    pa = _offset(a, cols, cs, stride, vpc) + uint64(first_row) * step
+    pb = _offset(b, cols, cs, stride, vpc) + uint64(first_row) * step
     total = 0.0
-    for _ in range(cs):
+    for _ in range(first_row, cs):
+        row = _row_distance(flat, pa, pb, uint64(vpc), metric)
         if metric == MAX:
-            worst = 0.0
-            for k in range(uint64(vpc)):
-                worst = max(worst, abs(np.float64(flat[pa + k]) - np.float64(flat[pb + k])))
-            total = max(total, worst)
+            total = max(total, row)
             if total / denom > tau:
                 return False
         elif metric == MAE:
-            for k in range(uint64(vpc)):
-                total += abs(np.float64(flat[pa + k]) - np.float64(flat[pb + k]))
+            total += row
             if total / (denom * n) > tau:
                 return False
         else:
-            for k in range(uint64(vpc)):
-                d = np.float64(flat[pa + k]) - np.float64(flat[pb + k])
-                total += d * d
+            total += row
             if np.sqrt(total / n) / denom > tau:
                 return False
         pa += step
@@ -88,27 +135,116 @@ def _within(vals, a, b, cols, cs, metric, tau, denom):
     return True
 
 
+@njit(cache=True)
+def _find(parent, i):
+    """Root of i's set, halving the path on the way (union-find)."""
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+@njit(cache=True)
+def neighbour_identity(words, rows, cols, cs):
+    """(2, n) bool: [0, i] cell i is bit-identical to its left neighbour, [1, i] to the one above.
+
+    Computed a band of cells at a time with loops that run along whole pixel rows (XOR against
+    the row shifted by one cell, and against the row one cell higher), so they vectorise, then
+    reduced per cell. This is the one full pass over the image; the scans then answer most
+    identity questions from it in O(1).
+    """
+    stride = words.shape[1]
+    wpc = stride // cols
+    flat = words.reshape(-1)
+    same = np.zeros((2, rows * cols), dtype=np.bool_)
+    diff_left = np.zeros(stride, dtype=words.dtype)
+    diff_up = np.zeros(stride, dtype=words.dtype)
+    shift, width, band = uint64(wpc), uint64(stride), uint64(cs * stride)
+    for r in range(rows):
+        diff_left[:] = 0
+        diff_up[:] = 0
+        for y in range(cs):
+            row = uint64((r * cs + y) * stride)
+            for k in range(shift, width):
+                diff_left[k] |= flat[row + k] ^ flat[row + k - shift]
+            if r > 0:
+                for k in range(width):
+                    diff_up[k] |= flat[row + k] ^ flat[row - band + k]
+        for c in range(cols):
+            left = uint64(0)
+            up = uint64(0)
+            for k in range(c * wpc, (c + 1) * wpc):
+                left |= uint64(diff_left[k])
+                up |= uint64(diff_up[k])
+            same[0, r * cols + c] = c > 0 and left == 0
+            same[1, r * cols + c] = r > 0 and up == 0
+    return same
+
+
 @njit(cache=True, inline="always")
-def _similar(words, vals, a, b, cols, cs, metric, tau, denom):
-    """Cells a and b count as the same under the metric (bit-exact when tau is 0)."""
-    if a == b:
+def _adjacent(same, a, b, cols):
+    """1 or 0 when cells a and b are side by side (bit-identical or not); -1 when they are not."""
+    if b == a - 1 and a % cols != 0:
+        return 1 if same[0, a] else 0
+    if b == a + 1 and b % cols != 0:
+        return 1 if same[0, b] else 0
+    if b == a - cols:
+        return 1 if same[1, a] else 0
+    if b == a + cols:
+        return 1 if same[1, b] else 0
+    return -1
+
+
+@njit(cache=True, inline="always")
+def _match(words, vals, same, classes, x, y, x_ref, y_ref, cols, cs, metric, tau, denom):
+    """Does cell x's reconstruction (held by cell x_ref) match cell y's (held by y_ref)?
+
+    Match means bit-identical, or (tau > 0) within tau. Identity is settled without reading
+    pixels wherever possible: `classes` (union-find) remembers every identity proven so far,
+    and when x and y are neighbours each identical to its ref, the `same` map answers for the
+    refs. Pixels are compared only when neither knows; the metric is measured only for cells
+    that differ, from their first differing row. Similarity itself is not transitive and is never
+    remembered.
+    """
+    if x_ref == y_ref:
+        return True
+    rx, ry = _find(classes, x_ref), _find(classes, y_ref)
+    if rx == ry:
+        return True
+    first_row = -1
+    if same.shape[1] > 0 and _find(classes, x) == rx and _find(classes, y) == ry:
+        adjacent = _adjacent(same, x, y, cols)
+        if adjacent == 0:
+            first_row = 0
+        elif adjacent == 1:
+            first_row = cs
+    if first_row < 0:
+        first_row = _first_difference(words, rx, ry, cols, cs)
+    if first_row == cs:
+        classes[max(rx, ry)] = min(rx, ry)
         return True
     if metric == EXACT or tau == 0.0:
-        return _equal(words, a, b, cols, cs)
-    return _within(vals, a, b, cols, cs, metric, tau, denom)
+        return False
+    return _within(vals, rx, ry, cols, cs, metric, tau, denom, first_row)
 
 
 @njit(cache=True, inline="always")
-def _predict_2d(words, vals, i, cols, cs, ref, metric, tau, denom):
-    """LOCO-I / JPEG-LS prediction of cell i from its left (A), up (B), up-left (C) cells."""
+def _predict(words, vals, same, classes, order, k, pred_2d, cols, cs, ref, metric, tau, denom):
+    """The cell that predicts cell order[k]: the previous one in `order`, or with `pred_2d` the
+    LOCO-I / JPEG-LS choice between left (A) and up (B) from the up-left cell (C)."""
+    i = order[k]
+    if not pred_2d:
+        return order[k - 1]
     r, c = i // cols, i % cols
     if r == 0:
         return i - 1
     if c == 0:
         return i - cols
     a, b, ul = i - 1, i - cols, i - cols - 1
-    if _similar(words, vals, ref[ul], ref[a], cols, cs, metric, tau, denom) and not _similar(
-        words, vals, ref[ul], ref[b], cols, cs, metric, tau, denom
+    if _match(
+        words, vals, same, classes, ul, a, ref[ul], ref[a], cols, cs, metric, tau, denom
+    ) and not _match(
+        words, vals, same, classes, ul, b, ref[ul], ref[b], cols, cs, metric, tau, denom
     ):
         return b
     return a
@@ -124,17 +260,17 @@ def scan_select(words, vals, cols, cs, order, pred_2d, metric, tau, denom, ancho
     pixels rebuild each cell).
     """
     n = order.shape[0]
+    same = neighbour_identity(words, n // cols, cols, cs)
     ref = np.arange(n)
+    classes = np.arange(n)
     first = order[0]
     keep[first] = True
     source[first] = first
     for k in range(1, n):
         i = order[k]
-        if pred_2d:
-            p = _predict_2d(words, vals, i, cols, cs, ref, metric, tau, denom)
-        else:
-            p = order[k - 1]
-        if _similar(words, vals, i, ref[p], cols, cs, metric, tau, denom):
+        p = _predict(words, vals, same, classes, order, k, pred_2d, cols, cs, ref, metric, tau,
+                     denom)  # fmt: skip
+        if _match(words, vals, same, classes, i, p, i, ref[p], cols, cs, metric, tau, denom):
             keep[i] = False
             source[i] = ref[p]
         else:
@@ -149,51 +285,49 @@ def scan_fill(words, vals, cols, cs, order, pred_2d, metric, tau, denom, keep):
     """Decoder of `scan_select`: kept cells are already in the canvas; fill the dropped ones.
 
     Walks the same order, re-derives each prediction from the canvas (the reconstruction) and
-    copies the predicted cell's pixels. Needs no side information beyond the keep mask.
+    copies the predicted cell's pixels. Needs no side information beyond the keep mask. (No
+    identity map here: the canvas changes as it is filled.)
     """
     n = order.shape[0]
+    same = np.zeros((2, 0), dtype=np.bool_)
     ref = np.arange(n)
+    classes = np.arange(n)
     vpc = cs * 3
     for k in range(1, n):
         i = order[k]
         if keep[i]:
             continue
-        if pred_2d:
-            p = _predict_2d(words, vals, i, cols, cs, ref, metric, tau, denom)
-        else:
-            p = order[k - 1]
+        p = _predict(words, vals, same, classes, order, k, pred_2d, cols, cs, ref, metric, tau,
+                     denom)  # fmt: skip
         yi, xi = (i // cols) * cs, (i % cols) * vpc
         yp, xp = (p // cols) * cs, (p % cols) * vpc
         for y in range(cs):
             vals[yi + y, xi : xi + vpc] = vals[yp + y, xp : xp + vpc]
-
-
-@njit(cache=True)
-def _find(parent, i):
-    root = i
-    while parent[root] != root:
-        root = parent[root]
-    while parent[i] != root:
-        nxt = parent[i]
-        parent[i] = root
-        i = nxt
-    return root
+        classes[i] = _find(classes, p)  # the copy equals p bit for bit
 
 
 @njit(cache=True)
 def connected_components(words, vals, rows, cols, cs, metric, tau, denom, keep, source):
-    """Union-find over right/down neighbours that match; one kept cell (the first) per component."""
+    """Union-find over right/down neighbours that match; one kept cell (the first) per component.
+
+    Identical neighbours come from the identity map; at tau > 0 the others are measured unless
+    already in one component (the union would change nothing).
+    """
     n = rows * cols
+    same = neighbour_identity(words, rows, cols, cs)
     parent = np.arange(n)
     for i in range(n):
-        r, c = i // cols, i % cols
-        if c + 1 < cols and _similar(words, vals, i, i + 1, cols, cs, metric, tau, denom):
-            ra, rb = _find(parent, i), _find(parent, i + 1)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-        if r + 1 < rows and _similar(words, vals, i, i + cols, cols, cs, metric, tau, denom):
-            ra, rb = _find(parent, i), _find(parent, i + cols)
-            if ra != rb:
+        for j, axis in ((i - 1, 0), (i - cols, 1)):
+            if (axis == 0 and i % cols == 0) or j < 0:
+                continue
+            ra, rb = _find(parent, i), _find(parent, j)
+            if ra == rb:
+                continue
+            if same[axis, i] or (
+                metric != EXACT
+                and tau != 0.0
+                and _within(vals, j, i, cols, cs, metric, tau, denom, 0)
+            ):
                 parent[max(ra, rb)] = min(ra, rb)
     for i in range(n):
         root = _find(parent, i)
@@ -202,14 +336,40 @@ def connected_components(words, vals, rows, cols, cs, metric, tau, denom, keep, 
 
 
 @njit(cache=True)
-def cell_hashes(words, rows, cols, cs):
-    """64-bit hash of each cell's bytes (four interleaved multiply-xor lanes, then mixed)."""
+def global_duplicates(words, rows, cols, cs, keep, source):
+    """Drop every cell identical to an earlier one anywhere; hash hits are verified pixel by pixel.
+
+    A cell identical to its left or upper neighbour repeats an earlier cell and is settled by the
+    identity map. The rest (every first occurrence among them) are hashed and grouped by hash;
+    within a group each cell is compared with the group's distinct representatives so far, so a
+    collision can never merge two different cells.
+    """
     n = rows * cols
+    same = neighbour_identity(words, rows, cols, cs)
+    candidates = np.empty(n, dtype=np.int64)
+    n_candidates = 0
+    for i in range(n):
+        if not (same[0, i] or same[1, i]):
+            candidates[n_candidates] = i
+            n_candidates += 1
+    candidates = candidates[:n_candidates]
+    hashes = cell_hashes(words, cols, cs, candidates)
+    _dedupe_by_hash(words, cols, cs, candidates, hashes, keep, source)
+    for i in range(n):  # raster order: the neighbour's source is final by now
+        if same[0, i] or same[1, i]:
+            keep[i] = False
+            source[i] = source[i - 1] if same[0, i] else source[i - cols]
+
+
+@njit(cache=True)
+def cell_hashes(words, cols, cs, cells):
+    """64-bit hash of each given cell's bytes (four interleaved multiply-xor lanes, then mixed)."""
     wpc = words.shape[1] // cols
-    out = np.empty(n, dtype=np.uint64)
+    out = np.empty(cells.shape[0], dtype=np.uint64)
     m1 = np.uint64(0x9E3779B97F4A7C15)
     m2 = np.uint64(0xBF58476D1CE4E5B9)
-    for i in range(n):
+    for idx in range(cells.shape[0]):
+        i = cells[idx]
         y0, x0 = (i // cols) * cs, (i % cols) * wpc
         h0 = np.uint64(0x243F6A8885A308D3)
         h1 = np.uint64(0x13198A2E03707344)
@@ -229,29 +389,23 @@ def cell_hashes(words, rows, cols, cs):
                 k += 1
         h = h0 ^ (h1 * m2) ^ ((h2 * m1) >> np.uint64(7)) ^ (h3 * m1 * m2)
         h ^= h >> np.uint64(31)
-        out[i] = h * m2
+        out[idx] = h * m2
     return out
 
 
 @njit(cache=True)
-def global_duplicates(words, cols, cs, hashes, keep, source):
-    """Drop every cell identical to an earlier one anywhere; hash hits are verified byte by byte.
-
-    Cells are grouped by hash (a stable sort keeps raster order inside a group); within a group
-    each cell is compared with the group's distinct representatives so far, so a collision can
-    never merge two different cells.
-    """
-    n = hashes.shape[0]
-    order = np.argsort(hashes, kind="mergesort")
-    reps = np.empty(n, dtype=np.int64)
+def _dedupe_by_hash(words, cols, cs, cells, hashes, keep, source):
+    """Among `cells` (raster order), keep the first of each distinct content, by hash + verify."""
+    order = np.argsort(hashes, kind="mergesort")  # stable: raster order inside a hash group
+    reps = np.empty(cells.shape[0], dtype=np.int64)
     start = 0
-    while start < n:
+    while start < order.shape[0]:
         end = start + 1
-        while end < n and hashes[order[end]] == hashes[order[start]]:
+        while end < order.shape[0] and hashes[order[end]] == hashes[order[start]]:
             end += 1
         n_reps = 0
         for k in range(start, end):
-            i = order[k]
+            i = cells[order[k]]
             match = -1
             for j in range(n_reps):
                 if _equal(words, i, reps[j], cols, cs):
@@ -266,3 +420,9 @@ def global_duplicates(words, cols, cs, hashes, keep, source):
                 reps[n_reps] = i
                 n_reps += 1
         start = end
+
+
+@njit(cache=True)
+def global_from_hashes(words, cols, cs, hashes, keep, source):
+    """`global` with caller-given hashes for every cell (tests force collisions with it)."""
+    _dedupe_by_hash(words, cols, cs, np.arange(hashes.shape[0]), hashes, keep, source)

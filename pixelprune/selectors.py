@@ -195,24 +195,20 @@ def _conncomp(prep: Prepared, opt: Options) -> Decision:
 
 
 def _global(prep: Prepared, opt: Options) -> Decision:
-    return global_from_hashes(
-        prep, kernels.cell_hashes(prep.words, prep.rows, prep.cols, prep.cell)
-    )
-
-
-def global_from_hashes(prep: Prepared, hashes: np.ndarray) -> Decision:
-    """The `global` decision for given per-cell hashes (exposed so tests can force collisions)."""
     n = prep.rows * prep.cols
     keep = np.empty(n, dtype=np.bool_)
     source = np.empty(n, dtype=np.int64)
-    kernels.global_duplicates(
-        prep.words,
-        prep.cols,
-        prep.cell,
-        np.ascontiguousarray(hashes, dtype=np.uint64),
-        keep,
-        source,
-    )
+    kernels.global_duplicates(prep.words, prep.rows, prep.cols, prep.cell, keep, source)
+    return keep, source
+
+
+def global_from_hashes(prep: Prepared, hashes: np.ndarray) -> Decision:
+    """The `global` decision with given per-cell hashes (so tests can force collisions)."""
+    n = prep.rows * prep.cols
+    keep = np.empty(n, dtype=np.bool_)
+    source = np.empty(n, dtype=np.int64)
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+    kernels.global_from_hashes(prep.words, prep.cols, prep.cell, hashes, keep, source)
     return keep, source
 
 
