@@ -63,26 +63,37 @@ def _row_distance(flat, pa, pb, n, metric):
 
 @overload(_row_distance, jit_options={"cache": True})
 def _row_distance_impl(flat, pa, pb, n, metric):
-    """Integer pixels reduce in int32/int64, which vectorises and is exact; floats in float64."""
-    if isinstance(flat.dtype, types.Integer):
+    """8-bit pixels are reduced in narrow unsigned integers (|d| as max - min in uint8, sums in
+    uint16/uint32 over chunks of 256 values, which cannot overflow), which LLVM vectorises
+    16-32 lanes wide and which is exact; anything else in float64."""
+    if flat.dtype == types.uint8:
 
-        def integer_row(flat, pa, pb, n, metric):
+        def uint8_row(flat, pa, pb, n, metric):
             if metric == MAX:
-                worst = np.int32(0)
+                worst = np.uint8(0)
                 for k in range(n):
-                    worst = max(worst, abs(np.int32(flat[pa + k]) - np.int32(flat[pb + k])))
+                    x, y = flat[pa + k], flat[pb + k]
+                    worst = max(worst, np.uint8(max(x, y) - min(x, y)))
                 return np.float64(worst)
-            total = np.int64(0)
-            if metric == MAE:
-                for k in range(n):
-                    total += abs(np.int32(flat[pa + k]) - np.int32(flat[pb + k]))
-            else:
-                for k in range(n):
-                    d = np.int32(flat[pa + k]) - np.int32(flat[pb + k])
-                    total += d * d
-            return np.float64(total)
+            total = 0.0
+            for start in range(uint64(0), n, uint64(256)):
+                stop = min(start + uint64(256), n)
+                if metric == MAE:
+                    chunk16 = np.uint16(0)
+                    for k in range(start, stop):
+                        x, y = flat[pa + k], flat[pb + k]
+                        chunk16 = np.uint16(chunk16 + np.uint8(max(x, y) - min(x, y)))
+                    total += np.float64(chunk16)
+                else:
+                    chunk32 = np.uint32(0)
+                    for k in range(start, stop):
+                        x, y = flat[pa + k], flat[pb + k]
+                        d = np.uint32(np.uint8(max(x, y) - min(x, y)))
+                        chunk32 = np.uint32(chunk32 + d * d)
+                    total += np.float64(chunk32)
+            return total
 
-        return integer_row
+        return uint8_row
 
     def float_row(flat, pa, pb, n, metric):
         total = 0.0
@@ -99,15 +110,91 @@ def _row_distance_impl(flat, pa, pb, n, metric):
     return float_row
 
 
+def _row_total(flat, p, n):
+    """Placeholder typed by the overload below: the sum of n values of one pixel row."""
+    raise NotImplementedError
+
+
+@overload(_row_total, jit_options={"cache": True})
+def _row_total_impl(flat, p, n):
+    """8-bit pixels sum in uint16 over chunks of 256 (no overflow, vectorises); else float64."""
+    if flat.dtype == types.uint8:
+
+        def uint8_total(flat, p, n):
+            total = 0.0
+            for start in range(uint64(0), n, uint64(256)):
+                chunk = np.uint16(0)
+                for k in range(start, min(start + uint64(256), n)):
+                    chunk = np.uint16(chunk + flat[p + k])
+                total += np.float64(chunk)
+            return total
+
+        return uint8_total
+
+    def float_total(flat, p, n):
+        total = 0.0
+        for k in range(n):
+            total += np.float64(flat[p + k])
+        return total
+
+    return float_total
+
+
+@njit(cache=True)
+def cell_row_sums(vals, rows, cols, cs):
+    """(rows*cols, cs): the sum of each pixel row of each cell, for the distance lower bounds."""
+    stride = vals.shape[1]
+    vpc = cs * 3
+    flat = vals.reshape(-1)
+    sums = np.empty((rows * cols, cs), dtype=np.float64)
+    for y in range(rows * cs):
+        for c in range(cols):
+            p = uint64(y * stride + c * vpc)
+            sums[(y // cs) * cols + c, y % cs] = _row_total(flat, p, uint64(vpc))
+    return sums
+
+
+@njit(cache=True)
+def _sums_for(vals, rows, cols, cs, metric, tau):
+    """Row sums when the metric can use their bound (mae, rmse at tau > 0), else empty."""
+    if tau > 0.0 and metric in (MAE, RMSE):
+        return cell_row_sums(vals, rows, cols, cs)
+    return np.zeros((0, cs), dtype=np.float64)
+
+
 @njit(cache=True, inline="always")
-def _within(vals, a, b, cols, cs, metric, tau, denom, first_row):
+def _surely_apart(sums, a, b, cs, metric, tau, denom):
+    """True when row sums alone prove dist(a, b) > tau for mae or rmse (no pixel read).
+
+    Per pixel row, |sum a - sum b| <= sum |d| and (sum a - sum b)² / m <= sum d² (m values per
+    row, Cauchy-Schwarz), so row-sum differences bound both metrics from below. The bound must
+    beat tau by a relative 1e-9 so that float rounding can never reject a pair the exact
+    measure would accept.
+    """
+    if sums.shape[0] == 0 or metric == MAX:
+        return False
+    m = cs * 3
+    n = m * cs
+    bound = 0.0
+    for y in range(cs):
+        d = sums[a, y] - sums[b, y]
+        bound += abs(d) if metric == MAE else d * d / m
+    value = bound / (denom * n) if metric == MAE else np.sqrt(bound / n) / denom
+    return value > tau * (1.0 + 1e-9) + 1e-12
+
+
+@njit(cache=True, inline="always")
+def _within(vals, sums, a, b, cols, cs, metric, tau, denom, first_row):
     """dist(cell a, cell b) <= tau for metric max/mae/rmse on [0, 1] values.
 
     dist is max|d|/denom, sum|d|/(denom*n) or sqrt(sum d²/n)/denom with d the raw differences
     (denom 255 for uint8, 1 for floats). Rows before `first_row` are known to be identical and
     add nothing. Each row can only raise the running value, so we stop as soon as it is over
-    tau; the final test uses the same formula as the reference oracle.
+    tau; the final test uses the same formula as the reference oracle. `sums` (row sums, or an
+    empty array) lets most clearly different pairs be rejected without reading them.
     """
+    if _surely_apart(sums, a, b, cs, metric, tau, denom):
+        return False
     stride = vals.shape[1]
     vpc = cs * 3
     n = vpc * cs
@@ -196,7 +283,7 @@ def _adjacent(same, a, b, cols):
 
 
 @njit(cache=True, inline="always")
-def _match(words, vals, same, classes, x, y, x_ref, y_ref, cols, cs, metric, tau, denom):
+def _match(words, vals, sums, same, classes, x, y, x_ref, y_ref, cols, cs, metric, tau, denom):
     """Does cell x's reconstruction (held by cell x_ref) match cell y's (held by y_ref)?
 
     Match means bit-identical, or (tau > 0) within tau. Identity is settled without reading
@@ -225,11 +312,13 @@ def _match(words, vals, same, classes, x, y, x_ref, y_ref, cols, cs, metric, tau
         return True
     if metric == EXACT or tau == 0.0:
         return False
-    return _within(vals, rx, ry, cols, cs, metric, tau, denom, first_row)
+    return _within(vals, sums, rx, ry, cols, cs, metric, tau, denom, first_row)
 
 
 @njit(cache=True, inline="always")
-def _predict(words, vals, same, classes, order, k, pred_2d, cols, cs, ref, metric, tau, denom):
+def _predict(
+    words, vals, sums, same, classes, order, k, pred_2d, cols, cs, ref, metric, tau, denom
+):
     """The cell that predicts cell order[k]: the previous one in `order`, or with `pred_2d` the
     LOCO-I / JPEG-LS choice between left (A) and up (B) from the up-left cell (C)."""
     i = order[k]
@@ -242,9 +331,9 @@ def _predict(words, vals, same, classes, order, k, pred_2d, cols, cs, ref, metri
         return i - cols
     a, b, ul = i - 1, i - cols, i - cols - 1
     if _match(
-        words, vals, same, classes, ul, a, ref[ul], ref[a], cols, cs, metric, tau, denom
+        words, vals, sums, same, classes, ul, a, ref[ul], ref[a], cols, cs, metric, tau, denom
     ) and not _match(
-        words, vals, same, classes, ul, b, ref[ul], ref[b], cols, cs, metric, tau, denom
+        words, vals, sums, same, classes, ul, b, ref[ul], ref[b], cols, cs, metric, tau, denom
     ):
         return b
     return a
@@ -261,6 +350,7 @@ def scan_select(words, vals, cols, cs, order, pred_2d, metric, tau, denom, ancho
     """
     n = order.shape[0]
     same = neighbour_identity(words, n // cols, cols, cs)
+    sums = _sums_for(vals, n // cols, cols, cs, metric, tau)
     ref = np.arange(n)
     classes = np.arange(n)
     first = order[0]
@@ -268,9 +358,9 @@ def scan_select(words, vals, cols, cs, order, pred_2d, metric, tau, denom, ancho
     source[first] = first
     for k in range(1, n):
         i = order[k]
-        p = _predict(words, vals, same, classes, order, k, pred_2d, cols, cs, ref, metric, tau,
-                     denom)  # fmt: skip
-        if _match(words, vals, same, classes, i, p, i, ref[p], cols, cs, metric, tau, denom):
+        p = _predict(words, vals, sums, same, classes, order, k, pred_2d, cols, cs, ref, metric,
+                     tau, denom)  # fmt: skip
+        if _match(words, vals, sums, same, classes, i, p, i, ref[p], cols, cs, metric, tau, denom):
             keep[i] = False
             source[i] = ref[p]
         else:
@@ -290,6 +380,7 @@ def scan_fill(words, vals, cols, cs, order, pred_2d, metric, tau, denom, keep):
     """
     n = order.shape[0]
     same = np.zeros((2, 0), dtype=np.bool_)
+    sums = np.zeros((0, cs), dtype=np.float64)
     ref = np.arange(n)
     classes = np.arange(n)
     vpc = cs * 3
@@ -297,8 +388,8 @@ def scan_fill(words, vals, cols, cs, order, pred_2d, metric, tau, denom, keep):
         i = order[k]
         if keep[i]:
             continue
-        p = _predict(words, vals, same, classes, order, k, pred_2d, cols, cs, ref, metric, tau,
-                     denom)  # fmt: skip
+        p = _predict(words, vals, sums, same, classes, order, k, pred_2d, cols, cs, ref, metric,
+                     tau, denom)  # fmt: skip
         yi, xi = (i // cols) * cs, (i % cols) * vpc
         yp, xp = (p // cols) * cs, (p % cols) * vpc
         for y in range(cs):
@@ -315,6 +406,7 @@ def connected_components(words, vals, rows, cols, cs, metric, tau, denom, keep, 
     """
     n = rows * cols
     same = neighbour_identity(words, rows, cols, cs)
+    sums = _sums_for(vals, rows, cols, cs, metric, tau)
     parent = np.arange(n)
     for i in range(n):
         for j, axis in ((i - 1, 0), (i - cols, 1)):
@@ -326,7 +418,7 @@ def connected_components(words, vals, rows, cols, cs, metric, tau, denom, keep, 
             if same[axis, i] or (
                 metric != EXACT
                 and tau != 0.0
-                and _within(vals, j, i, cols, cs, metric, tau, denom, 0)
+                and _within(vals, sums, j, i, cols, cs, metric, tau, denom, 0)
             ):
                 parent[max(ra, rb)] = min(ra, rb)
     for i in range(n):
