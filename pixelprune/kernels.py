@@ -15,6 +15,8 @@ union-find of proven equalities (`classes`) short-cuts the rest.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, types, uint64
 from numba.extending import overload
@@ -282,8 +284,23 @@ def _adjacent(same, a, b, cols):
     return -1
 
 
+class Cells(NamedTuple):
+    """What every comparison needs, passed as one value through the scan helpers."""
+
+    words: np.ndarray  # (H, W*3 / word) bit view, for identity
+    vals: np.ndarray  # (H, W*3) values, for distances
+    sums: np.ndarray  # (n, cs) row sums for distance bounds, or (0, cs)
+    same: np.ndarray  # (2, n) left/up identity map, or (2, 0) where pixels change (decoder)
+    classes: np.ndarray  # (n,) union-find of proven identities
+    cols: int
+    cs: int
+    metric: int
+    tau: float
+    denom: float
+
+
 @njit(cache=True, inline="always")
-def _match(words, vals, sums, same, classes, x, y, x_ref, y_ref, cols, cs, metric, tau, denom):
+def _match(cells, x, y, x_ref, y_ref):
     """Does cell x's reconstruction (held by cell x_ref) match cell y's (held by y_ref)?
 
     Match means bit-identical, or (tau > 0) within tau. Identity is settled without reading
@@ -291,49 +308,57 @@ def _match(words, vals, sums, same, classes, x, y, x_ref, y_ref, cols, cs, metri
     and when x and y are neighbours each identical to its ref, the `same` map answers for the
     refs. Pixels are compared only when neither knows; the metric is measured only for cells
     that differ, from their first differing row. Similarity itself is not transitive and is never
-    remembered.
+    remembered here.
     """
     if x_ref == y_ref:
         return True
+    classes, cols, cs = cells.classes, cells.cols, cells.cs
     rx, ry = _find(classes, x_ref), _find(classes, y_ref)
     if rx == ry:
         return True
     first_row = -1
-    if same.shape[1] > 0 and _find(classes, x) == rx and _find(classes, y) == ry:
-        adjacent = _adjacent(same, x, y, cols)
+    if cells.same.shape[1] > 0 and _find(classes, x) == rx and _find(classes, y) == ry:
+        adjacent = _adjacent(cells.same, x, y, cols)
         if adjacent == 0:
             first_row = 0
         elif adjacent == 1:
             first_row = cs
     if first_row < 0:
-        first_row = _first_difference(words, rx, ry, cols, cs)
+        first_row = _first_difference(cells.words, rx, ry, cols, cs)
     if first_row == cs:
         classes[max(rx, ry)] = min(rx, ry)
         return True
-    if metric == EXACT or tau == 0.0:
+    if cells.metric == EXACT or cells.tau == 0.0:
         return False
-    return _within(vals, sums, rx, ry, cols, cs, metric, tau, denom, first_row)
+    return _within(cells.vals, cells.sums, rx, ry, cols, cs, cells.metric, cells.tau,
+                   cells.denom, first_row)  # fmt: skip
 
 
 @njit(cache=True, inline="always")
-def _predict(
-    words, vals, sums, same, classes, order, k, pred_2d, cols, cs, ref, metric, tau, denom
-):
+def _match_known(cells, x, y, ref, keep, pred_of):
+    """`_match` for y's prediction-time pair: if x is the cell y was predicted from, y's own
+    keep decision already answered whether they match (dist is symmetric), so reuse it."""
+    if pred_of[y] == x:
+        return not keep[y]
+    return _match(cells, x, y, ref[x], ref[y])
+
+
+@njit(cache=True, inline="always")
+def _predict(cells, order, k, pred_2d, ref, keep, pred_of):
     """The cell that predicts cell order[k]: the previous one in `order`, or with `pred_2d` the
     LOCO-I / JPEG-LS choice between left (A) and up (B) from the up-left cell (C)."""
     i = order[k]
     if not pred_2d:
         return order[k - 1]
+    cols = cells.cols
     r, c = i // cols, i % cols
     if r == 0:
         return i - 1
     if c == 0:
         return i - cols
     a, b, ul = i - 1, i - cols, i - cols - 1
-    if _match(
-        words, vals, sums, same, classes, ul, a, ref[ul], ref[a], cols, cs, metric, tau, denom
-    ) and not _match(
-        words, vals, sums, same, classes, ul, b, ref[ul], ref[b], cols, cs, metric, tau, denom
+    if _match_known(cells, ul, a, ref, keep, pred_of) and not _match_known(
+        cells, ul, b, ref, keep, pred_of
     ):
         return b
     return a
@@ -349,18 +374,19 @@ def scan_select(words, vals, cols, cs, order, pred_2d, metric, tau, denom, ancho
     pixels rebuild each cell).
     """
     n = order.shape[0]
-    same = neighbour_identity(words, n // cols, cols, cs)
-    sums = _sums_for(vals, n // cols, cols, cs, metric, tau)
+    cells = Cells(words, vals, _sums_for(vals, n // cols, cols, cs, metric, tau),
+                  neighbour_identity(words, n // cols, cols, cs), np.arange(n), cols, cs, metric,
+                  tau, denom)  # fmt: skip
     ref = np.arange(n)
-    classes = np.arange(n)
+    pred_of = np.full(n, -1)
     first = order[0]
     keep[first] = True
     source[first] = first
     for k in range(1, n):
         i = order[k]
-        p = _predict(words, vals, sums, same, classes, order, k, pred_2d, cols, cs, ref, metric,
-                     tau, denom)  # fmt: skip
-        if _match(words, vals, sums, same, classes, i, p, i, ref[p], cols, cs, metric, tau, denom):
+        p = _predict(cells, order, k, pred_2d, ref, keep, pred_of)
+        pred_of[i] = p
+        if _match(cells, i, p, i, ref[p]):
             keep[i] = False
             source[i] = ref[p]
         else:
@@ -376,25 +402,25 @@ def scan_fill(words, vals, cols, cs, order, pred_2d, metric, tau, denom, keep):
 
     Walks the same order, re-derives each prediction from the canvas (the reconstruction) and
     copies the predicted cell's pixels. Needs no side information beyond the keep mask. (No
-    identity map here: the canvas changes as it is filled.)
+    identity map or row sums here: the canvas changes as it is filled.)
     """
     n = order.shape[0]
-    same = np.zeros((2, 0), dtype=np.bool_)
-    sums = np.zeros((0, cs), dtype=np.float64)
+    cells = Cells(words, vals, np.zeros((0, cs)), np.zeros((2, 0), dtype=np.bool_), np.arange(n),
+                  cols, cs, metric, tau, denom)  # fmt: skip
     ref = np.arange(n)
-    classes = np.arange(n)
+    pred_of = np.full(n, -1)
     vpc = cs * 3
     for k in range(1, n):
         i = order[k]
         if keep[i]:
             continue
-        p = _predict(words, vals, sums, same, classes, order, k, pred_2d, cols, cs, ref, metric,
-                     tau, denom)  # fmt: skip
+        p = _predict(cells, order, k, pred_2d, ref, keep, pred_of)
+        pred_of[i] = p
         yi, xi = (i // cols) * cs, (i % cols) * vpc
         yp, xp = (p // cols) * cs, (p % cols) * vpc
         for y in range(cs):
             vals[yi + y, xi : xi + vpc] = vals[yp + y, xp : xp + vpc]
-        classes[i] = _find(classes, p)  # the copy equals p bit for bit
+        cells.classes[i] = _find(cells.classes, p)  # the copy equals p bit for bit
 
 
 @njit(cache=True)

@@ -70,7 +70,7 @@ def reconstruct(selection: Selection, kept_cells: np.ndarray) -> np.ndarray:
             "non-anchored tau>0 selections drift and cannot be rebuilt; use anchored=True"
         )
     canvas = _join_cells(canvas_cells, rows, cols)
-    prep = prepare(canvas, cs)
+    prep = prepare(canvas, cs, writable=True)
     kernels.scan_fill(
         prep.words,
         prep.vals,

@@ -30,7 +30,15 @@ from pixelprune.families import Family, get_family
 from pixelprune.image import as_rgb_array, images_from_pixel_values
 from pixelprune.selection import Selection
 
-__all__ = ["METHODS", "METRICS", "prepare", "scan_order", "select", "select_pixel_values"]
+__all__ = [
+    "METHODS",
+    "METRICS",
+    "compile_kernels",
+    "prepare",
+    "scan_order",
+    "select",
+    "select_pixel_values",
+]
 
 METRICS = tuple(kernels.METRIC_CODES)
 
@@ -114,14 +122,38 @@ def select_pixel_values(
     return [select(image, cell=fam.cell, **options) for image in images]
 
 
-def prepare(image: Image.Image | np.ndarray, cell: int) -> Prepared:
-    """Check an image and lay it out for the kernels."""
+def compile_kernels() -> None:
+    """Compile every selector's kernels for 8-bit images, or load them from numba's disk cache.
+
+    The first compile takes tens of seconds; the install script calls this once so that no
+    user's first screenshot pays for it.
+    """
+    image = np.zeros((56, 56, 3), np.uint8)
+    image[28:, 28:] = 1
+    for method in METHODS:
+        select(image, method=method, seed=0)
+        if method not in EXACT_ONLY:
+            for metric in ("max", "mae", "rmse"):
+                select(image, method=method, tau=0.01, metric=metric, seed=0)
+
+
+def prepare(image: Image.Image | np.ndarray, cell: int, *, writable: bool = False) -> Prepared:
+    """Check an image and lay it out for the kernels.
+
+    The views are read-only unless `writable` (the decoder fills its canvas): numba compiles a
+    separate version for read-only arrays, and images from PIL arrive read-only, so making every
+    selector call read-only keeps it to one compiled (and cached) version.
+    """
     arr = as_rgb_array(image, cell)
     height, width = arr.shape[:2]
-    vals = arr.reshape(height, width * 3)
+    vals = arr.reshape(height, width * 3).view()
     row_bytes = cell * 3 * arr.itemsize
     word = np.uint32 if row_bytes % 4 == 0 else np.uint8
     words = vals.view(np.uint8).view(word)
+    if writable and not vals.flags.writeable:
+        raise PruneInputError("a writable image is needed here")
+    vals.flags.writeable = writable
+    words.flags.writeable = writable
     denom = 255.0 if arr.dtype == np.uint8 else 1.0
     return Prepared(vals, words, height // cell, width // cell, int(cell), denom)
 

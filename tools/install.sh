@@ -30,4 +30,6 @@ PYTHON=${PYTHON:-python3}
 # torch first and pinned: a loose torch would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[dev]"
+echo "compiling the selector kernels (cached on disk, once)"
+.venv/bin/python -c "from pixelprune.selectors import compile_kernels; compile_kernels()"
 echo "installed: $(.venv/bin/python -c 'import torch, transformers, numba; print("torch", torch.__version__, "transformers", transformers.__version__, "numba", numba.__version__)')"
