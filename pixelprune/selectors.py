@@ -179,24 +179,21 @@ def _serpentine(prep: Prepared, opt: Options) -> Decision:
 
 
 def _scan(prep: Prepared, opt: Options, method: str) -> Decision:
-    n = prep.rows * prep.cols
-    keep = np.empty(n, dtype=np.bool_)
-    source = np.empty(n, dtype=np.int64)
-    kernels.scan_select(
+    order = scan_order(prep.rows, prep.cols, method)
+    return _decide(
+        prep,
+        kernels.scan_select,
         prep.words,
         prep.vals,
         prep.cols,
         prep.cell,
-        scan_order(prep.rows, prep.cols, method),
+        order,
         method == "pred_2d",
         opt.metric_code,
         opt.tau,
         prep.denom,
         opt.anchored,
-        keep,
-        source,
     )
-    return keep, source
 
 
 def _random(prep: Prepared, opt: Options) -> Decision:
@@ -208,10 +205,9 @@ def _random(prep: Prepared, opt: Options) -> Decision:
 
 
 def _conncomp(prep: Prepared, opt: Options) -> Decision:
-    n = prep.rows * prep.cols
-    keep = np.empty(n, dtype=np.bool_)
-    source = np.empty(n, dtype=np.int64)
-    kernels.connected_components(
+    return _decide(
+        prep,
+        kernels.connected_components,
         prep.words,
         prep.vals,
         prep.rows,
@@ -220,27 +216,25 @@ def _conncomp(prep: Prepared, opt: Options) -> Decision:
         opt.metric_code,
         opt.tau,
         prep.denom,
-        keep,
-        source,
     )
-    return keep, source
 
 
 def _global(prep: Prepared, opt: Options) -> Decision:
-    n = prep.rows * prep.cols
-    keep = np.empty(n, dtype=np.bool_)
-    source = np.empty(n, dtype=np.int64)
-    kernels.global_duplicates(prep.words, prep.rows, prep.cols, prep.cell, keep, source)
-    return keep, source
+    return _decide(prep, kernels.global_duplicates, prep.words, prep.rows, prep.cols, prep.cell)
 
 
 def global_from_hashes(prep: Prepared, hashes: np.ndarray) -> Decision:
     """The `global` decision with given per-cell hashes (so tests can force collisions)."""
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+    return _decide(prep, kernels.global_from_hashes, prep.words, prep.cols, prep.cell, hashes)
+
+
+def _decide(prep: Prepared, kernel: Callable[..., None], *args: Any) -> Decision:
+    """Run a kernel that fills a keep mask and a source map (its last two arguments)."""
     n = prep.rows * prep.cols
     keep = np.empty(n, dtype=np.bool_)
     source = np.empty(n, dtype=np.int64)
-    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
-    kernels.global_from_hashes(prep.words, prep.cols, prep.cell, hashes, keep, source)
+    kernel(*args, keep, source)
     return keep, source
 
 
