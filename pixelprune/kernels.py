@@ -9,8 +9,11 @@ The scan kernels keep, for every cell already visited, `ref[i]`: the cell whose 
 stand for cell i in the reconstruction. A kept cell stands for itself; a dropped cell stands for
 whatever its prediction stands for. Comparing `ref`s instead of copying pixels is what makes the
 anchored τ>0 mode (compare against the reconstruction, no drift) cost no more than the plain one,
-and it short-cuts flat areas, where all refs point to one cell and compares are free. At τ=0 a
-union-find of proven equalities (`classes`) short-cuts the rest.
+and it short-cuts flat areas, where all refs point to one cell and compares are free.
+
+Pixels are read as little as possible: one vectorised pass builds a left/up identity map
+(`neighbour_identity`), a union-find (`classes`) remembers identities proven since, row sums
+bound mae/rmse from below, and only pairs none of these settle are compared pixel by pixel.
 """
 
 from __future__ import annotations

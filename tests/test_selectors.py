@@ -180,3 +180,15 @@ def test_odd_cell_sizes_use_byte_compares():
     image[7:14, 14:21] = 9
     got = select(image, cell=7)
     np.testing.assert_array_equal(got.keep, oracle.scan(image, 7)[0])
+
+
+@pytest.mark.parametrize("metric", ["max", "mae", "rmse"])
+@pytest.mark.parametrize("step", [1, 3, 17])
+def test_tau_exactly_at_the_distance_is_similar(metric, step):
+    # A uniform shift makes every bound tight (triangle and Cauchy-Schwarz hold with equality):
+    # dist == tau must match, dist just above must not, however the kernels get there.
+    image = np.full((4, 8, 3), 100, np.uint8)
+    image[:, 4:] += step
+    tau = step / 255
+    assert select(image, cell=4, tau=tau, metric=metric).n_kept == 1
+    assert select(image, cell=4, tau=np.nextafter(tau, 0), metric=metric).n_kept == 2

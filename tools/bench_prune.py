@@ -37,6 +37,7 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 SCREENS = [
     ("1080p", "desktop-xterm-1920x1080.png"),
     ("1080p", "chromium-xterm-faq-1920x1080.png"),
+    ("1080p", "window-chromium-1920x1080.png"),
     ("1440p", "chromium-python-policy-2560x1440.png"),
     ("2160p", "chromium-users-and-groups-3840x2160.png"),
 ]

@@ -1,8 +1,9 @@
 """Render the real screenshots kept in tests/data for tests and benchmarks.
 
-Two kinds of scene, both real renderings rather than synthetic arrays:
+Three kinds of scene, all real renderings rather than synthetic arrays:
 - a desktop under Xvfb with openbox and xterm windows full of text, captured with mss;
-- Chromium (headless) on local HTML documentation from /usr/share/doc.
+- a Chromium window (tabs, address bar and page) under Xvfb, captured with mss;
+- headless Chromium on local HTML documentation from /usr/share/doc, at 1080p to 4K.
 
     python tools/make_screenshots.py [--out tests/data]
 
@@ -76,6 +77,42 @@ def render_page(html: str, size: tuple[int, int], out: Path) -> None:
         )
 
 
+def render_browser_window(html: str, size: tuple[int, int], out: Path) -> None:
+    """A real Chromium window, maximised by openbox on an Xvfb screen, captured with mss."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        raise RuntimeError("chromium is not installed; run tools/install.sh")
+    flags = [flag for flag in CHROMIUM_FLAGS if flag not in ("--headless", "--hide-scrollbars")]
+    with virtual_display(*size) as env, tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        window = subprocess.Popen(
+            [
+                browser,
+                *flags,
+                f"--user-data-dir={profile}",
+                "--start-maximized",
+                "--test-type",
+                f"file://{html}",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(8)
+            capture(env, out)
+        finally:
+            window.terminate()
+            window.wait(timeout=10)
+
+
+def capture(env: dict[str, str], out: Path) -> None:
+    """Screenshot of the whole virtual screen with mss, as the agent will take it."""
+    os.environ.update(DISPLAY=env["DISPLAY"], XAUTHORITY=env["XAUTHORITY"])
+    with mss.MSS() as grabber:
+        shot = grabber.grab(grabber.monitors[1])
+        mss.tools.to_png(shot.rgb, shot.size, output=str(out))
+
+
 def render_desktop(size: tuple[int, int], out: Path) -> None:
     """Xvfb desktop with openbox and xterms showing text, captured with mss."""
     with virtual_display(*size) as env:
@@ -87,10 +124,7 @@ def render_desktop(size: tuple[int, int], out: Path) -> None:
         ]
         try:
             time.sleep(2.5)
-            os.environ.update(DISPLAY=env["DISPLAY"], XAUTHORITY=env["XAUTHORITY"])
-            with mss.MSS() as grabber:
-                shot = grabber.grab(grabber.monitors[1])
-                mss.tools.to_png(shot.rgb, shot.size, output=str(out))
+            capture(env, out)
         finally:
             for term in terms:
                 term.terminate()
@@ -104,6 +138,11 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     render_desktop((1920, 1080), args.out / "desktop-xterm-1920x1080.png")
+    render_browser_window(
+        "/usr/share/doc/python3/python-policy.html",
+        (1920, 1080),
+        args.out / "window-chromium-1920x1080.png",
+    )
     for name, html, size in PAGES:
         render_page(html, size, args.out / f"{name}-{size[0]}x{size[1]}.png")
     for path in sorted(args.out.glob("*.png")):
