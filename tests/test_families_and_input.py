@@ -8,9 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
-    Qwen2VLImageProcessorPil,
-)
-from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
     smart_resize as hf_smart_resize,
 )
 
@@ -23,6 +20,7 @@ from pixelprune import (
     select_pixel_values,
     smart_resize,
 )
+from tools.offline_models import image_processor_for
 
 
 @given(st.integers(8, 5000), st.integers(8, 5000), st.sampled_from(["qwen2", "qwen2.5", "qwen3"]))
@@ -44,25 +42,11 @@ def test_token_counts_of_common_screens(size, tokens):
     assert (height // 28) * (width // 28) == tokens
 
 
-def processor_for(family: str) -> Qwen2VLImageProcessorPil:
-    """The PIL image processor configured as the family's released checkpoints configure it."""
-    fam = get_family(family)
-    return Qwen2VLImageProcessorPil(
-        patch_size=fam.patch_size,
-        merge_size=fam.merge_size,
-        temporal_patch_size=fam.temporal_patch_size,
-        image_mean=list(fam.image_mean),
-        image_std=list(fam.image_std),
-        min_pixels=fam.min_pixels,
-        max_pixels=fam.max_pixels,
-    )
-
-
 @pytest.mark.parametrize("family", ["qwen2.5", "qwen3"])
 def test_pixel_values_round_trip_and_give_the_same_masks(family, screenshot_paths):
     fam = get_family(family)
     shots = [Image.open(p).convert("RGB").crop((0, 0, 900, 500)) for p in screenshot_paths[:2]]
-    out = processor_for(family)(images=shots, return_tensors="pt")
+    out = image_processor_for(family)(images=shots, return_tensors="pt")
     images = images_from_pixel_values(out["pixel_values"], out["image_grid_thw"], family)
     for shot, image in zip(shots, images, strict=True):
         resized = resize_for_model(shot, family)
@@ -78,7 +62,7 @@ def test_pixel_values_round_trip_and_give_the_same_masks(family, screenshot_path
 
 def test_pixel_values_with_the_wrong_family_are_refused(screenshot_paths):
     shot = Image.open(screenshot_paths[0]).convert("RGB").crop((0, 0, 300, 200))
-    out = processor_for("qwen2.5")(images=[shot], return_tensors="np")
+    out = image_processor_for("qwen2.5")(images=[shot], return_tensors="np")
     with pytest.raises(PruneInputError, match="family"):
         images_from_pixel_values(out["pixel_values"], out["image_grid_thw"], "qwen3")
     wrong_norm = get_family("qwen2.5").__class__(

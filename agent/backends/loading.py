@@ -1,0 +1,175 @@
+"""Find, check and load a local Qwen2-VL / Qwen2.5-VL / Qwen3-VL model, optionally quantized.
+
+A model is a folder (or a hub id already in the local Hugging Face cache; nothing is downloaded
+here). Before transformers sees it, the folder is checked so that a missing model, a half-copied
+one or one of another architecture gives an error that says what to do, never a traceback from
+deep inside transformers. The processor is assembled from its two parts (PIL image processor and
+tokenizer): the stock processor classes also build a video processor that needs torchvision,
+which this project does not install.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import LocalEntryNotFoundError
+from transformers import (
+    AutoTokenizer,
+    BitsAndBytesConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2VLForConditionalGeneration,
+    Qwen3VLForConditionalGeneration,
+)
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+from agent.errors import IncompleteModelError, ModelNotFoundError, UnsupportedModelError
+
+__all__ = ["SUPPORTED", "LoadedModel", "ModelConfig", "load_model", "resolve_model_dir"]
+
+DEFAULT_MODEL = "ByteDance-Seed/UI-TARS-1.5-7B"
+
+# config.json model_type → (PixelPrune family, model class)
+SUPPORTED: dict[str, tuple[str, type[PreTrainedModel]]] = {
+    "qwen2_vl": ("qwen2", Qwen2VLForConditionalGeneration),
+    "qwen2_5_vl": ("qwen2.5", Qwen2_5_VLForConditionalGeneration),
+    "qwen3_vl": ("qwen3", Qwen3VLForConditionalGeneration),
+}
+SUPPORTED_HELP = (
+    "supported: Qwen2-VL (e.g. OS-Atlas, ShowUI), Qwen2.5-VL (e.g. UI-TARS-1.5, Qwen2.5-VL "
+    "computer use) and Qwen3-VL models"
+)
+QUANTIZATIONS = ("4bit", "8bit", None)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model to load and how; built by main.py or a task file and passed down whole.
+
+    path: a model folder, or a hub id ("org/name") already in the Hugging Face cache.
+    quantization: "4bit" (nf4, bf16 compute), "8bit" or None (bf16 on GPU, float32 on CPU).
+    device_map: as transformers takes it ("auto", "cpu", "cuda:0", ...).
+    cache_dir: the Hugging Face cache to look ids up in (None: the user's default cache).
+    """
+
+    path: str = DEFAULT_MODEL
+    quantization: str | None = "4bit"
+    device_map: str | dict[str, Any] = "auto"
+    cache_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A checked, loaded model with what it needs to read images and text."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    image_processor: Qwen2VLImageProcessorPil
+    family: str
+    folder: Path
+
+
+def load_model(config: ModelConfig) -> LoadedModel:
+    """Check and load the model `config` names; raises a `ModelError` subclass when it can't."""
+    if config.quantization not in QUANTIZATIONS:
+        raise ValueError(
+            f"quantization must be '4bit', '8bit' or None, got {config.quantization!r}"
+        )
+    folder = resolve_model_dir(config.path, cache_dir=config.cache_dir)
+    model_type = check_model_dir(folder)
+    family, model_class = SUPPORTED[model_type]
+    model = model_class.from_pretrained(
+        folder,
+        quantization_config=_quantization(config.quantization),
+        device_map=config.device_map,
+        dtype=_dtype(config),
+        local_files_only=True,
+    ).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    image_processor = Qwen2VLImageProcessorPil.from_pretrained(folder, local_files_only=True)
+    return LoadedModel(model, tokenizer, image_processor, family, folder)
+
+
+def resolve_model_dir(path_or_id: str, *, cache_dir: str | None = None) -> Path:
+    """The model folder for a local path, or for a hub id found in the local cache."""
+    local = Path(path_or_id).expanduser()
+    if local.is_dir():
+        return local
+    if local.exists():
+        raise ModelNotFoundError(f"{path_or_id} is a file, not a model folder")
+    looks_like_id = path_or_id.count("/") == 1 and not path_or_id.startswith((".", "/", "~"))
+    if looks_like_id:
+        try:
+            return Path(snapshot_download(path_or_id, cache_dir=cache_dir, local_files_only=True))
+        except LocalEntryNotFoundError:
+            pass
+    where = "no such folder" + (
+        ", and it is not in the local Hugging Face cache" if looks_like_id else ""
+    )
+    raise ModelNotFoundError(
+        f"model {path_or_id!r} not found: {where}. Download it once on a machine with internet, "
+        f"e.g. `huggingface-cli download {path_or_id if looks_like_id else DEFAULT_MODEL}`, "
+        "then pass its id or folder; " + SUPPORTED_HELP
+    )
+
+
+def check_model_dir(folder: Path) -> str:
+    """The folder's model_type, after checking it holds everything loading will read."""
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise IncompleteModelError(f"{folder} has no config.json: not a (complete) model folder")
+    try:
+        model_type = json.loads(config_file.read_text()).get("model_type")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+        raise IncompleteModelError(f"{config_file} is not valid JSON ({exc})") from None
+    if model_type not in SUPPORTED:
+        raise UnsupportedModelError(f"{folder} holds a {model_type!r} model; {SUPPORTED_HELP}")
+    missing = _missing_weights(folder)
+    if not (folder / "preprocessor_config.json").is_file():
+        missing.append("preprocessor_config.json")
+    if not any((folder / name).is_file() for name in ("tokenizer.json", "vocab.json")):
+        missing.append("tokenizer.json")
+    if missing:
+        raise IncompleteModelError(
+            f"{folder} is incomplete, missing: {', '.join(missing)}; download the model again"
+        )
+    return model_type
+
+
+def _missing_weights(folder: Path) -> list[str]:
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        index = folder / index_name
+        if index.is_file():
+            try:
+                shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                return [f"{index_name} (unreadable)"]
+            return [shard for shard in shards if not (folder / shard).is_file()]
+    if (folder / "model.safetensors").is_file() or (folder / "pytorch_model.bin").is_file():
+        return []
+    return ["model.safetensors (or its shards)"]
+
+
+def _quantization(quantization: str | None) -> BitsAndBytesConfig | None:
+    if quantization == "4bit":
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_use_double_quant=True,
+        )
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return None
+
+
+def _dtype(config: ModelConfig) -> torch.dtype:
+    """bf16 where a GPU runs the model, float32 on CPU (bf16 matmuls are slow on most CPUs)."""
+    on_cpu = config.device_map == "cpu" or not torch.cuda.is_available()
+    return torch.float32 if on_cpu and config.quantization is None else torch.bfloat16
