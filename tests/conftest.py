@@ -59,3 +59,33 @@ def screenshot_paths() -> list[Path]:
     if not paths:
         pytest.fail(f"no screenshots in {DATA}; run tools/make_screenshots.py")
     return paths
+
+
+TINY_FAMILIES = ["qwen2", "qwen2.5", "qwen3"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dirs(tmp_path_factory) -> dict[str, Path]:
+    """Folders with tiny random-weight models of the three real classes, as if downloaded."""
+    from tools.offline_models import build_tokenizer, save_random_model, tiny_config
+
+    tokenizer = build_tokenizer()
+    return {
+        family: save_random_model(
+            tmp_path_factory.mktemp(family.replace(".", "_")),
+            tiny_config(family, tokenizer),
+            tokenizer,
+        )
+        for family in TINY_FAMILIES
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_model_dirs):
+    """The tiny models loaded on CPU in float32 (LoadedModel per family)."""
+    from agent.backends.loading import ModelConfig, load_model
+
+    return {
+        family: load_model(ModelConfig(str(folder), None, "cpu"))
+        for family, folder in tiny_model_dirs.items()
+    }

@@ -9,25 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_FAMILIES
 
 from agent.backends.loading import ModelConfig, load_model, resolve_model_dir
 from agent.errors import IncompleteModelError, ModelNotFoundError, UnsupportedModelError
-from tools.offline_models import build_tokenizer, save_random_model, tiny_config
-
-FAMILIES = ["qwen2", "qwen2.5", "qwen3"]
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    tokenizer = build_tokenizer()
-    return {
-        family: save_random_model(
-            tmp_path_factory.mktemp(family.replace(".", "_")),
-            tiny_config(family, tokenizer),
-            tokenizer,
-        )
-        for family in FAMILIES
-    }
 
 
 def copy_model(src: Path, dst: Path) -> Path:
@@ -35,10 +20,10 @@ def copy_model(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TINY_FAMILIES)
 @pytest.mark.parametrize("quantization", [None, "4bit", "8bit"])
-def test_load_each_family_plain_and_quantized_on_cpu(tiny_models, family, quantization):
-    loaded = load_model(ModelConfig(str(tiny_models[family]), quantization, device_map="cpu"))
+def test_load_each_family_plain_and_quantized_on_cpu(tiny_model_dirs, family, quantization):
+    loaded = load_model(ModelConfig(str(tiny_model_dirs[family]), quantization, device_map="cpu"))
     assert loaded.family == family
     layers = [type(m).__name__ for m in loaded.model.modules()]
     want = {None: "Linear", "4bit": "Linear4bit", "8bit": "Linear8bitLt"}[quantization]
@@ -50,11 +35,11 @@ def test_load_each_family_plain_and_quantized_on_cpu(tiny_models, family, quanti
     assert loaded.image_processor.patch_size in (14, 16)
 
 
-def test_hub_id_is_found_in_the_local_cache_only(tiny_models, tmp_path):
+def test_hub_id_is_found_in_the_local_cache_only(tiny_model_dirs, tmp_path):
     cache = tmp_path / "hub"
     repo = cache / "models--acme--tiny-vl"
     snapshot = repo / "snapshots" / "0123abcd"
-    shutil.copytree(tiny_models["qwen2.5"], snapshot)
+    shutil.copytree(tiny_model_dirs["qwen2.5"], snapshot)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0123abcd")
     assert resolve_model_dir("acme/tiny-vl", cache_dir=str(cache)) == snapshot
@@ -72,18 +57,18 @@ def test_missing_model_says_how_to_get_one(tmp_path):
         resolve_model_dir(str(tmp_path / "file.bin"))
 
 
-def test_incomplete_folders_name_what_is_missing(tiny_models, tmp_path):
-    no_config = copy_model(tiny_models["qwen2"], tmp_path / "a")
+def test_incomplete_folders_name_what_is_missing(tiny_model_dirs, tmp_path):
+    no_config = copy_model(tiny_model_dirs["qwen2"], tmp_path / "a")
     (no_config / "config.json").unlink()
     with pytest.raises(IncompleteModelError, match=r"no config\.json"):
         load_model(ModelConfig(str(no_config), device_map="cpu"))
 
-    no_weights = copy_model(tiny_models["qwen2"], tmp_path / "b")
+    no_weights = copy_model(tiny_model_dirs["qwen2"], tmp_path / "b")
     (no_weights / "model.safetensors").unlink()
     with pytest.raises(IncompleteModelError, match=r"model\.safetensors"):
         load_model(ModelConfig(str(no_weights), device_map="cpu"))
 
-    sharded = copy_model(tiny_models["qwen2"], tmp_path / "c")
+    sharded = copy_model(tiny_model_dirs["qwen2"], tmp_path / "c")
     index = {
         "weight_map": {
             "a.weight": "model-00001-of-00002.safetensors",
@@ -95,25 +80,27 @@ def test_incomplete_folders_name_what_is_missing(tiny_models, tmp_path):
     with pytest.raises(IncompleteModelError, match=r"model-00002-of-00002\.safetensors"):
         load_model(ModelConfig(str(sharded), device_map="cpu"))
 
-    no_processor = copy_model(tiny_models["qwen3"], tmp_path / "d")
+    no_processor = copy_model(tiny_model_dirs["qwen3"], tmp_path / "d")
     (no_processor / "preprocessor_config.json").unlink()
     (no_processor / "tokenizer.json").unlink()
     with pytest.raises(IncompleteModelError, match=r"preprocessor_config\.json, tokenizer\.json"):
         load_model(ModelConfig(str(no_processor), device_map="cpu"))
 
-    broken = copy_model(tiny_models["qwen3"], tmp_path / "e")
+    broken = copy_model(tiny_model_dirs["qwen3"], tmp_path / "e")
     (broken / "config.json").write_text("{not json")
     with pytest.raises(IncompleteModelError, match="not valid JSON"):
         load_model(ModelConfig(str(broken), device_map="cpu"))
 
 
-def test_other_architectures_are_refused_with_the_supported_list(tiny_models, tmp_path):
-    llama = copy_model(tiny_models["qwen2"], tmp_path / "llama")
+def test_other_architectures_are_refused_with_the_supported_list(tiny_model_dirs, tmp_path):
+    llama = copy_model(tiny_model_dirs["qwen2"], tmp_path / "llama")
     (llama / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(UnsupportedModelError, match=r"'llama'.*Qwen2\.5-VL"):
         load_model(ModelConfig(str(llama), device_map="cpu"))
 
 
-def test_bad_quantization_is_refused(tiny_models):
+def test_bad_quantization_is_refused(tiny_model_dirs):
     with pytest.raises(ValueError, match="quantization"):
-        load_model(ModelConfig(str(tiny_models["qwen2"]), quantization="3bit", device_map="cpu"))
+        load_model(
+            ModelConfig(str(tiny_model_dirs["qwen2"]), quantization="3bit", device_map="cpu")
+        )

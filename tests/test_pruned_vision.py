@@ -5,62 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from conftest import TINY_FAMILIES
 from transformers.vision_utils import get_vision_window_index
+from vlm_helpers import keep_all, process, screenshots, selections_for, with_mask
 
-from agent.backends.loading import ModelConfig, load_model
 from agent.backends.pruned_vision import PruneMismatchError, encode_images, vision_kwargs
-from pixelprune import Selection, get_family, images_from_pixel_values, select
-from tools.offline_models import build_tokenizer, save_random_model, tiny_config
-
-FAMILIES = ["qwen2", "qwen2.5", "qwen3"]
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    tokenizer = build_tokenizer()
-    loaded = {}
-    for family in FAMILIES:
-        folder = tmp_path_factory.mktemp(family.replace(".", "_"))
-        save_random_model(folder, tiny_config(family, tokenizer), tokenizer)
-        loaded[family] = load_model(ModelConfig(str(folder), None, "cpu"))
-    return loaded
-
-
-def screenshots(screenshot_paths, sizes=((448, 336), (336, 224))):
-    """Two crops of real screenshots (the processor then smart-resizes them per family)."""
-    return [
-        Image.open(path).convert("RGB").crop((0, 0, *size))
-        for path, size in zip(screenshot_paths, sizes, strict=False)
-    ]
-
-
-def process(loaded, images):
-    out = loaded.image_processor(images=images, return_tensors="pt")
-    return out["pixel_values"], out["image_grid_thw"]
-
-
-def selections_for(loaded, pixel_values, grid, **options):
-    cell = get_family(loaded.family).cell
-    return [
-        select(image, cell=cell, **options)
-        for image in images_from_pixel_values(pixel_values, grid, loaded.family)
-    ]
-
-
-def keep_all(selection: Selection) -> Selection:
-    return Selection(
-        "all", selection.cell, 0.0, "max", True, np.ones_like(selection.keep), None, 0.0
-    )
-
-
-def with_mask(selection: Selection, keep: np.ndarray) -> Selection:
-    return Selection("handmade", selection.cell, 0.0, "max", True, keep, None, 0.0)
-
-
-@pytest.mark.parametrize("family", FAMILIES)
-def test_keep_all_equals_the_stock_tower(models, screenshot_paths, family):
-    loaded = models[family]
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_keep_all_equals_the_stock_tower(tiny_models, screenshot_paths, family):
+    loaded = tiny_models[family]
     pixel_values, grid = process(loaded, screenshots(screenshot_paths))
     stock = encode_images(loaded.model, pixel_values, grid)
     every = [keep_all(s) for s in selections_for(loaded, pixel_values, grid)]
@@ -104,9 +58,9 @@ def in_cell_order(rows, visual, grid, keep=None):
     return per_cell[torch.argsort(order)].reshape(rows.shape)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_kept_patches_keep_their_embedding_and_rotary_rows(models, screenshot_paths, family):
-    loaded = models[family]
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_kept_patches_keep_their_embedding_and_rotary_rows(tiny_models, screenshot_paths, family):
+    loaded = tiny_models[family]
     visual = loaded.model.model.visual
     unit = visual.spatial_merge_size**2
     pixel_values, grid = process(loaded, screenshots(screenshot_paths))
@@ -135,8 +89,8 @@ def test_kept_patches_keep_their_embedding_and_rotary_rows(models, screenshot_pa
         np.testing.assert_array_equal(cells.numpy(), selection.kept_indices)
 
 
-def test_windows_are_rebuilt_and_may_be_empty(models, screenshot_paths):
-    loaded = models["qwen2.5"]
+def test_windows_are_rebuilt_and_may_be_empty(tiny_models, screenshot_paths):
+    loaded = tiny_models["qwen2.5"]
     visual = loaded.model.model.visual
     pixel_values, grid = process(loaded, screenshots(screenshot_paths)[:1])
     (selection,) = selections_for(loaded, pixel_values, grid)
@@ -164,8 +118,8 @@ def test_windows_are_rebuilt_and_may_be_empty(models, screenshot_paths):
     assert out.embeds[0].shape[0] == 5 and torch.isfinite(out.embeds[0]).all()
 
 
-def test_mismatched_selections_are_refused(models, screenshot_paths):
-    loaded = models["qwen2"]
+def test_mismatched_selections_are_refused(tiny_models, screenshot_paths):
+    loaded = tiny_models["qwen2"]
     pixel_values, grid = process(loaded, screenshots(screenshot_paths))
     selections = selections_for(loaded, pixel_values, grid)
     with pytest.raises(PruneMismatchError, match="2 images"):
