@@ -51,7 +51,7 @@ def test_unpruned_and_keep_all_match_the_stock_model(tiny_models, screenshot_pat
         features, inputs = run(loaded, pixel_values, grid, selections)
         torch.testing.assert_close(inputs.input_ids, full.input_ids, rtol=0, atol=0)
         torch.testing.assert_close(inputs.position_ids, full.position_ids, rtol=0, atol=0)
-        logits, _ = prefill(loaded.model, inputs, features)
+        logits, _ = prefill(loaded.model, inputs, features, all_logits=True)
         torch.testing.assert_close(logits, want, rtol=1e-4, atol=1e-4)
 
 
@@ -86,7 +86,7 @@ def test_pruned_prompt_keeps_true_positions(tiny_models, screenshot_paths, famil
     # ... so text after the images continues from the full images' max + 1, as unpruned.
     assert inputs.position_ids[0, 0, -1] == full.position_ids[0, 0, -1]
     assert inputs.next_position == full.next_position == int(full.position_ids.max()) + 1
-    logits, _ = prefill(loaded.model, inputs, features)
+    logits, _ = prefill(loaded.model, inputs, features, all_logits=True)
     assert logits.shape[1] == inputs.input_ids.shape[1] and torch.isfinite(logits).all()
 
 

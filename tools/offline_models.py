@@ -95,29 +95,16 @@ def build_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
 
 def tiny_config(family: str, tokenizer: PreTrainedTokenizerFast) -> PretrainedConfig:
     """A small config of the family's real class: 2 text layers, a 2-4 layer vision tower."""
-    ids = {
-        name: tokenizer.convert_tokens_to_ids(token)
-        for name, token in (
-            ("image_token_id", "<|image_pad|>"),
-            ("video_token_id", "<|video_pad|>"),
-            ("vision_start_token_id", "<|vision_start|>"),
-            ("vision_end_token_id", "<|vision_end|>"),
-        )
-    }
     text: dict[str, Any] = dict(
-        vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=32768,
-        bos_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+        rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
     )
-    fam = get_family(family)
-    if fam.name == "qwen3":
+    name = get_family(family).name
+    if name == "qwen3":
         text.update(
             head_dim=16,
             rope_scaling={
@@ -138,9 +125,7 @@ def tiny_config(family: str, tokenizer: PreTrainedTokenizerFast) -> PretrainedCo
             num_position_embeddings=64,
             deepstack_visual_indexes=[0, 1],
         )
-        return Qwen3VLConfig(text_config=text, vision_config=vision, **ids)
-    text.update(rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]})
-    if fam.name == "qwen2.5":
+    elif name == "qwen2.5":
         vision = dict(
             depth=4,
             hidden_size=32,
@@ -153,18 +138,148 @@ def tiny_config(family: str, tokenizer: PreTrainedTokenizerFast) -> PretrainedCo
             window_size=112,
             fullatt_block_indexes=[1, 3],
         )
-        return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids)
-    vision = dict(
-        depth=2,
-        embed_dim=32,
-        hidden_size=64,
-        mlp_ratio=2,
-        num_heads=2,
-        patch_size=14,
-        spatial_merge_size=2,
-        temporal_patch_size=2,
+    else:
+        vision = dict(
+            depth=2,
+            embed_dim=32,
+            hidden_size=64,
+            mlp_ratio=2,
+            num_heads=2,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+        )
+    return _config(name, tokenizer, text, vision)
+
+
+def _config(
+    family: str, tokenizer: PreTrainedTokenizerFast, text: dict[str, Any], vision: dict[str, Any]
+) -> PretrainedConfig:
+    """The family's config class with the tokenizer's vocabulary and special token ids."""
+    ids = {
+        name: tokenizer.convert_tokens_to_ids(token)
+        for name, token in (
+            ("image_token_id", "<|image_pad|>"),
+            ("video_token_id", "<|video_pad|>"),
+            ("vision_start_token_id", "<|vision_start|>"),
+            ("vision_end_token_id", "<|vision_end|>"),
+        )
+    }
+    text = dict(
+        text,
+        vocab_size=max(text.get("vocab_size", 0), len(tokenizer)),
+        max_position_embeddings=32768,
+        bos_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
-    return Qwen2VLConfig(text_config=text, vision_config=vision, **ids)
+    config_class = {"qwen2": Qwen2VLConfig, "qwen2.5": Qwen2_5_VLConfig, "qwen3": Qwen3VLConfig}
+    return config_class[family](text_config=text, vision_config=vision, **ids)
+
+
+# Published sizes (config.json of the released checkpoints), for benchmarks with random weights.
+REAL_SIZES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "qwen2.5-vl-3b": (
+        "qwen2.5",
+        dict(
+            vocab_size=151936,
+            hidden_size=2048,
+            intermediate_size=11008,
+            num_hidden_layers=36,
+            num_attention_heads=16,
+            num_key_value_heads=2,
+            rope_theta=1e6,
+            rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
+        ),
+        dict(
+            depth=32,
+            hidden_size=1280,
+            intermediate_size=3420,
+            num_heads=16,
+            out_hidden_size=2048,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=112,
+            fullatt_block_indexes=[7, 15, 23, 31],
+        ),
+    ),
+    "qwen2.5-vl-7b": (
+        "qwen2.5",  # also UI-TARS-1.5-7B
+        dict(
+            vocab_size=152064,
+            hidden_size=3584,
+            intermediate_size=18944,
+            num_hidden_layers=28,
+            num_attention_heads=28,
+            num_key_value_heads=4,
+            rope_theta=1e6,
+            rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
+        ),
+        dict(
+            depth=32,
+            hidden_size=1280,
+            intermediate_size=3420,
+            num_heads=16,
+            out_hidden_size=3584,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=112,
+            fullatt_block_indexes=[7, 15, 23, 31],
+        ),
+    ),
+    "qwen3-vl-2b": (
+        "qwen3",
+        dict(
+            vocab_size=151936,
+            hidden_size=2048,
+            intermediate_size=6144,
+            num_hidden_layers=28,
+            num_attention_heads=16,
+            num_key_value_heads=8,
+            head_dim=128,
+            rope_theta=5e6,
+            rope_scaling={
+                "rope_type": "default",
+                "mrope_section": [24, 20, 20],
+                "mrope_interleaved": True,
+            },
+        ),
+        dict(
+            depth=24,
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_heads=16,
+            out_hidden_size=2048,
+            patch_size=16,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            num_position_embeddings=2304,
+            deepstack_visual_indexes=[5, 11, 17],
+        ),
+    ),
+}
+
+
+def real_config(
+    name: str, tokenizer: PreTrainedTokenizerFast, depth: int | None = None
+) -> PretrainedConfig:
+    """The published config `name` (see REAL_SIZES) with this tokenizer's special ids.
+
+    `depth` cuts both towers to that many layers (CPU runs), keeping at least one full-attention
+    layer (Qwen2.5-VL) and one deepstack layer (Qwen3-VL) inside the cut.
+    """
+    family, text, vision = REAL_SIZES[name]
+    text, vision = dict(text), dict(vision)
+    if depth is not None:
+        text["num_hidden_layers"] = depth
+        vision["depth"] = depth
+        if "fullatt_block_indexes" in vision:
+            vision["fullatt_block_indexes"] = [depth - 1]
+        if "deepstack_visual_indexes" in vision:
+            vision["deepstack_visual_indexes"] = [0]
+    return _config(family, tokenizer, text, vision)
 
 
 def image_processor_for(family: str) -> Qwen2VLImageProcessorPil:
@@ -182,12 +297,24 @@ def image_processor_for(family: str) -> Qwen2VLImageProcessorPil:
 
 
 def save_random_model(
-    folder: Path, config: PretrainedConfig, tokenizer: PreTrainedTokenizerFast, seed: int = 0
+    folder: Path,
+    config: PretrainedConfig,
+    tokenizer: PreTrainedTokenizerFast,
+    *,
+    seed: int = 0,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
 ) -> Path:
-    """Write a random-weight model of `config` with tokenizer and processor, as on the hub."""
+    """Write a random-weight model of `config` with tokenizer and image processor, as on the hub.
+
+    Weights are drawn on `device` in `dtype` (a GPU draws a 7B model in seconds).
+    """
     family, model_class = SUPPORTED[config.model_type]
     torch.manual_seed(seed)
-    model_class(config).eval().save_pretrained(folder)
+    with torch.device(device):
+        model = model_class._from_config(config, dtype=dtype).eval()
+    model.save_pretrained(folder)
+    del model
     image_processor_for(family).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return Path(folder)

@@ -33,9 +33,14 @@ class Generation:
 
 @torch.no_grad()
 def prefill(
-    model: PreTrainedModel, inputs: PromptInputs, features: VisionFeatures
+    model: PreTrainedModel,
+    inputs: PromptInputs,
+    features: VisionFeatures,
+    *,
+    all_logits: bool = False,
 ) -> tuple[torch.Tensor, DynamicCache]:
-    """Logits (1, L, vocab) of the whole prompt, and the KV cache to continue from."""
+    """Logits of the prompt's last position (1, 1, vocab), or of every position with
+    `all_logits` (1, L, vocab), and the KV cache to continue from."""
     language = model.model.language_model
     embeds = model.get_input_embeddings()(inputs.input_ids)
     image_mask = inputs.input_ids == model.config.image_token_id
@@ -59,7 +64,8 @@ def prefill(
         **{_cache_keyword(language): cache},
         **extra,
     )
-    return model.lm_head(out.last_hidden_state), cache
+    hidden = out.last_hidden_state if all_logits else out.last_hidden_state[:, -1:]
+    return model.lm_head(hidden), cache
 
 
 @torch.no_grad()
