@@ -151,6 +151,24 @@ def measure(name: str, loaded: LoadedModel, args: argparse.Namespace, table: Tab
         )
 
 
+def new_table() -> Table:
+    table = Table(show_edge=False)
+    for col in (
+        "model",
+        "input",
+        "image tokens",
+        "kept",
+        "select ms",
+        "vision ms",
+        "vision speedup",
+        "prefill ms",
+        "prefill speedup",
+        "peak MiB",
+    ):
+        table.add_column(col, justify="left" if col in ("model", "input") else "right")
+    return table
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -175,24 +193,11 @@ def main() -> int:
         f"quantization {args.quant}; depth {args.depth or 'full'}; image {args.image.name}; "
         f"median of {args.repeat} runs; speedup cells: measured / ideal (measured as % of ideal)"
     )
-    table = Table(show_edge=False)
-    for col in (
-        "model",
-        "input",
-        "image tokens",
-        "kept",
-        "select ms",
-        "vision ms",
-        "vision speedup",
-        "prefill ms",
-        "prefill speedup",
-        "peak MiB",
-    ):
-        table.add_column(col, justify="left" if col in ("model", "input") else "right")
-    with tempfile.TemporaryDirectory(prefix="bench-model-") as workdir:
-        for name in args.models.split(","):
+    for name in args.models.split(","):  # one table per model, printed as soon as it is done
+        table = new_table()
+        with tempfile.TemporaryDirectory(prefix="bench-model-") as workdir:
             bench_one(name.strip(), args, Path(workdir), table)
-    console.print(table)
+        console.print(table)
     console.print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB")
     return 0
 
