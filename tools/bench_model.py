@@ -117,6 +117,9 @@ def measure(name: str, loaded: LoadedModel, args: argparse.Namespace, table: Tab
             features = encode_images(model, pixel_values, grid, selections)
             inputs = build_inputs(model, loaded.tokenizer, PROMPT, grid.cpu(), features.kept_cells)
             prefill_ms = timed(args.repeat, sync, prefill, model, inputs, features)
+            if args.profile:
+                profile(f"{name} {label}", encode_images, model, pixel_values, grid, selections)
+                profile(f"{name} {label}", prefill, model, inputs, features)
         peak = f"{torch.cuda.max_memory_allocated() / 2**20:.0f}" if sync else "—"
         length = inputs.input_ids.shape[1]
         if selection is None:
@@ -149,6 +152,21 @@ def measure(name: str, loaded: LoadedModel, args: argparse.Namespace, table: Tab
             f"{prefill_x:.2f}× / {ideal_p:.2f}× ({prefill_x / ideal_p:.0%})",
             peak,
         )
+
+
+def profile(title: str, fn: Callable[..., object], *args: object) -> None:
+    """Print the ten most expensive operators of one call (where the time goes)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    activities = [ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(ProfilerActivity.CUDA)
+    with torch_profile(activities=activities) as prof:
+        fn(*args)
+    sort = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
+    print(f"== {title}: {getattr(fn, '__name__', fn)}")
+    print(prof.key_averages().table(sort_by=sort, row_limit=10, max_name_column_width=60))
 
 
 def new_table() -> Table:
@@ -185,6 +203,7 @@ def main() -> int:
     parser.add_argument("--lossy-tau", type=float, default=0.05)
     parser.add_argument("--lossy-metric", default="mae", choices=["max", "mae", "rmse"])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="print the top operators")
     args = parser.parse_args()
     console = Console(width=190)
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
