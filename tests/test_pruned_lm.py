@@ -85,7 +85,7 @@ def test_pruned_prompt_keeps_true_positions(tiny_models, screenshot_paths, famil
     torch.testing.assert_close(inputs.position_ids, full.position_ids[:, :, columns])
     # ... so text after the images continues from the full images' max + 1, as unpruned.
     assert inputs.position_ids[0, 0, -1] == full.position_ids[0, 0, -1]
-    assert inputs.next_position == full.next_position == int(full.position_ids.max()) + 1
+    assert int(inputs.next_position) == int(full.next_position) == int(full.position_ids.max()) + 1
     logits, _ = prefill(loaded.model, inputs, features, all_logits=True)
     assert logits.shape[1] == inputs.input_ids.shape[1] and torch.isfinite(logits).all()
 
@@ -110,7 +110,7 @@ def test_greedy_decoding_matches_stock_generate_when_unpruned(
         )
     features, inputs = run(loaded, pixel_values, grid, None)
     ours = generate(loaded.model, inputs, features, max_new_tokens=6, stop_ids=[])
-    assert ours.tokens == stock[0, full.input_ids.shape[1] :].tolist()
+    assert ours.tokens == [stock[0, full.input_ids.shape[1] :].tolist()]
     assert ours.prefill_seconds > 0 and ours.decode_seconds > 0
     pruned_features, pruned_inputs = run(
         loaded, pixel_values, grid, selections_for(loaded, pixel_values, grid)
@@ -122,7 +122,7 @@ def test_greedy_decoding_matches_stock_generate_when_unpruned(
         max_new_tokens=6,
         stop_ids=[loaded.tokenizer.eos_token_id],
     )
-    assert 1 <= len(pruned.tokens) <= 6
+    assert 1 <= len(pruned.tokens[0]) <= 6
 
 
 def test_prompt_and_images_must_agree(tiny_models, screenshot_paths):

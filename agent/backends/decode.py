@@ -24,9 +24,9 @@ __all__ = ["Generation", "generate", "prefill"]
 
 @dataclass(frozen=True)
 class Generation:
-    """Generated token ids and where the time went."""
+    """Generated token ids per prompt (up to and including its stop id) and where time went."""
 
-    tokens: list[int]
+    tokens: list[list[int]]
     prefill_seconds: float  # prompt forward incl. the first token: time to first token
     decode_seconds: float  # the remaining tokens
 
@@ -39,8 +39,8 @@ def prefill(
     *,
     all_logits: bool = False,
 ) -> tuple[torch.Tensor, DynamicCache]:
-    """Logits of the prompt's last position (1, 1, vocab), or of every position with
-    `all_logits` (1, L, vocab), and the KV cache to continue from."""
+    """Logits of each prompt's last position (B, 1, vocab), or of every position with
+    `all_logits` (B, L, vocab), and the KV cache to continue from."""
     language = model.model.language_model
     embeds = model.get_input_embeddings()(inputs.input_ids)
     image_mask = inputs.input_ids == model.config.image_token_id
@@ -60,6 +60,7 @@ def prefill(
     out = language(
         inputs_embeds=embeds,
         position_ids=inputs.position_ids,
+        attention_mask=inputs.attention_mask,
         use_cache=True,
         **{_cache_keyword(language): cache},
         **extra,
@@ -77,38 +78,44 @@ def generate(
     max_new_tokens: int,
     stop_ids: Sequence[int],
 ) -> Generation:
-    """Greedy decoding until a stop id or `max_new_tokens`; positions continue from the full
-    (unpruned) prompt's max + 1 on all three M-RoPE axes."""
+    """Greedy decoding of every prompt in the batch until its stop id or `max_new_tokens`;
+    positions continue from each full (unpruned) prompt's max + 1 on all three M-RoPE axes."""
     language = model.model.language_model
     start = time.perf_counter()
     logits, cache = prefill(model, inputs, features)
-    token = int(logits[0, -1].argmax())
-    tokens = [token]
+    step = logits[:, -1].argmax(-1)  # (B,)
     first = time.perf_counter()
-    position = inputs.next_position
-    while token not in stop_ids and len(tokens) < max_new_tokens:
-        ids = torch.tensor([[token]], device=inputs.input_ids.device)
-        positions = torch.full((3, 1, 1), position, device=ids.device, dtype=torch.long)
+    generated = [step]
+    stops = torch.tensor(list(stop_ids), device=step.device, dtype=step.dtype)
+    done = torch.isin(step, stops)
+    mask = inputs.attention_mask
+    positions = inputs.next_position.clone()
+    while not bool(done.all()) and len(generated) < max_new_tokens:
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         out = language(
-            inputs_embeds=model.get_input_embeddings()(ids),
-            position_ids=positions,
+            inputs_embeds=model.get_input_embeddings()(step[:, None]),
+            position_ids=positions.view(1, -1, 1).expand(3, -1, 1),
+            attention_mask=mask,
             use_cache=True,
             **{_cache_keyword(language): cache},
         )
-        token = int(model.lm_head(out.last_hidden_state)[0, -1].argmax())
-        tokens.append(token)
-        position += 1
-    if _is_cuda(model):
-        torch.cuda.synchronize()
+        step = model.lm_head(out.last_hidden_state)[:, -1].argmax(-1)
+        generated.append(step)
+        done |= torch.isin(step, stops)
+        positions += 1
+    tokens = torch.stack(generated, dim=1).tolist()  # syncs the device
     end = time.perf_counter()
-    return Generation(tokens, first - start, end - first)
+    return Generation([_until_stop(row, stop_ids) for row in tokens], first - start, end - first)
+
+
+def _until_stop(row: list[int], stop_ids: Sequence[int]) -> list[int]:
+    for index, token in enumerate(row):
+        if token in stop_ids:
+            return row[: index + 1]
+    return row
 
 
 def _cache_keyword(language: torch.nn.Module) -> str:
     """transformers renamed `past_key_values` to `cache` (5.2x); take whichever this one has."""
     names = inspect.signature(language.forward).parameters
     return "cache" if "cache" in names else "past_key_values"
-
-
-def _is_cuda(model: PreTrainedModel) -> bool:
-    return model.device.type == "cuda"

@@ -92,6 +92,9 @@ def load_model(config: ModelConfig) -> LoadedModel:
         local_files_only=True,
     ).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    tokenizer.chat_template = _chat_template(folder) or tokenizer.chat_template
+    if tokenizer.chat_template is None:
+        raise IncompleteModelError(f"{folder} has no chat template; download the model again")
     image_processor = Qwen2VLImageProcessorPil.from_pretrained(folder, local_files_only=True)
     return LoadedModel(model, tokenizer, image_processor, family, folder)
 
@@ -154,6 +157,20 @@ def _missing_weights(folder: Path) -> list[str]:
     if (folder / "model.safetensors").is_file() or (folder / "pytorch_model.bin").is_file():
         return []
     return ["model.safetensors (or its shards)"]
+
+
+def _chat_template(folder: Path) -> str | None:
+    """The processor's chat template (Qwen-VL checkpoints keep the image-aware one there)."""
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text()
+    json_file = folder / "chat_template.json"
+    if json_file.is_file():
+        try:
+            return json.loads(json_file.read_text())["chat_template"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise IncompleteModelError(f"{json_file} is unreadable ({exc})") from None
+    return None
 
 
 def _quantization(quantization: str | None) -> BitsAndBytesConfig | None:

@@ -18,7 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from agent.errors import AgentError
 
-__all__ = ["IMAGE_PLACEHOLDER", "PromptError", "PromptInputs", "build_inputs"]
+__all__ = ["IMAGE_PLACEHOLDER", "PromptError", "PromptInputs", "build_inputs", "stack_inputs"]
 
 IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
 
@@ -29,12 +29,13 @@ class PromptError(AgentError):
 
 @dataclass(frozen=True)
 class PromptInputs:
-    """One prompt ready for the language model (batch of one)."""
+    """Prompts ready for the language model: a batch of B (left-padded when B > 1)."""
 
-    input_ids: torch.Tensor  # (1, L)
-    mm_token_type_ids: torch.Tensor  # (1, L): 0 text, 1 image
-    position_ids: torch.Tensor  # (3, 1, L) temporal, height, width
-    next_position: int  # position of the first generated token
+    input_ids: torch.Tensor  # (B, L)
+    mm_token_type_ids: torch.Tensor  # (B, L): 0 text, 1 image
+    position_ids: torch.Tensor  # (3, B, L) temporal, height, width
+    attention_mask: torch.Tensor  # (B, L): 0 on left padding
+    next_position: torch.Tensor  # (B,) position of each row's first generated token
     image_tokens_full: int
     image_tokens_kept: int
 
@@ -77,11 +78,31 @@ def build_inputs(
         full_ids[None], mm_token_type_ids=full_types[None], image_grid_thw=image_grid_thw
     )
     device = model.device
+    input_ids = full_ids[columns][None].to(device)
     return PromptInputs(
-        input_ids=full_ids[columns][None].to(device),
+        input_ids=input_ids,
         mm_token_type_ids=full_types[columns][None].to(device),
         position_ids=full_positions[:, :, columns].to(device),
-        next_position=int(full_positions.max()) + 1,
+        attention_mask=torch.ones_like(input_ids),
+        next_position=(full_positions.max() + 1).reshape(1).to(device),
         image_tokens_full=sum(full_counts),
         image_tokens_kept=int(sum(len(cells) for cells in kept_cells)),
+    )
+
+
+def stack_inputs(prompts: Sequence[PromptInputs], pad_token_id: int) -> PromptInputs:
+    """Left-pad single prompts into one batch; padded columns are masked out of attention."""
+    width = max(p.input_ids.shape[1] for p in prompts)
+
+    def left_pad(tensor: torch.Tensor, value: int) -> torch.Tensor:
+        return torch.nn.functional.pad(tensor, (width - tensor.shape[-1], 0), value=value)
+
+    return PromptInputs(
+        input_ids=torch.cat([left_pad(p.input_ids, pad_token_id) for p in prompts]),
+        mm_token_type_ids=torch.cat([left_pad(p.mm_token_type_ids, 0) for p in prompts]),
+        position_ids=torch.cat([left_pad(p.position_ids, 1) for p in prompts], dim=1),
+        attention_mask=torch.cat([left_pad(p.attention_mask, 0) for p in prompts]),
+        next_position=torch.cat([p.next_position for p in prompts]),
+        image_tokens_full=sum(p.image_tokens_full for p in prompts),
+        image_tokens_kept=sum(p.image_tokens_kept for p in prompts),
     )

@@ -1,0 +1,202 @@
+"""`LocalVLM`: the local (optionally quantized) Qwen-VL backend, with PixelPrune opt-in per call.
+
+    vlm = LocalVLM.from_pretrained("ByteDance-Seed/UI-TARS-1.5-7B", quantization="4bit")
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": task}]}]
+    result = vlm.generate([screenshot], messages, prune=PruneConfig(tau=0.0))
+    result.text, result.image_tokens_kept, result.timings.prefill
+
+Each call resizes the images as the model's processor does, selects the kept cells with
+`pixelprune.select` on exactly those pixels, runs the stock vision tower on the kept patches only
+and the stock language tower on a prompt with one image token per kept cell. `prune=None` runs
+the plain model. Pruning never silently falls back: an input that cannot be pruned raises.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from PIL import Image
+
+from agent.backends.decode import generate
+from agent.backends.loading import DEFAULT_MODEL, LoadedModel, ModelConfig, load_model
+from agent.backends.prompt import build_inputs, stack_inputs
+from agent.backends.pruned_vision import encode_images
+from pixelprune import Selection, get_family, images_from_pixel_values, select
+
+__all__ = ["GenerationResult", "LocalVLM", "PruneConfig", "Request", "Timings"]
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """How to prune this call's images (see `pixelprune.select`)."""
+
+    method: str = "pred_2d"
+    tau: float = 0.0
+    metric: str = "max"
+    anchored: bool = True
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds per stage of one call (a batch shares its stages)."""
+
+    preprocess: float  # resize, normalise, patchify (the image processor)
+    prune: float  # cell selection, all images
+    vision: float  # vision tower
+    prefill: float  # prompt forward up to the first token (time to first token after vision)
+    decode: float  # the remaining tokens
+    total: float
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """One prompt's answer and what it cost."""
+
+    text: str
+    token_ids: list[int]
+    prompt_tokens: int  # tokens the language model read (kept image tokens included)
+    image_tokens_full: int
+    image_tokens_kept: int
+    selections: tuple[Selection, ...] | None  # None when not pruned
+    timings: Timings
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt of a batch: its images, in the order of the image parts of `messages`."""
+
+    images: Sequence[Image.Image]
+    messages: list[dict[str, Any]]
+
+
+class LocalVLM:
+    """A loaded Qwen2/2.5/3-VL model that answers chat prompts with screenshots."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self.family = get_family(loaded.family)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_id: str = DEFAULT_MODEL,
+        *,
+        quantization: str | None = "4bit",
+        device_map: str | dict[str, Any] = "auto",
+        cache_dir: str | None = None,
+    ) -> LocalVLM:
+        """Load a local folder or an id from the local Hugging Face cache (never downloads)."""
+        return cls(load_model(ModelConfig(path_or_id, quantization, device_map, cache_dir)))
+
+    def generate(
+        self,
+        images: Sequence[Image.Image],
+        messages: list[dict[str, Any]],
+        *,
+        prune: PruneConfig | None = None,
+        max_new_tokens: int = 256,
+    ) -> GenerationResult:
+        """Answer one chat prompt whose image parts are `images`, in order."""
+        (result,) = self.generate_batch(
+            [Request(images, messages)], prune=prune, max_new_tokens=max_new_tokens
+        )
+        return result
+
+    def generate_batch(
+        self,
+        requests: Sequence[Request],
+        *,
+        prune: PruneConfig | None = None,
+        max_new_tokens: int = 256,
+    ) -> list[GenerationResult]:
+        """Answer several prompts in one batch (left-padded); greedy decoding."""
+        model, tokenizer = self.loaded.model, self.loaded.tokenizer
+        start = time.perf_counter()
+        all_images = [image.convert("RGB") for request in requests for image in request.images]
+        processed = self.loaded.image_processor(images=all_images, return_tensors="pt")
+        pixel_values = processed["pixel_values"].to(model.device)
+        grid = processed["image_grid_thw"]
+        preprocessed = time.perf_counter()
+        selections = None
+        if prune is not None:
+            resized = images_from_pixel_values(processed["pixel_values"], grid, self.family)
+            selections = [
+                select(
+                    image,
+                    cell=self.family.cell,
+                    method=prune.method,
+                    tau=prune.tau,
+                    metric=prune.metric,
+                    anchored=prune.anchored,
+                    seed=0,
+                )
+                for image in resized
+            ]
+        pruned = time.perf_counter()
+        features = encode_images(model, pixel_values, grid.to(model.device), selections)
+        _sync(model)
+        encoded = time.perf_counter()
+        prompts, first_image = [], 0
+        for request in requests:
+            count = len(request.images)
+            text = tokenizer.apply_chat_template(
+                request.messages, add_generation_prompt=True, tokenize=False
+            )
+            prompts.append(
+                build_inputs(
+                    model,
+                    tokenizer,
+                    text,
+                    grid[first_image : first_image + count],
+                    features.kept_cells[first_image : first_image + count],
+                )
+            )
+            first_image += count
+        batch = stack_inputs(prompts, tokenizer.pad_token_id)
+        stop_ids = sorted({tokenizer.eos_token_id, *_stop_ids(model)})
+        generation = generate(
+            model, batch, features, max_new_tokens=max_new_tokens, stop_ids=stop_ids
+        )
+        timings = Timings(
+            preprocess=preprocessed - start,
+            prune=pruned - preprocessed,
+            vision=encoded - pruned,
+            prefill=generation.prefill_seconds,
+            decode=generation.decode_seconds,
+            total=time.perf_counter() - start,
+        )
+        results, first_image = [], 0
+        for request, prompt, tokens in zip(requests, prompts, generation.tokens, strict=True):
+            count = len(request.images)
+            text_tokens = [t for t in tokens if t not in stop_ids]
+            results.append(
+                GenerationResult(
+                    text=tokenizer.decode(text_tokens, skip_special_tokens=True),
+                    token_ids=tokens,
+                    prompt_tokens=int(prompt.input_ids.shape[1]),
+                    image_tokens_full=prompt.image_tokens_full,
+                    image_tokens_kept=prompt.image_tokens_kept,
+                    selections=None
+                    if selections is None
+                    else tuple(selections[first_image : first_image + count]),
+                    timings=timings,
+                )
+            )
+            first_image += count
+        return results
+
+
+def _stop_ids(model: torch.nn.Module) -> list[int]:
+    eos = model.generation_config.eos_token_id if model.generation_config else None
+    if eos is None:
+        return []
+    return list(eos) if isinstance(eos, (list, tuple)) else [eos]
+
+
+def _sync(model: torch.nn.Module) -> None:
+    if model.device.type == "cuda":
+        torch.cuda.synchronize()

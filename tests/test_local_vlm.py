@@ -1,0 +1,66 @@
+"""`LocalVLM`: one call and a batch, pruned and not, on tiny models of the three classes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import TINY_FAMILIES
+from vlm_helpers import screenshots
+
+from agent.backends.loading import ModelConfig, load_model
+from agent.backends.local import LocalVLM, PruneConfig, Request
+from agent.errors import IncompleteModelError
+
+
+def ask(text: str, images: int = 1) -> list[dict]:
+    parts = [{"type": "image"}] * images + [{"type": "text", "text": text}]
+    return [{"role": "user", "content": parts}]
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_generate_reports_tokens_selections_and_timings(tiny_models, screenshot_paths, family):
+    vlm = LocalVLM(tiny_models[family])
+    shots = screenshots(screenshot_paths)
+    plain = vlm.generate(shots, ask("Click Save.", 2), max_new_tokens=4)
+    pruned = vlm.generate(shots, ask("Click Save.", 2), prune=PruneConfig(), max_new_tokens=4)
+    assert plain.selections is None and plain.image_tokens_kept == plain.image_tokens_full
+    assert len(pruned.selections) == 2
+    assert pruned.image_tokens_kept == sum(s.n_kept for s in pruned.selections)
+    assert pruned.image_tokens_full == plain.image_tokens_full > pruned.image_tokens_kept
+    assert pruned.prompt_tokens == plain.prompt_tokens - (
+        plain.image_tokens_full - pruned.image_tokens_kept
+    )
+    for result in (plain, pruned):
+        assert 1 <= len(result.token_ids) <= 4 and isinstance(result.text, str)
+        t = result.timings
+        assert min(t.preprocess, t.vision, t.prefill) > 0 and t.total >= t.vision + t.prefill
+    assert pruned.timings.prune > 0
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+@pytest.mark.parametrize("prune", [None, PruneConfig(tau=0.02)])
+def test_a_batch_answers_like_single_calls(tiny_models, screenshot_paths, family, prune):
+    vlm = LocalVLM(tiny_models[family])
+    shots = screenshots(screenshot_paths)
+    requests = [Request(shots, ask("Open the settings menu please.", 2)),
+                Request(shots[1:], ask("Type hello."))]  # fmt: skip
+    batch = vlm.generate_batch(requests, prune=prune, max_new_tokens=5)
+    singles = [vlm.generate(r.images, r.messages, prune=prune, max_new_tokens=5) for r in requests]
+    for together, alone in zip(batch, singles, strict=True):
+        assert together.token_ids == alone.token_ids
+        assert together.image_tokens_kept == alone.image_tokens_kept
+        assert together.prompt_tokens == alone.prompt_tokens
+
+
+def test_chat_template_comes_from_the_processor_file(tiny_model_dirs, tmp_path):
+    folder = shutil.copytree(tiny_model_dirs["qwen2.5"], tmp_path / "m")
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    template = config.pop("chat_template", None) or (folder / "chat_template.jinja").read_text()
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    with pytest.raises(IncompleteModelError, match="chat template"):
+        load_model(ModelConfig(str(folder), None, "cpu"))
+    (folder / "chat_template.json").write_text(json.dumps({"chat_template": template + " "}))
+    assert load_model(ModelConfig(str(folder), None, "cpu")).tokenizer.chat_template.endswith(" ")
