@@ -31,17 +31,18 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.backends.decode import prefill
 from agent.backends.loading import LoadedModel, ModelConfig, load_model
+from agent.backends.local import LocalVLM, PruneConfig
 from agent.backends.prompt import IMAGE_PLACEHOLDER, build_inputs
 from agent.backends.pruned_vision import encode_images
 from pixelprune import get_family, images_from_pixel_values, select
 from tools.offline_models import REAL_SIZES, build_tokenizer, real_config, save_random_model
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+TASK = "Task: open the settings and turn on dark mode."
 PROMPT = (
     "<|im_start|>system\nYou are a GUI agent. You are given a task and a screenshot. Output "
-    "your next action.<|im_end|>\n<|im_start|>user\n"
-    + IMAGE_PLACEHOLDER
-    + "Task: open the settings and turn on dark mode.<|im_end|>\n<|im_start|>assistant\n"
+    f"your next action.<|im_end|>\n<|im_start|>user\n{IMAGE_PLACEHOLDER}{TASK}<|im_end|>\n"
+    "<|im_start|>assistant\n"
 )
 
 
@@ -80,6 +81,8 @@ def bench_one(name: str, args: argparse.Namespace, workdir: Path, table: Table) 
     loaded = build_model(name, args, workdir)
     try:
         measure(name, loaded, args, table)
+        if args.e2e_tokens:
+            end_to_end(name, loaded, args, Console(width=190))
     finally:
         del loaded
         gc.collect()
@@ -169,6 +172,43 @@ def profile(title: str, fn: Callable[..., object], *args: object) -> None:
     print(prof.key_averages().table(sort_by=sort, row_limit=10, max_name_column_width=60))
 
 
+def end_to_end(name: str, loaded: LoadedModel, args: argparse.Namespace, console: Console) -> None:
+    """Whole LocalVLM.generate calls: time to first token and total, full vs pruned."""
+    vlm = LocalVLM(loaded)
+    with Image.open(args.image) as shot:
+        screenshot = shot.convert("RGB")
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": TASK}]}]
+    table = Table(
+        title=f"{name}: LocalVLM.generate, {args.e2e_tokens} new tokens max", show_edge=False
+    )
+    for col in ("input", "prompt tokens", "first token ms", "total ms", "first-token speedup"):
+        table.add_column(col, justify="left" if col == "input" else "right")
+    base = None
+    for label, prune in (
+        ("full", None),
+        ("pruned τ=0", PruneConfig()),
+        (
+            f"pruned τ={args.lossy_tau:g} {args.lossy_metric}",
+            PruneConfig(tau=args.lossy_tau, metric=args.lossy_metric),
+        ),
+    ):
+        runs = [
+            vlm.generate([screenshot], messages, prune=prune, max_new_tokens=args.e2e_tokens)
+            for _ in range(args.repeat + 1)
+        ][1:]
+        first = statistics.median((r.timings.total - r.timings.decode) * 1e3 for r in runs)
+        total = statistics.median(r.timings.total * 1e3 for r in runs)
+        base = base or first
+        table.add_row(
+            label,
+            str(runs[-1].prompt_tokens),
+            f"{first:.1f}",
+            f"{total:.1f}",
+            f"{base / first:.2f}×",
+        )
+    console.print(table)
+
+
 def new_table() -> Table:
     table = Table(show_edge=False)
     for col in (
@@ -204,6 +244,12 @@ def main() -> int:
     parser.add_argument("--lossy-metric", default="mae", choices=["max", "mae", "rmse"])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print the top operators")
+    parser.add_argument(
+        "--e2e-tokens",
+        type=int,
+        default=0,
+        help="also time whole LocalVLM.generate calls with this many new tokens",
+    )
     args = parser.parse_args()
     console = Console(width=190)
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"

@@ -56,12 +56,16 @@ class ModelConfig:
     quantization: "4bit" (nf4, bf16 compute), "8bit" or None (bf16 on GPU, float32 on CPU).
     device_map: as transformers takes it ("auto", "cpu", "cuda:0", ...).
     cache_dir: the Hugging Face cache to look ids up in (None: the user's default cache).
+    attn_implementation: passed to transformers ("sdpa", "flash_attention_2", ...; None: its
+        default). With flash-attn installed, "flash_attention_2" runs each vision layer's
+        windows as one varlen call instead of one call per window.
     """
 
     path: str = DEFAULT_MODEL
     quantization: str | None = "4bit"
     device_map: str | dict[str, Any] = "auto"
     cache_dir: str | None = None
+    attn_implementation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ def load_model(config: ModelConfig) -> LoadedModel:
         quantization_config=_quantization(config.quantization),
         device_map=config.device_map,
         dtype=_dtype(config),
+        attn_implementation=config.attn_implementation,
         local_files_only=True,
     ).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)

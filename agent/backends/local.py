@@ -88,9 +88,11 @@ class LocalVLM:
         quantization: str | None = "4bit",
         device_map: str | dict[str, Any] = "auto",
         cache_dir: str | None = None,
+        attn_implementation: str | None = None,
     ) -> LocalVLM:
         """Load a local folder or an id from the local Hugging Face cache (never downloads)."""
-        return cls(load_model(ModelConfig(path_or_id, quantization, device_map, cache_dir)))
+        config = ModelConfig(path_or_id, quantization, device_map, cache_dir, attn_implementation)
+        return cls(load_model(config))
 
     def generate(
         self,
