@@ -25,7 +25,7 @@ from agent.backends.decode import generate
 from agent.backends.loading import DEFAULT_MODEL, LoadedModel, ModelConfig, load_model
 from agent.backends.prompt import build_inputs, stack_inputs
 from agent.backends.pruned_vision import encode_images
-from pixelprune import Selection, get_family, images_from_pixel_values, select
+from pixelprune import Selection, get_family, resize_for_model, select
 
 __all__ = ["GenerationResult", "LocalVLM", "PruneConfig", "Request", "Timings"]
 
@@ -124,8 +124,17 @@ class LocalVLM:
         grid = processed["image_grid_thw"]
         preprocessed = time.perf_counter()
         selections = None
-        if prune is not None:
-            resized = images_from_pixel_values(processed["pixel_values"], grid, self.family)
+        if prune is not None:  # select on the processor's resize of each image, in uint8
+            bounds = self.loaded.image_processor.size
+            resized = [
+                resize_for_model(
+                    image,
+                    self.family,
+                    min_pixels=bounds["shortest_edge"],
+                    max_pixels=bounds["longest_edge"],
+                )
+                for image in all_images
+            ]
             selections = [
                 select(
                     image,
