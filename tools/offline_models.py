@@ -178,6 +178,17 @@ def _config(
 
 
 # Published sizes (config.json of the released checkpoints), for benchmarks with random weights.
+QWEN2_5_VL_VISION: dict[str, Any] = dict(
+    depth=32,
+    hidden_size=1280,
+    intermediate_size=3420,
+    num_heads=16,
+    patch_size=14,
+    spatial_merge_size=2,
+    temporal_patch_size=2,
+    window_size=112,
+    fullatt_block_indexes=[7, 15, 23, 31],
+)
 REAL_SIZES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "qwen2.5-vl-3b": (
         "qwen2.5",
@@ -191,18 +202,7 @@ REAL_SIZES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
             rope_theta=1e6,
             rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
         ),
-        dict(
-            depth=32,
-            hidden_size=1280,
-            intermediate_size=3420,
-            num_heads=16,
-            out_hidden_size=2048,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            window_size=112,
-            fullatt_block_indexes=[7, 15, 23, 31],
-        ),
+        {**QWEN2_5_VL_VISION, "out_hidden_size": 2048},
     ),
     "qwen2.5-vl-7b": (
         "qwen2.5",  # also UI-TARS-1.5-7B
@@ -216,18 +216,7 @@ REAL_SIZES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
             rope_theta=1e6,
             rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
         ),
-        dict(
-            depth=32,
-            hidden_size=1280,
-            intermediate_size=3420,
-            num_heads=16,
-            out_hidden_size=3584,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            window_size=112,
-            fullatt_block_indexes=[7, 15, 23, 31],
-        ),
+        {**QWEN2_5_VL_VISION, "out_hidden_size": 3584},
     ),
     "qwen3-vl-2b": (
         "qwen3",
