@@ -123,30 +123,7 @@ class LocalVLM:
         pixel_values = processed["pixel_values"].to(model.device)
         grid = processed["image_grid_thw"]
         preprocessed = time.perf_counter()
-        selections = None
-        if prune is not None:  # select on the processor's resize of each image, in uint8
-            bounds = self.loaded.image_processor.size
-            resized = [
-                resize_for_model(
-                    image,
-                    self.family,
-                    min_pixels=bounds["shortest_edge"],
-                    max_pixels=bounds["longest_edge"],
-                )
-                for image in all_images
-            ]
-            selections = [
-                select(
-                    image,
-                    cell=self.family.cell,
-                    method=prune.method,
-                    tau=prune.tau,
-                    metric=prune.metric,
-                    anchored=prune.anchored,
-                    seed=0,
-                )
-                for image in resized
-            ]
+        selections = None if prune is None else self._select(all_images, prune)
         pruned = time.perf_counter()
         features = encode_images(model, pixel_values, grid.to(model.device), selections)
         _sync(model)
@@ -199,6 +176,27 @@ class LocalVLM:
             )
             first_image += count
         return results
+
+    def _select(self, images: Sequence[Image.Image], prune: PruneConfig) -> list[Selection]:
+        """Cells to keep, chosen on the processor's own resize of each uint8 image."""
+        bounds = self.loaded.image_processor.size
+        return [
+            select(
+                resize_for_model(
+                    image,
+                    self.family,
+                    min_pixels=bounds["shortest_edge"],
+                    max_pixels=bounds["longest_edge"],
+                ),
+                cell=self.family.cell,
+                method=prune.method,
+                tau=prune.tau,
+                metric=prune.metric,
+                anchored=prune.anchored,
+                seed=0,
+            )
+            for image in images
+        ]
 
 
 def _stop_ids(model: torch.nn.Module) -> list[int]:
