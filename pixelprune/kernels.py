@@ -333,8 +333,9 @@ def _match(cells, x, y, x_ref, y_ref):
         return True
     if cells.metric == EXACT or cells.tau == 0.0:
         return False
-    return _within(cells.vals, cells.sums, rx, ry, cols, cs, cells.metric, cells.tau,
-                   cells.denom, first_row)  # fmt: skip
+    return _within(
+        cells.vals, cells.sums, rx, ry, cols, cs, cells.metric, cells.tau, cells.denom, first_row
+    )
 
 
 @njit(cache=True, inline="always")
@@ -377,9 +378,18 @@ def scan_select(words, vals, cols, cs, order, pred_2d, metric, tau, denom, ancho
     pixels rebuild each cell).
     """
     n = order.shape[0]
-    cells = Cells(words, vals, _sums_for(vals, n // cols, cols, cs, metric, tau),
-                  neighbour_identity(words, n // cols, cols, cs), np.arange(n), cols, cs, metric,
-                  tau, denom)  # fmt: skip
+    cells = Cells(
+        words,
+        vals,
+        _sums_for(vals, n // cols, cols, cs, metric, tau),
+        neighbour_identity(words, n // cols, cols, cs),
+        np.arange(n),
+        cols,
+        cs,
+        metric,
+        tau,
+        denom,
+    )
     ref = np.arange(n)
     pred_of = np.full(n, -1)
     first = order[0]
@@ -408,8 +418,18 @@ def scan_fill(words, vals, cols, cs, order, pred_2d, metric, tau, denom, keep):
     identity map or row sums here: the canvas changes as it is filled.)
     """
     n = order.shape[0]
-    cells = Cells(words, vals, np.zeros((0, cs)), np.zeros((2, 0), dtype=np.bool_), np.arange(n),
-                  cols, cs, metric, tau, denom)  # fmt: skip
+    cells = Cells(
+        words,
+        vals,
+        np.zeros((0, cs)),
+        np.zeros((2, 0), dtype=np.bool_),
+        np.arange(n),
+        cols,
+        cs,
+        metric,
+        tau,
+        denom,
+    )
     ref = np.arange(n)
     pred_of = np.full(n, -1)
     vpc = cs * 3

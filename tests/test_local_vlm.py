@@ -44,8 +44,10 @@ def test_generate_reports_tokens_selections_and_timings(tiny_models, screenshot_
 def test_a_batch_answers_like_single_calls(tiny_models, screenshot_paths, family, prune):
     vlm = LocalVLM(tiny_models[family])
     shots = screenshots(screenshot_paths)
-    requests = [Request(shots, ask("Open the settings menu please.", 2)),
-                Request(shots[1:], ask("Type hello."))]  # fmt: skip
+    requests = [
+        Request(shots, ask("Open the settings menu please.", 2)),
+        Request(shots[1:], ask("Type hello.")),
+    ]
     batch = vlm.generate_batch(requests, prune=prune, max_new_tokens=5)
     singles = [vlm.generate(r.images, r.messages, prune=prune, max_new_tokens=5) for r in requests]
     for together, alone in zip(batch, singles, strict=True):

@@ -12,8 +12,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_layout_exists():
-    for name in ("agent", "pixelprune", "ui", "tools", "tests", "main.py", "pyproject.toml",
-                 "README.md", ".ci/run"):  # fmt: skip
+    for name in (
+        "agent",
+        "pixelprune",
+        "ui",
+        "tools",
+        "tests",
+        "main.py",
+        "pyproject.toml",
+        "README.md",
+        ".ci/run",
+    ):
         assert (ROOT / name).exists(), name
 
 
