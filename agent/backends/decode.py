@@ -8,6 +8,7 @@ because we time prefill and each decode step ourselves.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 from collections.abc import Sequence
@@ -117,5 +118,11 @@ def _until_stop(row: list[int], stop_ids: Sequence[int]) -> list[int]:
 
 def _cache_keyword(language: torch.nn.Module) -> str:
     """transformers renamed `past_key_values` to `cache` (5.2x); take whichever this one has."""
-    names = inspect.signature(language.forward).parameters
+    return _cache_keyword_of(type(language))
+
+
+@functools.cache
+def _cache_keyword_of(language_class: type) -> str:
+    """Per class, once: inspecting a signature on every decode step would cost each token."""
+    names = inspect.signature(language_class.forward).parameters
     return "cache" if "cache" in names else "past_key_values"
