@@ -19,3 +19,31 @@ class IncompleteModelError(ModelError):
 
 class UnsupportedModelError(ModelError):
     """The folder holds a model of an architecture this runtime cannot prune and drive."""
+
+
+class ActionError(AgentError):
+    """A model answer cannot become an action: malformed, ambiguous or out of range.
+
+    The loop records it, shows it to the model and asks again (a bounded number of times);
+    it is never guessed into a click.
+    """
+
+
+class ParseError(ActionError):
+    """The model's text does not follow the parser's output convention."""
+
+
+class CoordinateError(ActionError):
+    """A coordinate lies outside the image the model saw, or outside the target monitor."""
+
+
+class CaptureError(AgentError):
+    """The screen cannot be captured: no display, or no monitor with that index."""
+
+
+class ExecutionError(AgentError):
+    """An action could not be carried out on the screen."""
+
+
+class TaskFileError(AgentError):
+    """A task file is missing, not valid TOML, or has unknown or ill-typed keys."""

@@ -9,7 +9,7 @@ workdir=$(mktemp -d)
 export XAUTHORITY="$workdir/Xauthority"
 touch "$XAUTHORITY"
 exec 3>"$workdir/display"
-Xvfb -displayfd 3 -screen 0 2560x1440x24 -auth "$XAUTHORITY" -nolisten tcp -noreset \
+Xvfb -displayfd 3 -screen 0 4480x1440x24 -auth "$XAUTHORITY" -nolisten tcp -noreset \
   >/dev/null 2>&1 &
 xvfb=$!
 trap 'kill $xvfb 2>/dev/null; rm -rf "$workdir"' EXIT
