@@ -47,3 +47,8 @@ class ExecutionError(AgentError):
 
 class TaskFileError(AgentError):
     """A task file is missing, not valid TOML, or has unknown or ill-typed keys."""
+
+
+class HotkeyError(AgentError):
+    """The global kill hotkey cannot be set up: no X11 display, an unknown key name, or a combo
+    another program already holds. FAILSAFE (mouse to a screen corner) and stop() still work."""
