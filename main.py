@@ -2,6 +2,8 @@
 
     python main.py --help
     python main.py analyze screenshot.png --heatmap out.png
+    python main.py run task.toml
+    python main.py replay runs/20261127-210405-open-settings
 
 Each subcommand lives in its own module and is imported only when chosen, so `--help` stays fast
 and a command never pays for another's imports (torch, Qt).
@@ -16,6 +18,8 @@ import sys
 # name → (module with add_arguments(parser) and run(args) -> int, one-line help)
 COMMANDS = {
     "analyze": ("tools.analyze", "kept share, timing and heatmaps of PixelPrune on images"),
+    "run": ("agent.commands.run", "run a task (text or .toml task file) on this desktop"),
+    "replay": ("agent.commands.replay", "re-parse a recorded run; --execute re-runs it dry"),
 }
 
 

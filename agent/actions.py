@@ -175,9 +175,7 @@ def points_of(action: Action) -> dict[str, Point]:
     """The action's point fields by name (none for keyboard and control actions)."""
     names = ("point", "start", "end")
     return {
-        name: value
-        for name in names
-        if isinstance(value := getattr(action, name, None), Point)
+        name: value for name in names if isinstance(value := getattr(action, name, None), Point)
     }
 
 
@@ -193,7 +191,8 @@ def describe(action: Action, *, secrets: tuple[str, ...] = ()) -> str:
     def at(point: Point | None) -> str:
         if point is None:
             return "at the pointer"
-        return f"({point.x:g}, {point.y:g}){'' if point.space is Space.SCREEN else ' ' + point.space.value}"
+        where = f"({point.x:g}, {point.y:g})"
+        return where if point.space is Space.SCREEN else f"{where} {point.space.value}"
 
     match action:
         case Click(point=point, button=button, count=count):
@@ -254,11 +253,47 @@ _ALIASES = {
     "prtsc": "printscreen",
 }
 _NAMED = {
-    "ctrl", "ctrlleft", "ctrlright", "alt", "altleft", "altright", "shift", "shiftleft",
-    "shiftright", "win", "winleft", "winright", "command", "enter", "esc", "tab", "space",
-    "backspace", "delete", "insert", "home", "end", "pageup", "pagedown", "up", "down", "left",
-    "right", "capslock", "numlock", "scrolllock", "printscreen", "pause", "menu", "apps",
-    "volumeup", "volumedown", "volumemute", "playpause", "nexttrack", "prevtrack",
+    "ctrl",
+    "ctrlleft",
+    "ctrlright",
+    "alt",
+    "altleft",
+    "altright",
+    "shift",
+    "shiftleft",
+    "shiftright",
+    "win",
+    "winleft",
+    "winright",
+    "command",
+    "enter",
+    "esc",
+    "tab",
+    "space",
+    "backspace",
+    "delete",
+    "insert",
+    "home",
+    "end",
+    "pageup",
+    "pagedown",
+    "up",
+    "down",
+    "left",
+    "right",
+    "capslock",
+    "numlock",
+    "scrolllock",
+    "printscreen",
+    "pause",
+    "menu",
+    "apps",
+    "volumeup",
+    "volumedown",
+    "volumemute",
+    "playpause",
+    "nexttrack",
+    "prevtrack",
     *(f"f{n}" for n in range(1, 25)),
 }
 _CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789`-=[]\\;',./~!@#$%^&*()_+{}|:\"<>?")

@@ -36,13 +36,13 @@ class Monitor:
 
     def __post_init__(self) -> None:
         if self.width <= 0 or self.height <= 0:
-            raise CoordinateError(f"monitor {self.index} has an empty size {self.width}x{self.height}")
+            raise CoordinateError(
+                f"monitor {self.index} has an empty size {self.width}x{self.height}"
+            )
 
     def contains(self, x: float, y: float) -> bool:
         """Whether the screen point lies on this monitor."""
-        return (
-            self.left <= x < self.left + self.width and self.top <= y < self.top + self.height
-        )
+        return self.left <= x < self.left + self.width and self.top <= y < self.top + self.height
 
 
 @dataclass(frozen=True)

@@ -15,29 +15,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from PIL import Image
 
+from agent.backends.base import Backend, ModelReply, PruneConfig, input_size, select_cells
 from agent.backends.decode import generate
 from agent.backends.loading import DEFAULT_MODEL, LoadedModel, ModelConfig, load_model
 from agent.backends.prompt import build_inputs, stack_inputs
 from agent.backends.pruned_vision import encode_images
-from pixelprune import Selection, get_family, resize_for_model, select
+from agent.parsers.base import Prompt
+from pixelprune import Selection, get_family
 
 __all__ = ["GenerationResult", "LocalVLM", "PruneConfig", "Request", "Timings"]
-
-
-@dataclass(frozen=True)
-class PruneConfig:
-    """How to prune this call's images (see `pixelprune.select`)."""
-
-    method: str = "pred_2d"
-    tau: float = 0.0
-    metric: str = "max"
-    anchored: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,12 +65,14 @@ class Request:
     messages: list[dict[str, Any]]
 
 
-class LocalVLM:
+class LocalVLM(Backend):
     """A loaded Qwen2/2.5/3-VL model that answers chat prompts with screenshots."""
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    def __init__(self, loaded: LoadedModel, name: str | None = None) -> None:
         self.loaded = loaded
         self.family = get_family(loaded.family)
+        self.name = name or str(loaded.folder)
+        self.model_type = loaded.model.config.model_type
 
     @classmethod
     def from_pretrained(
@@ -92,7 +86,34 @@ class LocalVLM:
     ) -> LocalVLM:
         """Load a local folder or an id from the local Hugging Face cache (never downloads)."""
         config = ModelConfig(path_or_id, quantization, device_map, cache_dir, attn_implementation)
-        return cls(load_model(config))
+        return cls(load_model(config), name=path_or_id)
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) this model's image processor resizes a screenshot to."""
+        bounds = self.loaded.image_processor.size
+        return input_size(
+            width,
+            height,
+            self.family,
+            min_pixels=bounds["shortest_edge"],
+            max_pixels=bounds["longest_edge"],
+        )
+
+    def complete(
+        self, prompt: Prompt, *, prune: PruneConfig | None, max_new_tokens: int = 256
+    ) -> ModelReply:
+        """The agent-loop view of `generate`: the reply with its tokens and timings."""
+        result = self.generate(
+            prompt.images, prompt.messages, prune=prune, max_new_tokens=max_new_tokens
+        )
+        return ModelReply(
+            text=result.text,
+            prompt_tokens=result.prompt_tokens,
+            image_tokens_full=result.image_tokens_full,
+            image_tokens_kept=result.image_tokens_kept,
+            selections=result.selections,
+            timings=asdict(result.timings),
+        )
 
     def generate(
         self,
@@ -180,23 +201,13 @@ class LocalVLM:
     def _select(self, images: Sequence[Image.Image], prune: PruneConfig) -> list[Selection]:
         """Cells to keep, chosen on the processor's own resize of each uint8 image."""
         bounds = self.loaded.image_processor.size
-        return [
-            select(
-                resize_for_model(
-                    image,
-                    self.family,
-                    min_pixels=bounds["shortest_edge"],
-                    max_pixels=bounds["longest_edge"],
-                ),
-                cell=self.family.cell,
-                method=prune.method,
-                tau=prune.tau,
-                metric=prune.metric,
-                anchored=prune.anchored,
-                seed=0,
-            )
-            for image in images
-        ]
+        return select_cells(
+            images,
+            self.family,
+            prune,
+            min_pixels=bounds["shortest_edge"],
+            max_pixels=bounds["longest_edge"],
+        )
 
 
 def _stop_ids(model: torch.nn.Module) -> list[int]:

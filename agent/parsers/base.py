@@ -17,7 +17,7 @@ from PIL import Image
 
 from agent.actions import Action, Space
 
-__all__ = ["PastStep", "Parser", "Prompt"]
+__all__ = ["Parser", "PastStep", "Prompt"]
 
 
 @dataclass(frozen=True)

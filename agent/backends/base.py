@@ -1,0 +1,97 @@
+"""What the agent loop needs from a model: the `Backend` interface and its reply.
+
+A backend answers one chat prompt with screenshots and says what it cost. The loop does not care
+whether the model is local, scripted or remote; it needs the reply text, the token counts (None
+where a backend cannot know them: shown as unknown, never invented), the timings it measured,
+the per-image selections when it pruned, and the size it resizes a screenshot to (absolute-pixel
+output conventions are relative to that size).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from agent.parsers.base import Prompt
+from pixelprune import Family, Selection, resize_for_model, select, smart_resize
+
+__all__ = ["Backend", "ModelReply", "PruneConfig", "input_size", "select_cells"]
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """How to prune a call's images (see `pixelprune.select`)."""
+
+    method: str = "pred_2d"
+    tau: float = 0.0
+    metric: str = "max"
+    anchored: bool = True
+
+
+@dataclass(frozen=True)
+class ModelReply:
+    """One answer of a backend, with what it cost."""
+
+    text: str
+    prompt_tokens: int | None = None  # tokens the language model read (kept image tokens)
+    image_tokens_full: int | None = None  # image tokens of the unpruned prompt
+    image_tokens_kept: int | None = None  # image tokens actually sent
+    selections: tuple[Selection, ...] | None = None  # per image, None when not pruned
+    # seconds by stage: preprocess, prune, vision, prefill, decode, total (those measured)
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """A model the agent can ask for the next action."""
+
+    name: str  # model id or path, for logs and trajectories
+    model_type: str  # transformers model_type (qwen2_vl, qwen2_5_vl, qwen3_vl)
+
+    @abstractmethod
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) the model's processor resizes a width x height screenshot to."""
+
+    @abstractmethod
+    def complete(
+        self, prompt: Prompt, *, prune: PruneConfig | None, max_new_tokens: int
+    ) -> ModelReply:
+        """Answer the prompt; prune its images when `prune` is given (never silently not)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Free what the backend holds (connections, GPU memory)."""
+
+
+def input_size(
+    width: int, height: int, family: Family, *, min_pixels: int, max_pixels: int
+) -> tuple[int, int]:
+    """(width, height) after the Qwen resize rule with the given pixel bounds."""
+    resized_height, resized_width = smart_resize(
+        height, width, family, min_pixels=min_pixels, max_pixels=max_pixels
+    )
+    return resized_width, resized_height
+
+
+def select_cells(
+    images: Sequence[Image.Image],
+    family: Family,
+    prune: PruneConfig,
+    *,
+    min_pixels: int,
+    max_pixels: int,
+) -> list[Selection]:
+    """Cells to keep per image, chosen on the processor's own resize of each uint8 image."""
+    return [
+        select(
+            resize_for_model(image, family, min_pixels=min_pixels, max_pixels=max_pixels),
+            cell=family.cell,
+            method=prune.method,
+            tau=prune.tau,
+            metric=prune.metric,
+            anchored=prune.anchored,
+            seed=0,
+        )
+        for image in images
+    ]

@@ -1,0 +1,97 @@
+"""`ScriptedBackend`: replays given model outputs, for tests, demos and replays.
+
+It behaves like a model of the given family in everything but the words: it resizes screenshots
+the same way (so absolute-pixel conventions map the same), prunes them when asked (so heatmaps
+and kept shares are real), and reports the image token counts. It is never used silently: the
+CLI only builds one from an explicit `--scripted FILE`, and trajectories record its name.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from agent.backends.base import Backend, ModelReply, PruneConfig, input_size, select_cells
+from agent.errors import ModelError
+from agent.parsers.base import Prompt
+from pixelprune import Family, get_family
+
+__all__ = ["ScriptExhaustedError", "ScriptedBackend"]
+
+_MODEL_TYPES = {"qwen2": "qwen2_vl", "qwen2.5": "qwen2_5_vl", "qwen3": "qwen3_vl"}
+
+
+class ScriptExhaustedError(ModelError):
+    """The script has no answer left for this call."""
+
+
+class ScriptedBackend(Backend):
+    """Answers with the next scripted output (a string, or a function of the prompt)."""
+
+    def __init__(
+        self,
+        outputs: Iterable[str | Callable[[Prompt], str]],
+        *,
+        family: str | Family = "qwen2.5",
+        delay: float = 0.0,
+        name: str = "scripted",
+    ) -> None:
+        self.family = get_family(family)
+        self.name = name
+        self.model_type = _MODEL_TYPES[self.family.name]
+        self.delay = delay  # seconds each answer "takes", to exercise stop() mid-call
+        self.prompts: list[Prompt] = []  # what the loop asked, for tests and debugging
+        self._outputs = list(outputs)
+        self._lock = threading.Lock()
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """The family's processor resize with its released pixel bounds."""
+        return input_size(
+            width,
+            height,
+            self.family,
+            min_pixels=self.family.min_pixels,
+            max_pixels=self.family.max_pixels,
+        )
+
+    def complete(
+        self, prompt: Prompt, *, prune: PruneConfig | None, max_new_tokens: int = 256
+    ) -> ModelReply:
+        """The next scripted answer; `ScriptExhaustedError` when there is none."""
+        start = time.perf_counter()
+        with self._lock:
+            self.prompts.append(prompt)
+            if not self._outputs:
+                raise ScriptExhaustedError(
+                    f"the script has no answer left for call {len(self.prompts)}"
+                )
+            output = self._outputs.pop(0)
+        selections = None
+        if prune is not None:
+            selections = tuple(
+                select_cells(
+                    prompt.images,
+                    self.family,
+                    prune,
+                    min_pixels=self.family.min_pixels,
+                    max_pixels=self.family.max_pixels,
+                )
+            )
+        pruned = time.perf_counter()
+        full = sum(self._tokens(image.width, image.height) for image in prompt.images)
+        kept = full if selections is None else sum(s.n_kept for s in selections)
+        if self.delay:
+            time.sleep(self.delay)
+        text = output(prompt) if callable(output) else output
+        return ModelReply(
+            text=text,
+            image_tokens_full=full,
+            image_tokens_kept=kept,
+            selections=selections,
+            timings={"prune": pruned - start, "total": time.perf_counter() - start},
+        )
+
+    def _tokens(self, width: int, height: int) -> int:
+        resized_width, resized_height = self.input_size(width, height)
+        return (resized_width // self.family.cell) * (resized_height // self.family.cell)

@@ -1,0 +1,225 @@
+"""The one wrapper every screen action passes: kill switch, dry-run, confirm, then pyautogui.
+
+    executor = Executor(ExecutorConfig(mode="confirm"), confirm=ask, stop=switch)
+    outcome = executor.perform(action)      # action already mapped to the screen
+
+Modes: `dry-run` logs what would happen and touches nothing; `confirm` asks a callback (the CLI
+asks on the terminal, the app shows a dialog) and performs only approved actions; `auto`
+performs everything. pyautogui's FAILSAFE stays on: moving the mouse into a screen corner raises
+`pyautogui.FailSafeException`, which the loop turns into a stop. The kill switch is checked
+before the confirm question, after it and between the parts of an action. Secrets are revealed
+here, at the last moment, and only in what is typed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agent.actions import (
+    Action,
+    CallUser,
+    Click,
+    Drag,
+    Finished,
+    Hotkey,
+    KeyPress,
+    Move,
+    Point,
+    Scroll,
+    Space,
+    TypeText,
+    Wait,
+    describe,
+    points_of,
+)
+from agent.errors import ExecutionError
+from agent.secrets import reveal
+
+__all__ = ["MODES", "Executor", "ExecutorConfig", "FailSafeError", "Outcome", "StopSwitch"]
+
+MODES = ("dry-run", "confirm", "auto")
+log = logging.getLogger(__name__)
+
+
+class FailSafeError(ExecutionError):
+    """pyautogui's FAILSAFE fired: the mouse is in a screen corner. The run stops."""
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """How actions reach the screen."""
+
+    mode: str = "confirm"
+    pause: float = 0.1  # seconds after each action, so the screen can react
+    type_interval: float = 0.01  # seconds between typed characters
+    drag_seconds: float = 0.3  # how long a drag takes (apps miss instant drags)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ExecutionError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to an action: performed, or why not."""
+
+    performed: bool
+    status: str  # performed | dry-run | rejected | stopped | no-op
+    seconds: float = 0.0
+
+
+class StopSwitch:
+    """A latch that stops the loop before its next action (kill hotkey, stop(), limits)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def trip(self, reason: str) -> None:
+        """Stop; the first reason given is kept."""
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep unless stopped first; True when it slept the whole time."""
+        return not self._event.wait(seconds)
+
+
+class Executor:
+    """Performs screen actions under the configured mode and the stop switch."""
+
+    def __init__(
+        self,
+        config: ExecutorConfig | None = None,
+        *,
+        confirm: Callable[[Action], bool] | None = None,
+        stop: StopSwitch | None = None,
+        secrets: Mapping[str, str] | None = None,
+        screen: Any = None,
+    ) -> None:
+        self.config = config or ExecutorConfig()
+        if self.config.mode == "confirm" and confirm is None:
+            raise ExecutionError("confirm mode needs a confirm callback (action -> bool)")
+        self.confirm = confirm
+        self.stop = stop or StopSwitch()
+        self.secrets = dict(secrets or {})
+        self._screen = screen  # pyautogui or a stand-in with the same functions; lazy
+
+    def perform(self, action: Action) -> Outcome:
+        """Carry the action out if the mode and the stop switch allow it."""
+        start = time.perf_counter()
+        for point in points_of(action).values():
+            if point.space is not Space.SCREEN:
+                raise ExecutionError(f"{describe(action)}: point is not mapped to the screen")
+        if isinstance(action, (Finished, CallUser)):
+            return Outcome(False, "no-op")
+        if self.stop.is_set():
+            return Outcome(False, "stopped")
+        secret_values = tuple(self.secrets.values())
+        text = describe(action, secrets=secret_values)
+        if self.config.mode == "dry-run":
+            log.info("dry-run: %s", text)
+            return Outcome(False, "dry-run")
+        if self.config.mode == "confirm" and self.confirm is not None:
+            if not self.confirm(action):
+                log.info("rejected: %s", text)
+                return Outcome(False, "rejected")
+            if self.stop.is_set():
+                return Outcome(False, "stopped")
+        log.info("perform: %s", text)
+        screen = self._pyautogui()
+        failsafe = getattr(screen, "FailSafeException", ())
+        try:
+            performed = self._perform(screen, action)
+        except failsafe as error:
+            raise FailSafeError(
+                "FAILSAFE: the mouse is in a screen corner, so the agent stopped"
+            ) from error
+        if performed and self.config.pause:
+            self.stop.sleep(self.config.pause)
+        status = "performed" if performed else "stopped"
+        return Outcome(performed, status, time.perf_counter() - start)
+
+    def _perform(self, screen: Any, action: Action) -> bool:
+        match action:
+            case Click(point=point, button=button, count=count):
+                screen.click(
+                    int(point.x),
+                    int(point.y),
+                    clicks=count,
+                    interval=0.05,
+                    button=button,
+                    _pause=False,
+                )
+            case Drag(start=start, end=end, button=button):
+                screen.moveTo(int(start.x), int(start.y), _pause=False)
+                screen.mouseDown(button=button, _pause=False)
+                try:
+                    screen.moveTo(
+                        int(end.x), int(end.y), duration=self.config.drag_seconds, _pause=False
+                    )
+                finally:
+                    screen.mouseUp(int(end.x), int(end.y), button=button, _pause=False)
+            case Move(point=point):
+                screen.moveTo(int(point.x), int(point.y), _pause=False)
+            case TypeText(text=text):
+                return self._type(screen, reveal(text, self.secrets))
+            case Hotkey(keys=keys):
+                screen.hotkey(*keys, _pause=False)
+            case KeyPress(key=key, presses=presses):
+                screen.press(key, presses=presses, interval=0.05, _pause=False)
+            case Scroll(direction=direction, amount=amount, point=point):
+                self._scroll(screen, direction, amount, point)
+            case Wait(seconds=seconds):
+                return self.stop.sleep(seconds)
+            case _:
+                raise ExecutionError(f"no way to perform {type(action).__name__}")
+        return True
+
+    def _type(self, screen: Any, text: str) -> bool:
+        """Type character by character so the stop switch can cut a long text short."""
+        untypable = sorted({c for c in text if not screen.isValidKey(c)})
+        if untypable:
+            raise ExecutionError(
+                f"cannot type {''.join(untypable)!r}: pyautogui has no key for it on this "
+                "keyboard layout"
+            )
+        for character in text:
+            if self.stop.is_set():
+                return False
+            screen.press(character, _pause=False)
+            if self.config.type_interval:
+                time.sleep(self.config.type_interval)
+        return True
+
+    def _scroll(self, screen: Any, direction: str, amount: int, point: Point | None) -> None:
+        position = {} if point is None else {"x": int(point.x), "y": int(point.y)}
+        # pyautogui: positive scrolls up, and right for hscroll
+        sign = 1 if direction in ("up", "right") else -1
+        if direction in ("up", "down"):
+            screen.scroll(sign * amount, _pause=False, **position)
+        else:
+            screen.hscroll(sign * amount, _pause=False, **position)
+
+    def _pyautogui(self) -> Any:
+        if self._screen is None:
+            try:
+                import pyautogui
+            except Exception as error:  # no display: Xlib raises on import
+                raise ExecutionError(f"cannot control the screen: {error}") from error
+            if not pyautogui.FAILSAFE:
+                raise ExecutionError(
+                    "pyautogui.FAILSAFE was turned off elsewhere in this process; the agent "
+                    "refuses to act without it"
+                )
+            self._screen = pyautogui
+        return self._screen

@@ -1,0 +1,365 @@
+"""The agent loop: capture → prune → model → parse → map → act, one recorded step at a time.
+
+    agent = Agent(backend, prune=PruneConfig(), mode="confirm", max_steps=20, history=2)
+    result = agent.run("Open the network settings")
+
+Each step grabs the monitor, builds the parser's prompt (task, history, the screenshot), asks
+the backend (which prunes when `prune` is set), parses the answer into one action, maps it to
+the screen and hands it to the executor. An answer that cannot be used is recorded, shown to the
+model and asked again, at most `max_retries` more times; it is never guessed into an action.
+Every step ends as a `StepRecord` in memory, in the run folder and in a `StepFinished` event,
+whatever happened. The run stops on a final answer, a question for the user, a rejected action,
+`max_steps`, `max_seconds`, `stop()`, the kill hotkey or pyautogui's FAILSAFE.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from agent.actions import Action, CallUser, Finished, describe
+from agent.backends.base import Backend, PruneConfig
+from agent.capture import CaptureConfig, ScreenCapture, Screenshot
+from agent.coords import Frame, action_to_screen
+from agent.errors import ActionError, AgentError, HotkeyError
+from agent.events import (
+    ActionProposed,
+    EventBus,
+    ModelFailed,
+    RunFinished,
+    RunStarted,
+    ScreenCaptured,
+    StepFinished,
+    StepStarted,
+)
+from agent.executor import MODES, Executor, ExecutorConfig, FailSafeError, StopSwitch
+from agent.hotkey import DEFAULT_KILL_HOTKEY, GlobalHotkey
+from agent.parsers import get_parser, parser_for_model
+from agent.parsers.base import PastStep, Prompt
+from agent.records import Attempt, RunResult, StepRecord
+from agent.secrets import redact
+from agent.trajectory import RunWriter, new_run_dir
+
+__all__ = ["Agent", "AgentConfig"]
+
+log = logging.getLogger(__name__)
+MODEL_STAGES = ("preprocess", "prune", "vision", "prefill", "decode")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Everything that shapes a run except the model and the secrets."""
+
+    prune: PruneConfig | None = field(default_factory=PruneConfig)  # None: send every patch
+    mode: str = "confirm"  # dry-run | confirm | auto
+    max_steps: int = 20
+    max_seconds: float | None = None  # wall-time cap of a run
+    history: int = 2  # earlier screenshots shown again (older steps: text only)
+    max_retries: int = 2  # extra model calls per step when an answer cannot be used
+    parser: str | None = None  # output convention; None = the model's default
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
+    executor: ExecutorConfig | None = None  # pauses and typing speed; mode comes from `mode`
+    kill_hotkey: str | None = DEFAULT_KILL_HOTKEY  # None: run without (FAILSAFE still works)
+    record_to: str | None = None  # folder that receives one run folder per run
+    max_new_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise AgentError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.max_steps < 1:
+            raise AgentError(f"max_steps must be at least 1, got {self.max_steps}")
+        if self.history < 0 or self.max_retries < 0:
+            raise AgentError("history and max_retries must not be negative")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise AgentError(f"max_seconds must be positive, got {self.max_seconds}")
+
+
+@dataclass
+class _Run:
+    """The state of the run in progress."""
+
+    task: str
+    stop: StopSwitch
+    records: list[StepRecord] = field(default_factory=list)
+    history: list[tuple[str, Action | None, Screenshot | None]] = field(default_factory=list)
+    writer: RunWriter | None = None
+    hotkey: GlobalHotkey | None = None
+    timer: threading.Timer | None = None
+
+
+class Agent:
+    """Drives the desktop with a backend, one recorded step at a time."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        config: AgentConfig | None = None,
+        *,
+        confirm: Callable[[Action], bool] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        capture: ScreenCapture | None = None,
+        screen: object = None,
+        **settings: object,
+    ) -> None:
+        """`settings` are `AgentConfig` fields, for short scripts: Agent(b, mode="auto")."""
+        self.config = dataclasses.replace(config or AgentConfig(), **settings)
+        self.backend = backend
+        self.parser = get_parser(
+            self.config.parser or parser_for_model(backend.model_type, backend.name)
+        )
+        self.capture = capture or ScreenCapture(self.config.capture)
+        self.secrets = dict(secrets or {})
+        self.events = EventBus()
+        self._confirm = confirm
+        self._screen = screen  # pyautogui stand-in for tests; None = pyautogui
+        self._run: _Run | None = None
+
+    def run(self, task: str) -> RunResult:
+        """Work on `task` until it ends; the result says how and holds every step."""
+        self.begin(task)
+        result = None
+        try:
+            while result is None:
+                result = self._ending(self.step())
+        except AgentError as error:  # capture, model or execution failure: recorded, not raised
+            result = self._result("error", str(error))
+        finally:
+            if result is None:  # a bug: close the run folder, then let it raise
+                result = self._result("error", "internal error (see the traceback)")
+            self.end(result)
+        return result
+
+    def begin(self, task: str) -> None:
+        """Start a run (for callers that drive `step()` themselves)."""
+        if self._run is not None:
+            raise AgentError("a run is already in progress; call end() first")
+        if not task.strip():
+            raise AgentError("the task is empty")
+        state = _Run(task, StopSwitch())
+        self.executor = Executor(
+            dataclasses.replace(self.config.executor or ExecutorConfig(), mode=self.config.mode),
+            confirm=self._confirm,
+            stop=state.stop,
+            secrets=self.secrets,
+            screen=self._screen,
+        )
+        state.hotkey = self._start_hotkey(state.stop)
+        if self.config.max_seconds is not None:
+            state.timer = threading.Timer(
+                self.config.max_seconds, state.stop.trip, args=("max_seconds",)
+            )
+            state.timer.daemon = True
+            state.timer.start()
+        if self.config.record_to is not None:
+            state.writer = RunWriter(
+                new_run_dir(self.config.record_to, self._mask(task)),
+                self._header(task),
+                secrets=tuple(self.secrets.values()),
+            )
+        self._run = state
+        folder = None if state.writer is None else str(state.writer.folder)
+        self.events.emit(RunStarted(self._mask(task), self.backend.name, self.parser.name, folder))
+
+    def stop(self, reason: str = "stop() called") -> None:
+        """Stop before the next action, from any thread (the model call in flight finishes)."""
+        if self._run is not None:
+            self._run.stop.trip(reason)
+
+    def step(self) -> StepRecord:
+        """One step: capture, ask, parse, act. Always returns (and stores) its record."""
+        state = self._require_run()
+        record = StepRecord(len(state.records) + 1, time.time(), task=self._mask(state.task))
+        start = time.perf_counter()
+        self.events.emit(StepStarted(record.number))
+        try:
+            self._step(state, record)
+        except FailSafeError as error:
+            state.stop.trip("failsafe")
+            record.outcome, record.error = "stopped", str(error)
+        except AgentError as error:
+            record.outcome, record.error = "failed", str(error)
+            raise
+        finally:
+            record.timings["total"] = time.perf_counter() - start
+            what = (
+                describe(record.action, secrets=tuple(self.secrets.values()))
+                if record.action
+                else record.error
+            )
+            log.info("step %d: %s [%s]", record.number, what, record.outcome)
+            state.records.append(record)
+            if state.writer is not None:
+                state.writer.add(record)
+            self.events.emit(StepFinished(record))
+        return record
+
+    def end(self, result: RunResult | None = None) -> RunResult:
+        """Close the run: hotkey, timer, run folder; emits `RunFinished`."""
+        state = self._require_run()
+        result = result or self._result("stopped", state.stop.reason or "ended by caller")
+        if state.timer is not None:
+            state.timer.cancel()
+        if state.hotkey is not None:
+            state.hotkey.stop()
+        if state.writer is not None:
+            state.writer.finish(result)
+        self._run = None
+        self.events.emit(RunFinished(result))
+        return result
+
+    def _step(self, state: _Run, record: StepRecord) -> None:
+        if state.stop.is_set():
+            record.outcome = "stopped"
+            return
+        shot = self.capture.grab()
+        record.screenshot = shot
+        record.timings["capture"] = shot.seconds
+        record.frame = frame = Frame(
+            shot.monitor, shot.image.size, self.backend.input_size(*shot.image.size)
+        )
+        prompt = self.parser.build_prompt(
+            self._task_for_model(state.task), self._past_steps(state), shot.image, frame.model_input
+        )
+        output = self._ask(state, record, prompt, frame)
+        state.history.append((output, record.model_action, shot))
+        if record.action is None:
+            record.outcome = "stopped" if state.stop.is_set() else "failed"
+            return
+        self.events.emit(ActionProposed(record.number, record.action, frame))
+        outcome = self.executor.perform(record.action)
+        record.outcome = outcome.status
+        record.timings["act"] = outcome.seconds
+
+    def _ask(self, state: _Run, record: StepRecord, prompt: Prompt, frame: Frame) -> str:
+        """Ask until an answer parses and maps (bounded); fills the record; returns the text."""
+        output = ""
+        for attempt in range(1 + self.config.max_retries):
+            if state.stop.is_set():
+                break
+            asked = time.perf_counter()
+            reply = self.backend.complete(
+                prompt, prune=self.config.prune, max_new_tokens=self.config.max_new_tokens
+            )
+            _add(record.timings, "model", time.perf_counter() - asked)
+            for stage in MODEL_STAGES:
+                if stage in reply.timings:
+                    _add(record.timings, stage, reply.timings[stage])
+            if attempt == 0 and reply.selections:
+                record.selection = reply.selections[-1]  # the current screenshot is last
+                self.events.emit(
+                    ScreenCaptured(record.number, record.screenshot, record.selection, frame)
+                )
+            output = self._mask(reply.text)
+            parsed = time.perf_counter()
+            error = None
+            try:
+                model_action = self.parser.parse(reply.text)
+                action = action_to_screen(model_action, frame)
+            except ActionError as failure:
+                error = str(failure)
+            _add(record.timings, "parse", time.perf_counter() - parsed)
+            record.attempts.append(
+                Attempt(
+                    output,
+                    error,
+                    dict(reply.timings),
+                    reply.prompt_tokens,
+                    reply.image_tokens_full,
+                    reply.image_tokens_kept,
+                )
+            )
+            if error is None:
+                record.model_action, record.action = model_action, action
+                return output
+            log.warning("step %d: unusable answer (%s): %r", record.number, error, output)
+            self.events.emit(ModelFailed(record.number, attempt + 1, output, error))
+            prompt = self.parser.correction(prompt, reply.text, error)
+        if not state.stop.is_set():
+            record.error = f"no usable answer in {len(record.attempts)} attempt(s): " + (
+                record.attempts[-1].error or ""
+            )
+        return output
+
+    def _ending(self, record: StepRecord) -> RunResult | None:
+        """The result if the run ends after this step, else None."""
+        state = self._require_run()
+        action = record.model_action
+        if state.stop.is_set():
+            reason = state.stop.reason
+            status = reason if reason in ("failsafe", "max_seconds") else "stopped"
+            return self._result(status, reason)
+        if isinstance(action, Finished):
+            return self._result("finished", self._mask(action.answer))
+        if isinstance(action, CallUser):
+            return self._result("call_user", self._mask(action.question))
+        if record.outcome == "rejected":
+            return self._result("rejected", f"step {record.number}: the user rejected the action")
+        if record.outcome == "failed":
+            return self._result("malformed_output", record.error or "")
+        if record.number >= self.config.max_steps:
+            return self._result("max_steps", f"stopped after {record.number} steps")
+        return None
+
+    def _past_steps(self, state: _Run) -> list[PastStep]:
+        shown = self.config.history
+        past = []
+        for i, (output, action, shot) in enumerate(state.history):
+            recent = i >= len(state.history) - shown
+            past.append(PastStep(output, action, shot.image if recent and shot else None))
+        return past
+
+    def _task_for_model(self, task: str) -> str:
+        if not self.secrets:
+            return task
+        names = ", ".join("{{" + name + "}}" for name in self.secrets)
+        return f"{task}\n(To type a secret, write its name exactly: {names}.)"
+
+    def _start_hotkey(self, stop: StopSwitch) -> GlobalHotkey | None:
+        combo = self.config.kill_hotkey
+        if combo is None:
+            return None
+        hotkey = GlobalHotkey(combo, lambda: stop.trip(f"kill hotkey {combo}"))
+        try:
+            hotkey.start()
+        except HotkeyError as error:
+            if self.config.mode == "dry-run":
+                log.warning("kill hotkey unavailable (dry-run, nothing is performed): %s", error)
+                return None
+            raise AgentError(
+                f"{error} — to run without the kill hotkey pass kill_hotkey=None "
+                "(CLI: --no-kill-hotkey); FAILSAFE (mouse to a corner) and stop() still work"
+            ) from error
+        return hotkey
+
+    def _header(self, task: str) -> dict[str, object]:
+        config = dataclasses.asdict(self.config)
+        return {
+            "task": self._mask(task),
+            "model": self.backend.name,
+            "model_type": self.backend.model_type,
+            "parser": self.parser.name,
+            "config": config,
+            "secrets": sorted(self.secrets),
+            "started": time.time(),
+        }
+
+    def _result(self, status: str, answer: str) -> RunResult:
+        state = self._require_run()
+        folder = None if state.writer is None else str(state.writer.folder)
+        return RunResult(status, answer, list(state.records), folder)
+
+    def _mask(self, text: str) -> str:
+        return redact(text, self.secrets.values())
+
+    def _require_run(self) -> _Run:
+        if self._run is None:
+            raise AgentError("no run in progress; call begin(task) or run(task)")
+        return self._run
+
+
+def _add(timings: dict[str, float], key: str, seconds: float) -> None:
+    timings[key] = timings.get(key, 0.0) + seconds

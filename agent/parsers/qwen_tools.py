@@ -1,0 +1,358 @@
+"""Qwen2.5-VL and Qwen3-VL computer use: one `<tool_call>{"name": "computer_use", …}</tool_call>`.
+
+The system prompt is the `computer_use` function schema in Qwen's `<tools>` block (the Qwen-Agent
+Nous function-call layout the cookbooks use). Qwen2.5-VL is told the resolution of the resized
+image it sees and answers in its absolute pixels (`Space.PIXELS`); Qwen3-VL is told "1000x1000"
+and answers in relative coordinates (`Space.NORM_1000`): the Qwen3-VL cookbook maps x to
+x / 1000 * width, the OSWorld Qwen3-VL agent x / 999 * width; we take the cookbook's 0..1000,
+which differs from the other by under 0.1 %.
+
+Choices where the convention does not fit one checked action:
+- `left_click_drag` drags from wherever the pointer is to `coordinate`. A drag from an unknown
+  start is never guessed: the schema here adds `start_coordinate` (required for that action) and
+  an answer without it is a ParseError that says so.
+- `scroll`/`hscroll` give `pixels` (positive: up / right, negative: down / left); one wheel
+  click is taken as 100 pixels, rounded up, so -250 is 3 clicks down. Zero or more than 100
+  clicks is an error.
+- `terminate` becomes `Finished` with the status ("success"/"failure") as its answer; `answer`
+  becomes `Finished` with the text. Clicks need a `coordinate` (no click "wherever the pointer is").
+History is text: each earlier answer, in one line, under "Previous actions"; earlier screenshots
+are not resent. The text before the tool call is the thought (without `<think>` tags and the
+"Action:" label the response format asks for).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from PIL import Image
+
+from agent.actions import Action, Click, Drag, Finished, Move, Point, Scroll, Space, TypeText, Wait
+from agent.errors import ParseError
+from agent.parsers.base import Parser, PastStep, Prompt
+from agent.parsers.common import (
+    check_answer,
+    compact,
+    expect_one,
+    image_part,
+    keys_action,
+    message,
+    number,
+    point,
+    split_keys,
+    text_part,
+)
+
+__all__ = ["Qwen3ComputerParser", "Qwen25ComputerParser", "QwenComputerParser"]
+
+EXAMPLE = (
+    '<tool_call>{"name": "computer_use", "arguments": {"action": "left_click", '
+    '"coordinate": [x, y]}}</tool_call>'
+)
+PIXELS_PER_CLICK = 100
+_OPEN, _CLOSE = "<tool_call>", "</tool_call>"
+_CLICKS = {
+    "left_click": ("left", 1),
+    "right_click": ("right", 1),
+    "middle_click": ("middle", 1),
+    "double_click": ("left", 2),
+    "triple_click": ("left", 3),
+}
+_ACTION_TEXT = {
+    "key": "Performs key down presses on the arguments passed in order, then performs key "
+    "releases in reverse order.",
+    "type": "Type a string of text on the keyboard.",
+    "mouse_move": "Move the cursor to a specified (x, y) pixel coordinate on the screen.",
+    "left_click": "Click the left mouse button at a specified (x, y) pixel coordinate on the "
+    "screen.",
+    "left_click_drag": "Click and drag the cursor from `start_coordinate` to a specified (x, y) "
+    "pixel coordinate on the screen.",
+    "right_click": "Click the right mouse button at a specified (x, y) pixel coordinate on the "
+    "screen.",
+    "middle_click": "Click the middle mouse button at a specified (x, y) pixel coordinate on the "
+    "screen.",
+    "double_click": "Double-click the left mouse button at a specified (x, y) pixel coordinate on "
+    "the screen.",
+    "triple_click": "Triple-click the left mouse button at a specified (x, y) pixel coordinate on "
+    "the screen.",
+    "scroll": "Performs a scroll of the mouse scroll wheel.",
+    "hscroll": "Performs a horizontal scroll.",
+    "wait": "Wait specified seconds for the change to happen.",
+    "terminate": "Terminate the current task and report its completion status.",
+    "answer": "Answer a question.",
+}
+_TOOLS_HEADER = """You are a helpful assistant.
+
+# Tools
+
+You may call one or more functions to assist with the user query.
+
+You are provided with function signatures within <tools></tools> XML tags:
+<tools>
+"""
+_TOOLS_FOOTER = """
+</tools>
+
+For each function call, return a json object with function name and arguments within \
+<tool_call></tool_call> XML tags:
+<tool_call>
+{"name": <function-name>, "arguments": <args-json-object>}
+</tool_call>
+
+# Response format
+
+Response format for every step:
+1) Action: a short imperative describing what to do in the UI.
+2) A single <tool_call>...</tool_call> block containing only the JSON: \
+{"name": <function-name>, "arguments": <args-json-object>}.
+
+Rules:
+- Output exactly in the order: Action, <tool_call>.
+- Exactly one tool call per step.
+- If finishing, use action=terminate in the tool call."""
+_INSTRUCTION = """Please generate the next move according to the UI screenshot, instruction and \
+previous actions.
+
+Instruction: {task}
+
+Previous actions:
+{previous}"""
+_THINK = re.compile(r"</?think>")
+_ACTION_LABEL = re.compile(r"^\s*Action\s*:\s*")
+
+
+class QwenComputerParser(Parser):
+    """The shared `computer_use` grammar; subclasses set the space and the advertised actions."""
+
+    actions: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def resolution(self, model_input: tuple[int, int]) -> tuple[int, int]:
+        """The screen size the schema announces: what the model's coordinates are relative to."""
+
+    def system_prompt(self, model_input: tuple[int, int]) -> str:
+        """The tools block with the `computer_use` schema for this resolution."""
+        width, height = self.resolution(model_input)
+        function = computer_use_function(width, height, self.actions)
+        tool = {"type": "function", "function": function}
+        return _TOOLS_HEADER + json.dumps(tool, ensure_ascii=False) + _TOOLS_FOOTER
+
+    def build_prompt(
+        self,
+        task: str,
+        history: Sequence[PastStep],
+        screenshot: Image.Image,
+        model_input: tuple[int, int],
+    ) -> Prompt:
+        lines = [f"Step {n}: {compact(step.output)}" for n, step in enumerate(history, 1)]
+        instruction = _INSTRUCTION.format(task=task, previous="\n".join(lines) or "None")
+        messages = [
+            message("system", text_part(self.system_prompt(model_input))),
+            message("user", image_part(), text_part(instruction)),
+        ]
+        return Prompt(messages, [screenshot])
+
+    def parse(self, text: str) -> Action:
+        raw = check_answer(text)
+        expect_one(raw.count(_OPEN), EXAMPLE)
+        before, _, rest = raw.partition(_OPEN)
+        body, closed, after = rest.partition(_CLOSE)
+        if not closed:
+            raise ParseError(f"the tool call is not closed with {_CLOSE} (truncated answer?)")
+        if after.strip():
+            raise ParseError(f"unexpected text after {_CLOSE}: {compact(after, 40)!r}")
+        thought = _ACTION_LABEL.sub("", _THINK.sub("", before), count=1).strip()
+        arguments = _arguments(body)
+        return self._action(arguments, raw, thought)
+
+    def _action(self, args: dict[str, Any], raw: str, thought: str) -> Action:
+        common = {"raw": raw, "thought": thought}
+        action = args.get("action")
+        if action in _CLICKS:
+            button, count = _CLICKS[action]
+            where = self._point(args, "coordinate", action)
+            return Click(point=where, button=button, count=count, **common)
+        if action == "mouse_move":
+            return Move(point=self._point(args, "coordinate", action), **common)
+        if action == "left_click_drag":
+            if "start_coordinate" not in args:
+                raise ParseError(
+                    "left_click_drag needs start_coordinate: this runtime never drags from "
+                    "wherever the pointer happens to be; give start_coordinate [x, y] and "
+                    "coordinate [x, y]"
+                )
+            start = self._point(args, "start_coordinate", action)
+            return Drag(start=start, end=self._point(args, "coordinate", action), **common)
+        if action == "key":
+            keys = args.get("keys")
+            if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+                raise ParseError('key needs "keys": a non-empty list of key names')
+            return keys_action([part for key in keys for part in split_keys(key)], raw, thought)
+        if action in ("type", "answer"):
+            text = args.get("text")
+            if not isinstance(text, str) or (action == "type" and not text):
+                raise ParseError(f'{action} needs "text": a non-empty string')
+            if action == "answer":
+                return Finished(answer=text, **common)
+            return TypeText(text=text, **common)
+        if action in ("scroll", "hscroll"):
+            return self._scroll(action, args, common)
+        if action == "wait":
+            if "time" not in args:
+                raise ParseError('wait needs "time": the seconds to wait')
+            return Wait(seconds=number(args["time"], "time"), **common)
+        if action == "terminate":
+            status = args.get("status")
+            if status not in ("success", "failure"):
+                raise ParseError('terminate needs "status": "success" or "failure"')
+            return Finished(answer=status, **common)
+        known = ", ".join(dict.fromkeys([*_CLICKS, *_ACTION_TEXT]))
+        raise ParseError(f"unknown action {str(action)[:40]!r}; use one of: {known}")
+
+    def _scroll(self, action: str, args: dict[str, Any], common: dict[str, str]) -> Scroll:
+        if "pixels" not in args:
+            raise ParseError(f'{action} needs "pixels" (positive: up/right, negative: down/left)')
+        pixels = number(args["pixels"], "pixels")
+        clicks = math.ceil(abs(pixels) / PIXELS_PER_CLICK)
+        if not 1 <= clicks <= 100:
+            raise ParseError(f"cannot scroll {pixels:g} pixels: give 1..10000 pixels, not zero")
+        if action == "scroll":
+            direction = "up" if pixels > 0 else "down"
+        else:
+            direction = "right" if pixels > 0 else "left"
+        where = self._point(args, "coordinate", action) if "coordinate" in args else None
+        return Scroll(direction=direction, amount=clicks, point=where, **common)
+
+    def _point(self, args: dict[str, Any], key: str, action: str) -> Point:
+        value = args.get(key)
+        if not isinstance(value, list) or len(value) != 2:
+            raise ParseError(f'{action} needs "{key}": [x, y], got {compact(repr(value), 40)}')
+        return point(value[0], value[1], self.space)
+
+
+class Qwen25ComputerParser(QwenComputerParser):
+    """Qwen2.5-VL: absolute pixels of the resized screenshot, whose size the schema states."""
+
+    name = "qwen2.5-computer"
+    space = Space.PIXELS
+    actions = (
+        "key", "type", "mouse_move", "left_click", "left_click_drag", "right_click",
+        "middle_click", "double_click", "scroll", "wait", "terminate",
+    )  # fmt: skip
+
+    def resolution(self, model_input: tuple[int, int]) -> tuple[int, int]:
+        return model_input
+
+
+class Qwen3ComputerParser(QwenComputerParser):
+    """Qwen3-VL: coordinates relative to a 1000x1000 screen, whatever the image size."""
+
+    name = "qwen3-computer"
+    space = Space.NORM_1000
+    actions = (
+        "key", "type", "mouse_move", "left_click", "left_click_drag", "right_click",
+        "middle_click", "double_click", "triple_click", "scroll", "hscroll", "wait",
+        "terminate", "answer",
+    )  # fmt: skip
+
+    def resolution(self, model_input: tuple[int, int]) -> tuple[int, int]:
+        return (1000, 1000)
+
+
+def computer_use_function(width: int, height: int, actions: Sequence[str]) -> dict[str, Any]:
+    """The `computer_use` function schema as the Qwen cookbooks write it, plus `start_coordinate`.
+
+    The description and the parameter texts are the cookbooks', so the model sees what it was
+    trained on; the clicks are described "at a specified (x, y) pixel coordinate" for both
+    models (as the later cookbook does: this runtime never clicks wherever the pointer is), and
+    `start_coordinate` is this runtime's addition (see the module docstring).
+    """
+    description = "\n".join(
+        [
+            "Use a mouse and keyboard to interact with a computer, and take screenshots.",
+            "* This is an interface to a desktop GUI. You do not have access to a terminal or "
+            "applications menu. You must click on desktop icons to start applications.",
+            "* Some applications may take time to start or process actions, so you may need to "
+            "wait and take successive screenshots to see the results of your actions. E.g. if "
+            "you click on Firefox and a window doesn't open, try wait and taking another "
+            "screenshot.",
+            f"* The screen's resolution is {width}x{height}.",
+            "* Whenever you intend to move the cursor to click on an element like an icon, you "
+            "should consult a screenshot to determine the coordinates of the element before "
+            "moving the cursor.",
+            "* If you tried clicking on a program or link but it failed to load, even after "
+            "waiting, try adjusting your cursor position so that the tip of the cursor visually "
+            "falls on the element that you want to click.",
+            "* Make sure to click any buttons, links, icons, etc with the cursor tip in the "
+            "center of the element. Don't click boxes on their edges.",
+        ]
+    )
+    listed = "\n".join(f"* `{name}`: {_ACTION_TEXT[name]}" for name in actions)
+    scrolls = " and ".join(f"`action={name}`" for name in ("scroll", "hscroll") if name in actions)
+    texts = " and ".join(f"`action={name}`" for name in ("type", "answer") if name in actions)
+    return {
+        "name_for_human": "computer_use",
+        "name": "computer_use",
+        "description": description,
+        "parameters": {
+            "properties": {
+                "action": {
+                    "description": "The action to perform. The available actions are:\n" + listed,
+                    "enum": list(actions),
+                    "type": "string",
+                },
+                "keys": {"description": "Required only by `action=key`.", "type": "array"},
+                "text": {"description": f"Required only by {texts}.", "type": "string"},
+                "coordinate": {
+                    "description": "(x, y): The x (pixels from the left edge) and y (pixels from "
+                    "the top edge) coordinates to move the mouse to.",
+                    "type": "array",
+                },
+                "start_coordinate": {
+                    "description": "(x, y): Where the drag starts. Required only by "
+                    "`action=left_click_drag`.",
+                    "type": "array",
+                },
+                "pixels": {
+                    "description": "The amount of scrolling to perform. Positive values scroll "
+                    f"up, negative values scroll down. Required only by {scrolls}.",
+                    "type": "number",
+                },
+                "time": {
+                    "description": "The seconds to wait. Required only by `action=wait`.",
+                    "type": "number",
+                },
+                "status": {
+                    "description": "The status of the task. Required only by `action=terminate`.",
+                    "type": "string",
+                    "enum": ["success", "failure"],
+                },
+            },
+            "required": ["action"],
+            "type": "object",
+        },
+        "args_format": "Format the arguments as a JSON object.",
+    }
+
+
+def _arguments(body: str) -> dict[str, Any]:
+    """The `arguments` object of one `computer_use` call, from strict JSON (no NaN/Infinity)."""
+    try:
+        call = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        raise ParseError(f"the tool call is not valid JSON: {compact(str(error), 80)}") from None
+    if not isinstance(call, dict) or call.get("name") != "computer_use":
+        raise ParseError('the tool call must be {"name": "computer_use", "arguments": {...}}')
+    arguments = call.get("arguments")
+    if not isinstance(arguments, dict) or not isinstance(arguments.get("action"), str):
+        raise ParseError('the tool call needs "arguments": {"action": "...", ...}')
+    return arguments
+
+
+def _reject_constant(name: str) -> float:
+    raise ParseError(f"{name} is not a number the tool call may use")

@@ -1,0 +1,185 @@
+"""ShowUI: `{'action': 'CLICK', 'value': None, 'position': [0.49, 0.42]}`, positions in 0..1.
+
+The grounding answer is a bare `[x, y]` (a click); the navigation answer is one Python-literal
+dict, read with `ast.literal_eval` (never `eval`). ShowUI likes to plan several dicts ahead;
+those answers are rejected like any other with several actions.
+
+Verbs, with the desktop action space the prompt offers (ShowUI's web list, plus OOTB's ESC):
+CLICK/TAP → Click, SELECT → Click (opens or picks the option), HOVER → Move, ENTER/ESC → KeyPress,
+SCROLL (value: up/down/left/right, optional position) → Scroll of the default amount,
+SELECT_TEXT ([[x1,y1],[x2,y2]]) → Drag, ANSWER → Finished. INPUT is typed at the keyboard focus:
+the prompt says so ("CLICK the element first") and an INPUT that still gives a position is an
+error, because the action model cannot click-then-type in one action and dropping the position
+could type into whatever window has the focus. Other ShowUI verbs (COPY, PRESS, SWIPE) are errors.
+
+Prompt layout (ShowUI's quick start): one user turn with the instructions, the task, the earlier
+steps (their screenshot where `PastStep.image` still has one, then their answer) and the current
+screenshot last.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from PIL import Image
+
+from agent.actions import (
+    Action,
+    Click,
+    Drag,
+    Finished,
+    KeyPress,
+    Move,
+    Point,
+    Scroll,
+    Space,
+    TypeText,
+)
+from agent.errors import ParseError
+from agent.parsers.base import Parser, PastStep, Prompt
+from agent.parsers.common import (
+    check_answer,
+    compact,
+    expect_one,
+    image_part,
+    message,
+    point,
+    point_from,
+    text_part,
+)
+
+__all__ = ["ShowUIParser"]
+
+EXAMPLE = "{'action': 'CLICK', 'value': None, 'position': [0.49, 0.42]}"
+_SYSTEM = """You are an assistant trained to navigate the desktop screen. 
+Given a task instruction, a screen observation, and an action history sequence, 
+output the next action and wait for the next observation. 
+Here is the action space:
+
+1. `CLICK`: Click on an element, value is not applicable and the position [x,y] is required. 
+2. `INPUT`: Type a string at the keyboard focus (CLICK the element first), value is the string to type and the position is not applicable. 
+3. `SELECT`: Select a value for an element, value is not applicable and the position [x,y] is required. 
+4. `HOVER`: Hover on an element, value is not applicable and the position [x,y] is required.
+5. `ANSWER`: Answer the question, value is the answer and the position is not applicable.
+6. `ENTER`: Enter operation, value and position are not applicable.
+7. `SCROLL`: Scroll the screen, value is the direction to scroll and the position is not applicable.
+8. `SELECT_TEXT`: Select some text content, value is not applicable and position [[x1,y1], [x2,y2]] is the start and end position of the select operation.
+9. `ESC`: ESCAPE operation, value and position are not applicable.
+
+Format the action as a dictionary with the following keys:
+{'action': 'ACTION_TYPE', 'value': 'element', 'position': [x,y]}
+
+If value or position is not applicable, set it as `None`.
+Position might be [[x1,y1], [x2,y2]] if the action requires a start and end position.
+Position represents the relative coordinates on the screenshot and should be scaled to a range of 0-1.
+"""  # noqa: E501, W291
+_KEYS = {"ENTER": "enter", "ESC": "esc"}
+_CLICKS = ("CLICK", "TAP", "SELECT")
+_KNOWN = (*_CLICKS, "INPUT", "HOVER", "ANSWER", "ENTER", "ESC", "SCROLL", "SELECT_TEXT")
+_FIELDS = {"action", "value", "position"}
+_ACTION_KEY = re.compile(r"""['"]action['"]\s*:""")
+
+
+class ShowUIParser(Parser):
+    """ShowUI-2B navigation and grounding answers, 0..1 relative positions."""
+
+    name = "showui"
+    space = Space.NORM_1
+
+    def build_prompt(
+        self,
+        task: str,
+        history: Sequence[PastStep],
+        screenshot: Image.Image,
+        model_input: tuple[int, int],
+    ) -> Prompt:
+        parts = [text_part(_SYSTEM), text_part(f"Task: {task}")]
+        images: list[Image.Image] = []
+        if history:
+            parts.append(text_part("Action History:"))
+        for number, step in enumerate(history, 1):
+            if step.image is not None:
+                parts.append(image_part())
+                images.append(step.image)
+            parts.append(text_part(f"Step {number}: {compact(step.output)}"))
+        parts.append(image_part())
+        images.append(screenshot)
+        return Prompt([message("user", *parts)], images)
+
+    def parse(self, text: str) -> Action:
+        raw = check_answer(text)
+        value = _literal(raw.strip())
+        if isinstance(value, dict):
+            return self._action(value, raw)
+        if not isinstance(value, (list, tuple)):
+            raise ParseError(f"expected a dict like {EXAMPLE} or a point [x, y]")
+        if value and all(isinstance(item, dict) for item in value):
+            expect_one(len(value), EXAMPLE)
+            return self._action(value[0], raw)
+        return Click(point=point_from(value, self.space), raw=raw)
+
+    def _action(self, fields: dict[Any, Any], raw: str) -> Action:
+        unknown = set(fields) - _FIELDS
+        if unknown:
+            raise ParseError(f"unexpected keys {sorted(map(str, unknown))}; use {sorted(_FIELDS)}")
+        verb = fields.get("action")
+        if not isinstance(verb, str):
+            raise ParseError(f"'action' must be one of {', '.join(_KNOWN)}")
+        verb, value, position = verb.strip().upper(), fields.get("value"), fields.get("position")
+        if verb in _CLICKS:
+            return Click(point=self._point(verb, position), raw=raw)
+        if verb == "HOVER":
+            return Move(point=self._point(verb, position), raw=raw)
+        if verb in _KEYS:
+            return KeyPress(key=_KEYS[verb], raw=raw)
+        if verb == "INPUT":
+            if position is not None:
+                raise ParseError(
+                    "INPUT types at the keyboard focus and cannot take a position here: "
+                    "answer CLICK on the field first, then INPUT with position None"
+                )
+            if not isinstance(value, str) or not value:
+                raise ParseError("INPUT needs the text to type as its value")
+            return TypeText(text=value, raw=raw)
+        if verb == "SCROLL":
+            if not isinstance(value, str):
+                raise ParseError("SCROLL needs a direction as its value: up, down, left or right")
+            where = None if position is None else self._point(verb, position)
+            return Scroll(direction=value.strip().lower(), point=where, raw=raw)
+        if verb == "SELECT_TEXT":
+            if not isinstance(position, (list, tuple)) or len(position) != 2:
+                raise ParseError("SELECT_TEXT needs position [[x1,y1], [x2,y2]]")
+            start, end = (self._point(verb, corner) for corner in position)
+            return Drag(start=start, end=end, raw=raw)
+        if verb == "ANSWER":
+            if value is not None and not isinstance(value, str):
+                raise ParseError("ANSWER needs the answer text as its value")
+            return Finished(answer=value or "", raw=raw)
+        raise ParseError(f"unsupported action {verb[:40]!r}; use one of: {', '.join(_KNOWN)}")
+
+    def _point(self, verb: str, position: object) -> Point:
+        if not isinstance(position, (list, tuple)) or len(position) != 2:
+            raise ParseError(f"{verb} needs position [x, y] with 0..1 coordinates")
+        return point(position[0], position[1], self.space)
+
+
+def _literal(text: str) -> object:
+    """The Python literal in `text`; any failure of the literal parser is a ParseError.
+
+    `ast.literal_eval` fails in several ways on hostile input (SyntaxError, ValueError,
+    TypeError, MemoryError, RecursionError, …), all of which mean "not a ShowUI answer".
+    """
+    try:
+        with warnings.catch_warnings():  # invalid escapes in model text are not our warnings
+            warnings.simplefilter("ignore")
+            return ast.literal_eval(text)
+    except Exception as error:  # every literal_eval failure means a bad answer
+        actions = len(_ACTION_KEY.findall(text))
+        if actions > 1:
+            expect_one(actions, EXAMPLE)
+        problem = compact(f"{type(error).__name__}: {error}", 80)
+        raise ParseError(f"not a Python literal like {EXAMPLE} ({problem})") from None
