@@ -85,9 +85,13 @@ class Click(Action):
 
 @dataclass(frozen=True, kw_only=True)
 class Drag(Action):
-    """Press at `start`, move to `end` with the button held, release."""
+    """Press at `start` (None: where the pointer is), move to `end` holding the button, release.
 
-    start: Point
+    Qwen's `left_click_drag` names only the end: the drag starts where the previous action left
+    the pointer, which is what the model means, so that is what we do.
+    """
+
+    start: Point | None
     end: Point
     button: str = "left"
 
@@ -101,9 +105,13 @@ class Move(Action):
 
 @dataclass(frozen=True, kw_only=True)
 class TypeText(Action):
-    """Type text at the keyboard focus; secrets are referenced as `{{name}}` (see agent.secrets)."""
+    """Type text, after a click at `point` when given (ShowUI's INPUT names its field).
+
+    Secrets are referenced as `{{name}}` (see agent.secrets).
+    """
 
     text: str
+    point: Point | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,11 +207,12 @@ def describe(action: Action, *, secrets: tuple[str, ...] = ()) -> str:
             kind = {1: "click", 2: "double click", 3: "triple click"}[count]
             return f"{button} {kind} {at(point)}"
         case Drag(start=start, end=end):
-            return f"drag {at(start)} → {at(end)}"
+            return f"drag from {at(start)} to {at(end)}"
         case Move(point=point):
             return f"move to {at(point)}"
-        case TypeText(text=text):
-            return f"type {redact(text, secrets)!r}"
+        case TypeText(text=text, point=point):
+            where = "" if point is None else f" at {at(point)}"
+            return f"type {redact(text, secrets)!r}{where}"
         case Hotkey(keys=keys):
             return "hotkey " + "+".join(keys)
         case KeyPress(key=key, presses=presses):

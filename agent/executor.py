@@ -161,7 +161,8 @@ class Executor:
                     _pause=False,
                 )
             case Drag(start=start, end=end, button=button):
-                screen.moveTo(int(start.x), int(start.y), _pause=False)
+                if start is not None:
+                    screen.moveTo(int(start.x), int(start.y), _pause=False)
                 screen.mouseDown(button=button, _pause=False)
                 try:
                     screen.moveTo(
@@ -171,8 +172,12 @@ class Executor:
                     screen.mouseUp(int(end.x), int(end.y), button=button, _pause=False)
             case Move(point=point):
                 screen.moveTo(int(point.x), int(point.y), _pause=False)
-            case TypeText(text=text):
-                return self._type(screen, reveal(text, self.secrets))
+            case TypeText(text=text, point=point):
+                text = reveal(text, self.secrets)
+                self._check_typable(screen, text)
+                if point is not None:
+                    screen.click(int(point.x), int(point.y), _pause=False)
+                return self._type(screen, text)
             case Hotkey(keys=keys):
                 screen.hotkey(*keys, _pause=False)
             case KeyPress(key=key, presses=presses):
@@ -185,14 +190,17 @@ class Executor:
                 raise ExecutionError(f"no way to perform {type(action).__name__}")
         return True
 
-    def _type(self, screen: Any, text: str) -> bool:
-        """Type character by character so the stop switch can cut a long text short."""
+    def _check_typable(self, screen: Any, text: str) -> None:
+        """Refuse before typing anything: pyautogui silently skips characters it has no key for."""
         untypable = sorted({c for c in text if not screen.isValidKey(c)})
         if untypable:
             raise ExecutionError(
                 f"cannot type {''.join(untypable)!r}: pyautogui has no key for it on this "
                 "keyboard layout"
             )
+
+    def _type(self, screen: Any, text: str) -> bool:
+        """Type character by character so the stop switch can cut a long text short."""
         for character in text:
             if self.stop.is_set():
                 return False

@@ -152,7 +152,9 @@ def _check(path: Path, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 raise TaskFileError(
                     f"{path}: unknown key {name}.{key} (known: {', '.join(sorted(keys))})"
                 )
-            if not isinstance(value, keys[key]) or (isinstance(value, bool) and bool not in keys[key]):
+            if not isinstance(value, keys[key]) or (
+                isinstance(value, bool) and bool not in keys[key]
+            ):
                 expected = " or ".join(t.__name__ for t in keys[key])
                 raise TaskFileError(f"{path}: {name}.{key} must be {expected}, got {value!r}")
         tables[name] = table

@@ -216,7 +216,7 @@ def test_the_run_folder_has_every_step_and_no_secret(tmp_path):
 def test_step_by_step_driving():
     agent, screen = make_agent([CLICK, FINISH])
     agent.begin("t")
-    assert agent.step().outcome == "performed"
+    assert agent.step().outcome == "performed" and len(screen.calls) == 1
     with pytest.raises(Exception, match="already in progress"):
         agent.begin("again")
     result = agent.end()

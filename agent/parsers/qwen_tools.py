@@ -8,9 +8,9 @@ x / 1000 * width, the OSWorld Qwen3-VL agent x / 999 * width; we take the cookbo
 which differs from the other by under 0.1 %.
 
 Choices where the convention does not fit one checked action:
-- `left_click_drag` drags from wherever the pointer is to `coordinate`. A drag from an unknown
-  start is never guessed: the schema here adds `start_coordinate` (required for that action) and
-  an answer without it is a ParseError that says so.
+- `left_click_drag` drags from where the pointer is (where the previous action left it) to
+  `coordinate`: a `Drag` with no start. A `start_coordinate`, which some agents add, is used
+  when present.
 - `scroll`/`hscroll` give `pixels` (positive: up / right, negative: down / left); one wheel
   click is taken as 100 pixels, rounded up, so -250 is 3 clicks down. Zero or more than 100
   clicks is an error.
@@ -70,8 +70,8 @@ _ACTION_TEXT = {
     "mouse_move": "Move the cursor to a specified (x, y) pixel coordinate on the screen.",
     "left_click": "Click the left mouse button at a specified (x, y) pixel coordinate on the "
     "screen.",
-    "left_click_drag": "Click and drag the cursor from `start_coordinate` to a specified (x, y) "
-    "pixel coordinate on the screen.",
+    "left_click_drag": "Click and drag the cursor to a specified (x, y) pixel coordinate on the "
+    "screen.",
     "right_click": "Click the right mouse button at a specified (x, y) pixel coordinate on the "
     "screen.",
     "middle_click": "Click the middle mouse button at a specified (x, y) pixel coordinate on the "
@@ -180,13 +180,9 @@ class QwenComputerParser(Parser):
         if action == "mouse_move":
             return Move(point=self._point(args, "coordinate", action), **common)
         if action == "left_click_drag":
-            if "start_coordinate" not in args:
-                raise ParseError(
-                    "left_click_drag needs start_coordinate: this runtime never drags from "
-                    "wherever the pointer happens to be; give start_coordinate [x, y] and "
-                    "coordinate [x, y]"
-                )
-            start = self._point(args, "start_coordinate", action)
+            start = None
+            if "start_coordinate" in args:
+                start = self._point(args, "start_coordinate", action)
             return Drag(start=start, end=self._point(args, "coordinate", action), **common)
         if action == "key":
             keys = args.get("keys")
@@ -265,12 +261,11 @@ class Qwen3ComputerParser(QwenComputerParser):
 
 
 def computer_use_function(width: int, height: int, actions: Sequence[str]) -> dict[str, Any]:
-    """The `computer_use` function schema as the Qwen cookbooks write it, plus `start_coordinate`.
+    """The `computer_use` function schema as the Qwen cookbooks write it.
 
     The description and the parameter texts are the cookbooks', so the model sees what it was
     trained on; the clicks are described "at a specified (x, y) pixel coordinate" for both
-    models (as the later cookbook does: this runtime never clicks wherever the pointer is), and
-    `start_coordinate` is this runtime's addition (see the module docstring).
+    models (as the later cookbook does: this runtime never clicks wherever the pointer is).
     """
     description = "\n".join(
         [
@@ -311,11 +306,6 @@ def computer_use_function(width: int, height: int, actions: Sequence[str]) -> di
                 "coordinate": {
                     "description": "(x, y): The x (pixels from the left edge) and y (pixels from "
                     "the top edge) coordinates to move the mouse to.",
-                    "type": "array",
-                },
-                "start_coordinate": {
-                    "description": "(x, y): Where the drag starts. Required only by "
-                    "`action=left_click_drag`.",
                     "type": "array",
                 },
                 "pixels": {

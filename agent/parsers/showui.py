@@ -7,10 +7,9 @@ those answers are rejected like any other with several actions.
 Verbs, with the desktop action space the prompt offers (ShowUI's web list, plus OOTB's ESC):
 CLICK/TAP → Click, SELECT → Click (opens or picks the option), HOVER → Move, ENTER/ESC → KeyPress,
 SCROLL (value: up/down/left/right, optional position) → Scroll of the default amount,
-SELECT_TEXT ([[x1,y1],[x2,y2]]) → Drag, ANSWER → Finished. INPUT is typed at the keyboard focus:
-the prompt says so ("CLICK the element first") and an INPUT that still gives a position is an
-error, because the action model cannot click-then-type in one action and dropping the position
-could type into whatever window has the focus. Other ShowUI verbs (COPY, PRESS, SWIPE) are errors.
+SELECT_TEXT ([[x1,y1],[x2,y2]]) → Drag, ANSWER → Finished, INPUT → TypeText that clicks its
+position first (or types at the keyboard focus when the position is None). Other ShowUI verbs
+(COPY, PRESS, SWIPE) are errors.
 
 Prompt layout (ShowUI's quick start): one user turn with the instructions, the task, the earlier
 steps (their screenshot where `PastStep.image` still has one, then their answer) and the current
@@ -61,7 +60,7 @@ output the next action and wait for the next observation.
 Here is the action space:
 
 1. `CLICK`: Click on an element, value is not applicable and the position [x,y] is required. 
-2. `INPUT`: Type a string at the keyboard focus (CLICK the element first), value is the string to type and the position is not applicable. 
+2. `INPUT`: Type a string into an element, value is a string to type and the position [x,y] is required. 
 3. `SELECT`: Select a value for an element, value is not applicable and the position [x,y] is required. 
 4. `HOVER`: Hover on an element, value is not applicable and the position [x,y] is required.
 5. `ANSWER`: Answer the question, value is the answer and the position is not applicable.
@@ -137,14 +136,10 @@ class ShowUIParser(Parser):
         if verb in _KEYS:
             return KeyPress(key=_KEYS[verb], raw=raw)
         if verb == "INPUT":
-            if position is not None:
-                raise ParseError(
-                    "INPUT types at the keyboard focus and cannot take a position here: "
-                    "answer CLICK on the field first, then INPUT with position None"
-                )
             if not isinstance(value, str) or not value:
                 raise ParseError("INPUT needs the text to type as its value")
-            return TypeText(text=value, raw=raw)
+            where = None if position is None else self._point(verb, position)
+            return TypeText(text=value, point=where, raw=raw)
         if verb == "SCROLL":
             if not isinstance(value, str):
                 raise ParseError("SCROLL needs a direction as its value: up, down, left or right")
