@@ -1,0 +1,134 @@
+"""`main.py run` and `main.py replay` as a user runs them, on the real display.
+
+The Xvfb screen is one 4480x1440 monitor here (no injected layout: the CLI captures what mss
+reports), so the scripted answers are in UI-TARS pixels of its Qwen2.5 resize, 4480x1428.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from desktop import open_button_window, require_display
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREEN = (4480, 1440)
+RESIZED = (4480, 1428)
+
+
+@pytest.fixture(autouse=True)
+def _display() -> None:
+    require_display()
+
+
+def main(*args: str, stdin: str = "", cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def click_on(window, name: str) -> str:
+    x, y = window.centre(name)
+    mx = round((x + 0.5) / SCREEN[0] * RESIZED[0])
+    my = round((y + 0.5) / SCREEN[1] * RESIZED[1])
+    return f"Thought: press {name}\nAction: click(start_box='({mx},{my})')"
+
+
+def script(tmp_path: Path, outputs: list[str]) -> str:
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs))
+    return str(path)
+
+
+def presses(window) -> list[str]:
+    return [e["target"] for e in window.events() if e["type"] == "press"]
+
+
+def test_run_then_replay(tmp_path):
+    with open_button_window((1920, 0, 2560, 1440), tmp_path / "w") as window:
+        outputs = [click_on(window, "Foxtrot"), "Action: finished(content='pressed it')"]
+        done = main(
+            "run",
+            "press Foxtrot",
+            "--scripted",
+            script(tmp_path, outputs),
+            "--parser",
+            "uitars",
+            "--mode",
+            "auto",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        )
+        assert done.returncode == 0, done.stderr
+        window.wait_for(lambda e: e["type"] == "clicked" and e["target"] == "Foxtrot")
+    assert "step 1: left click" in done.stdout and "[performed]" in done.stdout
+    assert "finished: pressed it" in done.stdout
+    [run_dir] = (tmp_path / "runs").iterdir()
+    replay = main("replay", str(run_dir))
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "re-parse: left click" in replay.stdout and "MISMATCH" not in replay.stdout
+    dry = main("replay", str(run_dir), "--execute")
+    assert dry.returncode == 0 and "dry-run: left click" in dry.stderr + dry.stdout
+
+
+def test_confirm_mode_asks_on_the_terminal(tmp_path):
+    with open_button_window((0, 0, 1280, 800), tmp_path / "w") as window:
+        outputs = [click_on(window, "Alpha")]
+        refused = main(
+            "run",
+            "press Alpha",
+            "--scripted",
+            script(tmp_path, outputs),
+            "--parser",
+            "uitars",
+            "--no-record",
+            stdin="n\n",
+        )
+        assert refused.returncode == 1
+        assert "perform left click" in refused.stdout and "rejected" in refused.stdout
+        assert presses(window) == []
+
+
+def test_a_task_file_with_a_secret(tmp_path):
+    with open_button_window((0, 0, 1920, 1080), tmp_path / "w") as window:
+        outputs = [
+            click_on(window, "text"),
+            "Action: type(content='{{pin}}')",
+            "Action: finished(content='typed the pin')",
+        ]
+        script(tmp_path, outputs)
+        (tmp_path / "task.toml").write_text(
+            'task = "type my pin"\n[model]\nscripted = "outputs.json"\nparser = "uitars"\n'
+            '[run]\nmode = "auto"\nrecord_to = "runs"\n[secrets]\npin = "8642"\n'
+        )
+        done = main("run", str(tmp_path / "task.toml"))
+        assert done.returncode == 0, done.stderr
+        window.wait_for(lambda e: e["type"] == "text" and e["value"] == "8642")
+    assert "8642" not in done.stdout + done.stderr
+    [run_dir] = (tmp_path / "runs").iterdir()
+    for path in run_dir.iterdir():
+        if path.suffix in (".json", ".jsonl"):
+            assert "8642" not in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "x", "--model", "/nonexistent/model"], "/nonexistent/model"),
+        (["run", "x"], "exactly one of"),
+        (["run", "missing.toml"], "cannot read task file"),
+        (["replay", "/nonexistent/run"], "not a run folder"),
+    ],
+)
+def test_bad_input_is_a_message_not_a_traceback(args, message):
+    done = main(*args)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
