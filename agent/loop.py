@@ -322,8 +322,8 @@ class Agent:
         combo = self.config.kill_hotkey
         if combo is None:
             return None
-        hotkey = GlobalHotkey(combo, lambda: stop.trip(f"kill hotkey {combo}"))
         try:
+            hotkey = GlobalHotkey(combo, lambda: stop.trip(f"kill hotkey {combo}"))
             hotkey.start()
         except HotkeyError as error:
             if self.config.mode == "dry-run":

@@ -19,7 +19,7 @@ from agent.actions import Click, Space, TypeText
 from agent.backends.base import PruneConfig
 from agent.backends.scripted import ScriptedBackend
 from agent.coords import Monitor
-from agent.errors import CaptureError
+from agent.errors import AgentError, CaptureError
 from agent.events import (
     ActionProposed,
     ModelFailed,
@@ -226,3 +226,12 @@ def test_step_by_step_driving():
 def _later(seconds: float, function) -> bool:
     threading.Timer(seconds, function).start()
     return True
+
+
+def test_no_kill_hotkey_means_no_unattended_run():
+    agent, screen = make_agent([CLICK], kill_hotkey="ctrl+nosuchkey")
+    with pytest.raises(AgentError, match="without the kill hotkey"):
+        agent.run("t")
+    assert screen.calls == []
+    agent, _ = make_agent([FINISH], kill_hotkey="ctrl+nosuchkey", mode="dry-run")
+    assert agent.run("t").status == "finished"

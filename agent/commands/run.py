@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     agent.events.subscribe(_print_event)
     try:
         result = agent.run(spec.task)
+    except AgentError as error:  # the run could not start (kill hotkey, run folder)
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 1
