@@ -101,17 +101,20 @@ class Agent:
         *,
         confirm: Callable[[Action], bool] | None = None,
         secrets: Mapping[str, str] | None = None,
-        capture: ScreenCapture | None = None,
+        screen_capture: ScreenCapture | None = None,
         screen: object = None,
         **settings: object,
     ) -> None:
-        """`settings` are `AgentConfig` fields, for short scripts: Agent(b, mode="auto")."""
+        """`settings` are `AgentConfig` fields, for short scripts: Agent(b, mode="auto").
+
+        `screen_capture` and `screen` replace mss and pyautogui (tests, remote desktops).
+        """
         self.config = dataclasses.replace(config or AgentConfig(), **settings)
         self.backend = backend
         self.parser = get_parser(
             self.config.parser or parser_for_model(backend.model_type, backend.name)
         )
-        self.capture = capture or ScreenCapture(self.config.capture)
+        self.capture = screen_capture or ScreenCapture(self.config.capture)
         self.secrets = dict(secrets or {})
         self.events = EventBus()
         self._confirm = confirm

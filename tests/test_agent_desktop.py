@@ -18,7 +18,7 @@ from desktop import open_button_window, open_xterm_recorder, require_display
 
 from agent.backends.base import PruneConfig
 from agent.backends.scripted import ScriptedBackend
-from agent.capture import CaptureConfig, ScreenCapture
+from agent.capture import CaptureConfig
 from agent.coords import Monitor
 from agent.events import StepStarted
 from agent.executor import ExecutorConfig
@@ -137,7 +137,7 @@ def agent_for(outputs, layout, monitor, *, parser, family="qwen2.5", **settings)
     executor_pause = settings.pop("pause", 0.05)
     return Agent(
         ScriptedBackend(outputs, family=family, delay=settings.pop("delay", 0.0)),
-        capture=ScreenCapture(CaptureConfig(monitor=monitor, layout=layout)),
+        capture=CaptureConfig(monitor=monitor, layout=layout),
         parser=parser,
         executor=ExecutorConfig(pause=executor_pause, type_interval=0.0),
         **settings,
@@ -294,7 +294,7 @@ def test_the_tiny_local_model_runs_the_loop_end_to_end(tiny_models, tmp_path):
     with open_button_window((0, 0, 1280, 800), tmp_path / "window") as window:
         agent = Agent(
             vlm,
-            capture=ScreenCapture(CaptureConfig(monitor=1, layout=SMALL)),
+            capture=CaptureConfig(monitor=1, layout=SMALL),
             parser="qwen2.5-computer",
             mode="auto",
             kill_hotkey=None,

@@ -43,7 +43,7 @@ def make_agent(outputs, *, screen=None, delay=0.0, **settings) -> tuple[Agent, F
     settings = {"mode": "auto", "kill_hotkey": None, "parser": "uitars", **settings}
     agent = Agent(
         ScriptedBackend(outputs, delay=delay),
-        capture=StillCapture(SCREEN, MONITOR),
+        screen_capture=StillCapture(SCREEN, MONITOR),
         screen=screen,
         **settings,
     )
@@ -148,7 +148,7 @@ def test_call_user_and_rejection_end_the_run():
     assert agent.run("t").status == "call_user"
     agent = Agent(
         ScriptedBackend([CLICK]),
-        capture=StillCapture(SCREEN, MONITOR),
+        screen_capture=StillCapture(SCREEN, MONITOR),
         screen=FakeScreen(),
         mode="confirm",
         confirm=lambda action: False,
@@ -180,7 +180,7 @@ def test_failsafe_and_capture_errors_end_the_run_cleanly():
 
     agent = Agent(
         ScriptedBackend([CLICK]),
-        capture=Broken(SCREEN),
+        screen_capture=Broken(SCREEN),
         mode="dry-run",
         kill_hotkey=None,
         parser="uitars",
