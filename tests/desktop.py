@@ -6,13 +6,16 @@
         ...click there...
         window.wait_for(lambda e: e["type"] == "clicked" and e["target"] == "Alpha")
     with open_xterm_recorder((0, 0, 640, 400), tmp_path) as term:
-        ...move the pointer into term.rect, type...
+        term.click_to_focus()                          # as a user would, then type
         term.wait_for_bytes(b"hi\\r")
 
-Both helpers return only once the window is mapped, viewable and at the requested place on the
-X server, so a click right after lands. tools/test.sh runs no window manager: windows sit
-exactly where asked and the keyboard focus follows the pointer (PointerRoot), which each
-helper restores on entry in case an earlier program took the focus.
+Both helpers return only once the window is mapped, viewable and exactly at the requested place
+on the X server (the window itself and, under a window manager, its frame: the test windows are
+undecorated), so a click right after lands. tools/test.sh runs the openbox window manager with
+click-to-focus, as on a real desktop: a test clicks a window before typing into it and waits
+until the click really moved the keyboard focus (`wait_for_focus`), since the window manager
+sets it asynchronously. Without a window manager the helpers still work: the keyboard focus then
+follows the pointer (PointerRoot), which each helper restores on entry.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ __all__ = [
     "open_button_window",
     "open_xterm_recorder",
     "require_display",
+    "wait_for_focus",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +120,7 @@ class ButtonWindow:
 
 @dataclass
 class XtermRecorder:
-    """A running xterm whose tty bytes go to a file."""
+    """A running xterm whose tty bytes go to a file; window_id is its top-level client window."""
 
     rect: Rect
     window_id: int
@@ -125,6 +129,13 @@ class XtermRecorder:
     @property
     def centre(self) -> tuple[int, int]:
         return self.rect.centre
+
+    def click_to_focus(self) -> None:
+        """Left-clicks the middle of the terminal (xdotool) and waits until it has the keyboard
+        focus. A plain click sends no bytes: xterm only starts an (empty) selection."""
+        command = ["xdotool", "mousemove", *map(str, self.centre), "click", "1"]
+        subprocess.run(command, check=True, timeout=10)
+        wait_for_focus(self.window_id)
 
     def received(self) -> bytes:
         """Every byte the terminal sent so far."""
@@ -188,10 +199,22 @@ def open_xterm_recorder(rect: RectLike, tmpdir: Path) -> Iterator[XtermRecorder]
         window_id = int(Path(f"{out}.ready").read_text().split()[0])
         with _XServer() as server:
             server.reset_focus()
-            window_id = server.top_level(window_id)
+            window_id = server.client(window_id)
             server.place(window_id, rect)
             server.wait_on_screen(window_id, rect, process, "the xterm key recorder")
         yield XtermRecorder(rect=rect, window_id=window_id, out=out)
+
+
+def wait_for_focus(window_id: int, timeout: float = WAIT_SECONDS) -> None:
+    """Waits until keys typed now go to the window (the X focus is on it or inside it, or the
+    focus follows the pointer and the pointer is in it); fails the test if that never happens.
+    A window manager sets the focus only once it has handled the click that asks for it."""
+    with _XServer() as server:
+        deadline = time.monotonic() + timeout
+        while not server.has_focus(window_id):
+            if time.monotonic() > deadline:
+                pytest.fail(f"window {window_id:#x} did not get the keyboard focus in {timeout}s")
+            time.sleep(0.02)
 
 
 def _qt_env() -> dict[str, str]:
@@ -249,10 +272,11 @@ class _XServer:
     """A short python-xlib connection to check and arrange windows on the test display."""
 
     def __enter__(self) -> _XServer:
-        from Xlib import X
+        from Xlib import X, Xatom, Xutil
         from Xlib.display import Display
+        from Xlib.error import XError
 
-        self.X = X
+        self.X, self.Xatom, self.Xutil, self.XError = X, Xatom, Xutil, XError
         self.display = Display()
         self.root = self.display.screen().root
         return self
@@ -260,27 +284,76 @@ class _XServer:
     def __exit__(self, *exc_info: object) -> None:
         self.display.close()
 
+    def window_manager(self) -> bool:
+        """Whether an EWMH window manager runs (its check window names itself, as the spec says)."""
+        check = self.display.intern_atom("_NET_SUPPORTING_WM_CHECK")
+        prop = self.root.get_full_property(check, self.X.AnyPropertyType)
+        if prop is None or not len(prop.value):
+            return False
+        window = self.display.create_resource_object("window", int(prop.value[0]))
+        try:
+            own = window.get_full_property(check, self.X.AnyPropertyType)
+        except self.XError:  # a stale id left by a window manager that has gone
+            return False
+        return own is not None and len(own.value) > 0 and int(own.value[0]) == window.id
+
     def reset_focus(self) -> None:
-        """Focus follows the pointer again, as after Xvfb starts (a window that set the focus
-        to itself and closed leaves it on the root)."""
+        """Without a window manager: focus follows the pointer again, as after Xvfb starts (a
+        window that set the focus to itself and closed leaves it on the root). With one, the
+        focus is its business: tests click a window to focus it, as a user would."""
+        if self.window_manager():
+            return
         self.display.set_input_focus(self.X.PointerRoot, self.X.RevertToPointerRoot, 0)
         self.display.sync()
 
     def top_level(self, window_id: int) -> int:
-        """The child of the root that holds window_id (xterm reports its inner vt100 window)."""
+        """The child of the root that holds window_id: the window manager's frame, if there is
+        one, else the application's own top-level window."""
         window = self.display.create_resource_object("window", window_id)
         while (parent := window.query_tree().parent).id != self.root.id:
             window = parent
         return window.id
 
+    def client(self, window_id: int) -> int:
+        """The application's top-level window that holds window_id (xterm reports its inner
+        vt100 window): the one a window manager marked with WM_STATE (waiting for the mark,
+        which comes when the window is managed), or without one the child of the root."""
+        wm_state = self.display.intern_atom("WM_STATE")
+        managed = self.window_manager()
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            window = self.display.create_resource_object("window", window_id)
+            while True:
+                if managed and window.get_full_property(wm_state, self.X.AnyPropertyType):
+                    return window.id
+                parent = window.query_tree().parent
+                if parent.id == self.root.id:
+                    break
+                window = parent
+            if not managed or time.monotonic() > deadline:
+                return window.id  # wait_on_screen then says what is wrong
+            time.sleep(0.02)
+
     def place(self, window_id: int, rect: Rect) -> None:
-        """Moves and resizes a top-level window; without a window manager X just does it."""
+        """Moves and resizes a top-level client window to exactly rect. It asks any window
+        manager for no decorations (_MOTIF_WM_HINTS) and drops the size increments, base and
+        minimum from WM_NORMAL_HINTS (xterm asks for whole character cells, which a window
+        manager would enforce); without a window manager X just does it."""
         window = self.display.create_resource_object("window", window_id)
+        motif = self.display.intern_atom("_MOTIF_WM_HINTS")
+        window.change_property(motif, motif, 32, [2, 0, 0, 0, 0])  # decorations: none
+        size_hints = self.Xatom.WM_NORMAL_HINTS
+        hints = window.get_full_property(size_hints, self.X.AnyPropertyType)
+        if hints is not None and len(hints.value) >= 18:  # python-xlib cannot parse it on 3.11
+            values = [int(v) for v in hints.value]
+            values[0] &= ~(self.Xutil.PMinSize | self.Xutil.PResizeInc | self.Xutil.PBaseSize)
+            window.change_property(size_hints, self.Xatom.WM_SIZE_HINTS, 32, values)
         window.configure(x=rect.x, y=rect.y, width=rect.width, height=rect.height, border_width=0)
         self.display.sync()
 
     def wait_on_screen(self, window_id: int, rect: Rect, process: _Process, what: str) -> None:
-        """Waits until the window is viewable and its inside is exactly rect."""
+        """Waits until the window is viewable, its inside is exactly rect and so is the whole
+        top-level window around it (a window manager's frame adds no decorations or border)."""
         window = self.display.create_resource_object("window", window_id)
         deadline = time.monotonic() + START_SECONDS
         while True:
@@ -288,9 +361,34 @@ class _XServer:
             geometry = window.get_geometry()
             origin = window.translate_coords(self.root, 0, 0)  # the root's origin, seen from it
             seen = Rect(-origin.x, -origin.y, geometry.width, geometry.height)
-            if viewable and seen == rect:
+            outer = self.display.create_resource_object("window", self.top_level(window_id))
+            box = outer.get_geometry()  # x, y: the outer corner; width, height: the inside
+            border = 2 * box.border_width
+            frame = Rect(box.x, box.y, box.width + border, box.height + border)
+            if viewable and seen == rect and frame == rect:
                 return
             if process.popen.poll() is not None or time.monotonic() > deadline:
-                problem = f"is not on screen at {rect} (viewable: {bool(viewable)}, at {seen})"
+                problem = (
+                    f"is not on screen at {rect} (viewable: {bool(viewable)}, at {seen}, "
+                    f"top-level window at {frame})"
+                )
                 process.failure(what, problem)
             time.sleep(0.02)
+
+    def has_focus(self, window_id: int) -> bool:
+        """Whether keys typed now go to window_id or a window inside it."""
+        focus = self.display.get_input_focus().focus
+        focus_id = focus if isinstance(focus, int) else focus.id
+        if focus_id == self.X.PointerRoot:  # keys go to the top-level window under the pointer
+            child = self.root.query_pointer().child
+            child_id = child if isinstance(child, int) else child.id
+            return child_id == self.top_level(window_id)
+        if focus_id in (self.X.NONE, self.root.id):
+            return False
+        window = self.display.create_resource_object("window", focus_id)
+        while window.id != window_id:
+            parent = window.query_tree().parent
+            if not parent or parent.id in (0, self.root.id):
+                return False
+            window = parent
+        return True

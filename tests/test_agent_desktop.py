@@ -134,7 +134,7 @@ def _display() -> None:
 
 def agent_for(outputs, layout, monitor, *, parser, family="qwen2.5", **settings) -> Agent:
     settings = {"mode": "auto", "kill_hotkey": None, "max_steps": len(outputs), **settings}
-    executor_pause = settings.pop("pause", 0.05)
+    executor_pause = settings.pop("pause", 0.1)
     return Agent(
         ScriptedBackend(outputs, family=family, delay=settings.pop("delay", 0.0)),
         capture=CaptureConfig(monitor=monitor, layout=layout),

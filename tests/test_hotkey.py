@@ -120,7 +120,7 @@ def test_fires_with_a_lock_key_on(calls, lock, mask):
 
 def test_fires_while_another_window_has_focus_and_keeps_the_combo_from_it(calls, tmp_path):
     with open_xterm_recorder((0, 0, 640, 400), tmp_path) as term:
-        xdotool("mousemove", *map(str, term.centre))  # focus follows the pointer: xterm has it
+        term.click_to_focus()  # xterm has the keyboard focus, not the hotkey's root window
         with GlobalHotkey(DEFAULT_KILL_HOTKEY, calls):
             xdotool("type", "a")
             xdotool("key", "ctrl+shift+F12")

@@ -6,7 +6,8 @@ End-to-end tests click and type into it (with xdotool or the agent) and then rea
 arrived. Twelve buttons named Alpha … Lima sit on a 4 × 3 grid spread over the whole window
 (corners, edge middles, near the centre), a text field ("text") between the first two rows and a
 status label ("status", showing the last event for a model to read) between the last two.
-Without a window manager the window lands exactly on the requested rectangle.
+The window is frameless, so it lands exactly on the requested rectangle with or without a window
+manager (its position is user-specified, which window managers honour).
 
 Once the window is exposed it writes DIR/layout.json (rectangles read back from Qt in global
 screen pixels) and then DIR/ready. Each input becomes one JSON line appended to
@@ -104,9 +105,10 @@ class ButtonWindow(QWidget):
     """The window; an application event filter on its QWindow sees each input exactly once."""
 
     def __init__(self, geometry: tuple[int, int, int, int], log: EventLog) -> None:
-        super().__init__(
-            flags=Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowDoesNotAcceptFocus
-        )
+        # frameless: the window is exactly the requested rectangle, with or without a window
+        # manager. It takes the keyboard focus the way a real window does (a window manager
+        # gives it on a click; without one the X focus follows the pointer).
+        super().__init__(flags=Qt.WindowType.FramelessWindowHint)
         self.log = log
         self.setWindowTitle("PixelPrune test buttons")
         self.setObjectName("background")
@@ -128,6 +130,11 @@ class ButtonWindow(QWidget):
                 widget.clicked.connect(lambda _=False, n=name: self._clicked(n))
             widget.setObjectName(name)
             widget.setGeometry(*rect)
+            # only a click focuses a widget: when the window manager activates the window, Qt
+            # does not hand the focus to the first widget, so keys typed before any click show
+            # focus None and reach nothing
+            if widget.focusPolicy() != Qt.FocusPolicy.NoFocus:
+                widget.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
             self.named[name] = widget
         self._pressed: dict[str, tuple[tuple[int, int], str]] = {}
         self.announced = False  # layout.json and ready written
@@ -213,8 +220,8 @@ class ButtonWindow(QWidget):
         return widget.objectName() if widget is not None else "background"
 
     def _focus(self) -> str | None:
-        # the window's focus child, which Qt hands keys to even when X focus follows the pointer
-        # and Qt never counts the window as active
+        # the window's focus child, which Qt hands keys to (also when the X focus follows the
+        # pointer and Qt never counts the window as active)
         widget = self.focusWidget()
         return widget.objectName() if widget is not None else None
 
