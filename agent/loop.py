@@ -120,6 +120,8 @@ class Agent:
         self._confirm = confirm
         self._screen = screen  # pyautogui stand-in for tests; None = pyautogui
         self._run: _Run | None = None
+        self._unpaused = threading.Event()
+        self._unpaused.set()
 
     def run(self, task: str) -> RunResult:
         """Work on `task` until it ends; the result says how and holds every step."""
@@ -127,7 +129,8 @@ class Agent:
         result = None
         try:
             while result is None:
-                result = self._ending(self.step())
+                self._wait_while_paused()
+                result = self._stopped() or self._ending(self.step())
         except AgentError as error:  # capture, model or execution failure: recorded, not raised
             result = self._result("error", str(error))
         finally:
@@ -171,6 +174,18 @@ class Agent:
         """Stop before the next action, from any thread (the model call in flight finishes)."""
         if self._run is not None:
             self._run.stop.trip(reason)
+
+    def pause(self) -> None:
+        """Finish the step in progress, then wait before the next one (from any thread)."""
+        self._unpaused.clear()
+
+    def resume(self) -> None:
+        """Go on after `pause()`."""
+        self._unpaused.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._unpaused.is_set()
 
     def step(self) -> StepRecord:
         """One step: capture, ask, parse, act. Always returns (and stores) its record."""
@@ -287,14 +302,27 @@ class Agent:
             )
         return output
 
+    def _wait_while_paused(self) -> None:
+        """Block while paused; a stop (hotkey, stop(), time cap) ends the wait."""
+        state = self._require_run()
+        while not self._unpaused.wait(0.05):
+            if state.stop.is_set():
+                return
+
+    def _stopped(self) -> RunResult | None:
+        """The result if the stop switch has tripped, else None."""
+        state = self._require_run()
+        if not state.stop.is_set():
+            return None
+        reason = state.stop.reason
+        status = reason if reason in ("failsafe", "max_seconds") else "stopped"
+        return self._result(status, reason)
+
     def _ending(self, record: StepRecord) -> RunResult | None:
         """The result if the run ends after this step, else None."""
-        state = self._require_run()
         action = record.model_action
-        if state.stop.is_set():
-            reason = state.stop.reason
-            status = reason if reason in ("failsafe", "max_seconds") else "stopped"
-            return self._result(status, reason)
+        if stopped := self._stopped():
+            return stopped
         if isinstance(action, Finished):
             return self._result("finished", self._mask(action.answer))
         if isinstance(action, CallUser):

@@ -235,3 +235,23 @@ def test_no_kill_hotkey_means_no_unattended_run():
     assert screen.calls == []
     agent, _ = make_agent([FINISH], kill_hotkey="ctrl+nosuchkey", mode="dry-run")
     assert agent.run("t").status == "finished"
+
+
+def test_pause_waits_between_steps_and_stop_ends_a_paused_run():
+    agent, screen = make_agent([CLICK] * 10)
+    agent.events.subscribe(
+        lambda e: isinstance(e, StepFinished) and e.record.number == 2 and agent.pause()
+    )
+    runner = threading.Thread(target=lambda: results.append(agent.run("t")))
+    results = []
+    runner.start()
+    time.sleep(0.5)
+    assert agent.paused and len(screen.calls) == 2  # paused after step 2, no step 3 yet
+    agent.resume()
+    agent.pause()  # (the subscriber pauses only after step 2; pause again by hand)
+    time.sleep(0.3)
+    agent.stop("stop while paused")
+    runner.join(timeout=5)
+    assert not runner.is_alive()
+    assert results[0].status == "stopped" and results[0].answer == "stop while paused"
+    assert len(screen.calls) <= 3

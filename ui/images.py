@@ -1,0 +1,40 @@
+"""PIL images to Qt, and the heatmap composited over a screenshot, for every window of `ui/`.
+
+One conversion so the overlay, the app and the viewer show the same pixels the agent recorded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from PyQt6.QtGui import QImage, QPixmap
+
+from pixelprune import Selection
+from pixelprune.heatmap import overlay_heatmap, render_heatmap
+
+__all__ = ["heatmap_over", "selection_from_mask", "to_pixmap", "to_qimage"]
+
+
+def to_qimage(image: Image.Image) -> QImage:
+    """A deep-copied QImage (Qt must not keep pointing into a numpy buffer that goes away)."""
+    rgba = np.ascontiguousarray(np.asarray(image.convert("RGBA")))
+    height, width = rgba.shape[:2]
+    return QImage(rgba.data, width, height, 4 * width, QImage.Format.Format_RGBA8888).copy()
+
+
+def to_pixmap(image: Image.Image) -> QPixmap:
+    return QPixmap.fromImage(to_qimage(image))
+
+
+def heatmap_over(
+    screenshot: Image.Image, selection: Selection, *, grid: bool = False
+) -> Image.Image:
+    """The screenshot with its kept cells tinted, cells mapped to the screenshot's own size."""
+    return overlay_heatmap(
+        screenshot.convert("RGB"), render_heatmap(selection, screenshot.size, grid=grid)
+    )
+
+
+def selection_from_mask(mask: np.ndarray, cell: int = 1) -> Selection:
+    """A Selection standing for a recorded keep mask (run folders store masks, not selections)."""
+    return Selection("recorded", cell, 0.0, "max", True, np.asarray(mask, dtype=bool), None, 0.0)
