@@ -4,6 +4,8 @@
     python main.py analyze screenshot.png --heatmap out.png
     python main.py run task.toml
     python main.py replay runs/20261127-210405-open-settings
+    python main.py view runs/20261127-210405-open-settings
+    python main.py app
 
 Each subcommand lives in its own module and is imported only when chosen, so `--help` stays fast
 and a command never pays for another's imports (torch, Qt).
@@ -20,6 +22,8 @@ COMMANDS = {
     "analyze": ("tools.analyze", "kept share, timing and heatmaps of PixelPrune on images"),
     "run": ("agent.commands.run", "run a task (text or .toml task file) on this desktop"),
     "replay": ("agent.commands.replay", "re-parse a recorded run; --execute re-runs it dry"),
+    "view": ("ui.commands.view", "browse a recorded run: screenshots, heatmaps, actions, timings"),
+    "app": ("ui.commands.app", "the desktop app: set up, start, pause, stop and watch a run"),
 }
 
 

@@ -20,9 +20,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from agent.actions import Action, CallUser, Finished, describe
-from agent.backends.base import Backend, PruneConfig
+from agent.backends.base import Backend, ModelReply, PruneConfig
 from agent.capture import CaptureConfig, ScreenCapture, Screenshot
 from agent.coords import Frame, action_to_screen
 from agent.errors import ActionError, AgentError, HotkeyError
@@ -38,13 +39,14 @@ from agent.events import (
 )
 from agent.executor import MODES, Executor, ExecutorConfig, FailSafeError, StopSwitch
 from agent.hotkey import DEFAULT_KILL_HOTKEY, GlobalHotkey
+from agent.latency import LatencyBaseline, prefill_seconds
 from agent.parsers import get_parser, parser_for_model
 from agent.parsers.base import PastStep, Prompt
 from agent.records import Attempt, RunResult, StepRecord
 from agent.secrets import redact
 from agent.trajectory import RunWriter, new_run_dir
 
-__all__ = ["Agent", "AgentConfig"]
+__all__ = ["Agent", "AgentConfig", "CaptureGuard"]
 
 log = logging.getLogger(__name__)
 MODEL_STAGES = ("preprocess", "prune", "vision", "prefill", "decode")
@@ -66,6 +68,7 @@ class AgentConfig:
     kill_hotkey: str | None = DEFAULT_KILL_HOTKEY  # None: run without (FAILSAFE still works)
     record_to: str | None = None  # folder that receives one run folder per run
     max_new_tokens: int = 256
+    calibrate: bool = True  # measure the unpruned time once per prompt shape (latency saved)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -76,6 +79,16 @@ class AgentConfig:
             raise AgentError("history and max_retries must not be negative")
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise AgentError(f"max_seconds must be positive, got {self.max_seconds}")
+
+
+class CaptureGuard(Protocol):
+    """Something on screen that must not be in the agent's screenshots (the overlay)."""
+
+    def hide_for_capture(self) -> None:
+        """Return once it is off the screen."""
+
+    def show_after_capture(self) -> None:
+        """Put it back (need not wait)."""
 
 
 @dataclass
@@ -122,6 +135,8 @@ class Agent:
         self._run: _Run | None = None
         self._unpaused = threading.Event()
         self._unpaused.set()
+        self.baseline = LatencyBaseline()
+        self.capture_guards: list[CaptureGuard] = []  # e.g. an overlay that must not be captured
 
     def run(self, task: str) -> RunResult:
         """Work on `task` until it ends; the result says how and holds every step."""
@@ -187,6 +202,10 @@ class Agent:
     def paused(self) -> bool:
         return not self._unpaused.is_set()
 
+    def recalibrate(self) -> None:
+        """Measure the unpruned baseline again at the next step of each prompt shape."""
+        self.baseline.clear()
+
     def step(self) -> StepRecord:
         """One step: capture, ask, parse, act. Always returns (and stores) its record."""
         state = self._require_run()
@@ -233,7 +252,7 @@ class Agent:
         if state.stop.is_set():
             record.outcome = "stopped"
             return
-        shot = self.capture.grab()
+        shot = self._grab()
         record.screenshot = shot
         record.timings["capture"] = shot.seconds
         record.frame = frame = Frame(
@@ -242,7 +261,7 @@ class Agent:
         prompt = self.parser.build_prompt(
             self._task_for_model(state.task), self._past_steps(state), shot.image, frame.model_input
         )
-        output = self._ask(state, record, prompt, frame)
+        output, asked, reply = self._ask(state, record, prompt, frame)
         state.history.append((output, record.model_action, shot))
         if record.action is None:
             record.outcome = "stopped" if state.stop.is_set() else "failed"
@@ -251,10 +270,44 @@ class Agent:
         outcome = self.executor.perform(record.action)
         record.outcome = outcome.status
         record.timings["act"] = outcome.seconds
+        if not state.stop.is_set():
+            self._measure_saving(record, asked, reply)
 
-    def _ask(self, state: _Run, record: StepRecord, prompt: Prompt, frame: Frame) -> str:
-        """Ask until an answer parses and maps (bounded); fills the record; returns the text."""
-        output = ""
+    def _grab(self) -> Screenshot:
+        """Capture with every guard (overlay) out of the way, and back afterwards."""
+        hidden = []
+        try:
+            for guard in self.capture_guards:
+                guard.hide_for_capture()
+                hidden.append(guard)
+            return self.capture.grab()
+        finally:
+            for guard in hidden:
+                guard.show_after_capture()
+
+    def _measure_saving(self, record: StepRecord, prompt: Prompt, reply: ModelReply) -> None:
+        """Latency saved this step; calibrates the prompt shape's unpruned time when new."""
+        pruned = prefill_seconds(reply.timings)
+        if self.config.prune is None or pruned is None:
+            return  # not pruned, or a backend that does not time its stages: unknown
+        shape = self.baseline.shape([image.size for image in prompt.images])
+        measured = not self.baseline.knows(shape)
+        if measured and self.config.calibrate:
+            start = time.perf_counter()
+            full = self.backend.complete(prompt, prune=None, max_new_tokens=1)
+            record.timings["calibration"] = time.perf_counter() - start
+            if (seconds := prefill_seconds(full.timings)) is not None:
+                self.baseline.record(shape, seconds)
+        record.latency = self.baseline.saving(shape, pruned, measured=measured)
+
+    def _ask(
+        self, state: _Run, record: StepRecord, prompt: Prompt, frame: Frame
+    ) -> tuple[str, Prompt, ModelReply | None]:
+        """Ask until an answer parses and maps (bounded); fills the record.
+
+        Returns the last answer's text, the prompt it answered and the reply.
+        """
+        output, reply = "", None
         for attempt in range(1 + self.config.max_retries):
             if state.stop.is_set():
                 break
@@ -292,7 +345,7 @@ class Agent:
             )
             if error is None:
                 record.model_action, record.action = model_action, action
-                return output
+                return output, prompt, reply
             log.warning("step %d: unusable answer (%s): %r", record.number, error, output)
             self.events.emit(ModelFailed(record.number, attempt + 1, output, error))
             prompt = self.parser.correction(prompt, reply.text, error)
@@ -300,7 +353,7 @@ class Agent:
             record.error = f"no usable answer in {len(record.attempts)} attempt(s): " + (
                 record.attempts[-1].error or ""
             )
-        return output
+        return output, prompt, reply
 
     def _wait_while_paused(self) -> None:
         """Block while paused; a stop (hotkey, stop(), time cap) ends the wait."""

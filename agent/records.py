@@ -14,6 +14,7 @@ from typing import Any
 from agent import actions as A
 from agent.capture import Screenshot
 from agent.coords import Frame, Monitor
+from agent.latency import LatencySaved
 from pixelprune import Selection
 
 __all__ = [
@@ -71,6 +72,7 @@ class StepRecord:
     # seconds: capture, prune, vision, prefill, decode (summed over attempts), model, parse,
     # act, total; a stage the backend did not measure is absent, never zero
     timings: dict[str, float] = field(default_factory=dict)
+    latency: LatencySaved | None = None  # vision + prefill saved by pruning (None: unknown)
     screenshot: Screenshot | None = field(default=None, repr=False)
     selection: Selection | None = field(default=None, repr=False)
 
@@ -98,6 +100,7 @@ class StepRecord:
             "timings": self.timings,
             "image_tokens_full": full,
             "image_tokens_kept": kept,
+            "latency": None if self.latency is None else dataclasses.asdict(self.latency),
             "selection": None
             if self.selection is None
             else {

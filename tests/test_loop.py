@@ -7,6 +7,7 @@ records, pruning figures and the run folder.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -16,7 +17,7 @@ from fakes import FakeScreen, StillCapture
 from PIL import Image
 
 from agent.actions import Click, Space, TypeText
-from agent.backends.base import PruneConfig
+from agent.backends.base import ModelReply, PruneConfig
 from agent.backends.scripted import ScriptedBackend
 from agent.coords import Monitor
 from agent.errors import AgentError, CaptureError
@@ -245,7 +246,10 @@ def test_pause_waits_between_steps_and_stop_ends_a_paused_run():
     runner = threading.Thread(target=lambda: results.append(agent.run("t")))
     results = []
     runner.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while len(screen.calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
     assert agent.paused and len(screen.calls) == 2  # paused after step 2, no step 3 yet
     agent.resume()
     agent.pause()  # (the subscriber pauses only after step 2; pause again by hand)
@@ -255,3 +259,77 @@ def test_pause_waits_between_steps_and_stop_ends_a_paused_run():
     assert not runner.is_alive()
     assert results[0].status == "stopped" and results[0].answer == "stop while paused"
     assert len(screen.calls) <= 3
+
+
+class TimedBackend(ScriptedBackend):
+    """Reports vision and prefill times like a real model: shorter when pruned."""
+
+    def complete(self, prompt, *, prune, max_new_tokens=256):
+        if prune is None and max_new_tokens == 1:  # the calibration call: no script needed
+            self.prompts.append(prompt)
+            return ModelReply("", timings={"vision": 1.0, "prefill": 0.5})
+        reply = super().complete(prompt, prune=prune, max_new_tokens=max_new_tokens)
+        timings = {**reply.timings, "vision": 0.3, "prefill": 0.2}
+        return dataclasses.replace(reply, timings=timings)
+
+
+def test_latency_saved_is_measured_once_per_prompt_shape_then_estimated():
+    agent = Agent(
+        TimedBackend([CLICK] * 3 + [FINISH]),
+        screen_capture=StillCapture(SCREEN, MONITOR),
+        screen=FakeScreen(),
+        mode="auto",
+        kill_hotkey=None,
+        parser="uitars",
+        history=0,
+    )
+    steps = agent.run("t").steps
+    first, second = steps[0].latency, steps[1].latency
+    assert (first.measured, first.baseline, first.pruned) == (True, 1.5, 0.5)
+    assert first.seconds == pytest.approx(1.0) and "calibration" in steps[0].timings
+    assert (second.measured, second.seconds) == (False, pytest.approx(1.0))
+    assert "calibration" not in steps[1].timings
+    assert not steps[-1].latency.measured  # the final answer's call was pruned too
+    calls = len(agent.backend.prompts)
+    agent.recalibrate()
+    agent.backend._outputs = [CLICK, FINISH]
+    assert agent.run("t").steps[0].latency.measured
+    assert len(agent.backend.prompts) == calls + 3  # click, its calibration, finish
+
+
+def test_latency_saved_is_unknown_without_pruning_or_stage_timings():
+    agent = Agent(
+        TimedBackend([CLICK, FINISH]),
+        screen_capture=StillCapture(SCREEN, MONITOR),
+        screen=FakeScreen(),
+        mode="auto",
+        kill_hotkey=None,
+        parser="uitars",
+        prune=None,
+    )
+    assert agent.run("t").steps[0].latency is None
+    agent, _ = make_agent([CLICK, FINISH])  # the plain scripted backend times no stages
+    assert agent.run("t").steps[0].latency is None
+
+
+def test_capture_guards_are_hidden_around_every_grab_only():
+    calls = []
+
+    class Guard:
+        def hide_for_capture(self):
+            calls.append("hide")
+
+        def show_after_capture(self):
+            calls.append("show")
+
+    agent, _ = make_agent([CLICK, FINISH])
+    agent.capture_guards.append(Guard())
+    grabbed = agent.capture.grab
+
+    def grab():
+        calls.append("grab")
+        return grabbed()
+
+    agent.capture.grab = grab
+    agent.run("t")
+    assert calls == ["hide", "grab", "show"] * 2

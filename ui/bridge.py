@@ -15,9 +15,12 @@ __all__ = ["AgentBridge"]
 
 
 class AgentBridge(QObject):
-    """Re-emits every event of an agent's bus as `event(object)` on the GUI thread."""
+    """Re-emits every event of an agent's bus as `agent_event(object)` on the GUI thread.
 
-    event = pyqtSignal(object)
+    (Not named `event`: that would hide `QObject.event`, which Qt calls to deliver events.)
+    """
+
+    agent_event = pyqtSignal(object)
 
     def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -28,4 +31,4 @@ class AgentBridge(QObject):
         self._unsubscribe()
 
     def _forward(self, event: Event) -> None:
-        self.event.emit(event)
+        self.agent_event.emit(event)

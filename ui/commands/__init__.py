@@ -1,0 +1,1 @@
+"""`main.py` subcommands that open a window: `view` (the trajectory viewer), `app`."""

@@ -1,0 +1,161 @@
+"""`python main.py app`: the desktop control app (set up, start, pause, stop and watch a run).
+
+    python main.py app                      # an empty form
+    python main.py app task.toml            # the form filled from a task file
+    python main.py app --demo tests/data/desktop-xterm-1920x1080.png
+    python main.py app --demo tests/data/desktop-xterm-1920x1080.png --screenshot docs/app.png
+
+`--demo IMAGE` fills the form with a built-in scripted task (no model) and runs it in dry-run
+mode on IMAGE, shown to the agent as a still screen: nothing on this desktop is captured or
+touched. `--screenshot OUT.png` renders the window to a PNG and exits, on Qt's offscreen
+platform (no display needed); with `--demo` it waits for the demo run to end first, which is how
+docs/app.png is made. `--exit-after SECONDS` closes the window by itself (smoke tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from agent.backends.scripted import ScriptedBackend
+from agent.capture import Screenshot
+from agent.coords import Monitor
+
+__all__ = ["DEMO_TASK", "add_arguments", "demo_outputs", "run"]
+
+DEMO_TASK = "Show the Zen of Python in the terminal on the right"
+DEMO_SECONDS = 60.0  # bound on the demo run before a screenshot (it takes well under a second)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task_file", nargs="?", help="a task file (.toml) to fill the form with")
+    parser.add_argument("--runs-dir", default="runs", help="where run folders go (runs/)")
+    parser.add_argument(
+        "--demo",
+        metavar="IMAGE",
+        help="run a built-in scripted task dry on IMAGE as the screen (no model, nothing done)",
+    )
+    parser.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="render the window to OUT.png and exit (no display needed; after --demo's run)",
+    )
+    parser.add_argument("--exit-after", type=float, metavar="SECONDS", help="close by itself")
+    parser.add_argument(
+        "--size", type=_size, default=(1400, 900), metavar="WxH", help="default 1400x900"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every detail")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    demo = None
+    if args.demo is not None:
+        try:
+            demo = Image.open(args.demo).convert("RGB")
+        except OSError as error:
+            print(f"error: cannot read the demo image {args.demo}: {error}", file=sys.stderr)
+            return 2
+    # Qt is imported only now: a bad argument is reported without starting a GUI
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    platform = ["-platform", "offscreen"] if args.screenshot else []
+    app = QApplication.instance() or QApplication([sys.argv[0], *platform])
+    window = _window(args, demo)
+    window.resize(*args.size)
+    window.show()
+    if args.task_file:
+        window.load_task_file(args.task_file)
+    if demo is not None:
+        window.start()
+    if args.screenshot is not None:
+        return _render(app, window, args.screenshot)
+    if args.exit_after is not None:
+        QTimer.singleShot(round(args.exit_after * 1000), window.close)
+    return app.exec()
+
+
+def demo_outputs(width: int, height: int) -> list[str]:
+    """The demo's UI-TARS answers for a screen of this size (clicks at fixed fractions of it)."""
+    resized_width, resized_height = ScriptedBackend([]).input_size(width, height)
+    x, y = round(0.6 * resized_width), round(0.55 * resized_height)
+    return [
+        "Thought: The terminal on the right shows the xterm FAQ. I click into it so that it "
+        f"gets the keyboard focus.\nAction: click(start_box='({x},{y})')",
+        "Thought: Now I run Python's Zen module in that terminal.\n"
+        "Action: type(content='python3 -m this\\n')",
+        "Thought: The Zen of Python is printed in the terminal, so the task is done.\n"
+        "Action: finished(content='The Zen of Python is shown in the terminal on the right.')",
+    ]
+
+
+class _StillScreen:
+    """The demo's screen: the same image on every grab, as one monitor at the origin."""
+
+    def __init__(self, image: Image.Image) -> None:
+        self.image = image
+        self.monitor = Monitor(0, 0, image.width, image.height)
+
+    def grab(self) -> Screenshot:
+        return Screenshot(self.image.copy(), self.monitor, 0.0)
+
+
+def _window(args: argparse.Namespace, demo: Image.Image | None):
+    from ui.app import AppWindow
+
+    if demo is None:
+        return AppWindow(runs_dir=args.runs_dir)
+    outputs = demo_outputs(*demo.size)
+    delay = 0.0 if args.screenshot else 0.8  # watchable when shown live
+    window = AppWindow(
+        runs_dir=args.runs_dir,
+        screen_capture=_StillScreen(demo),
+        opener=lambda _spec: ScriptedBackend(outputs, delay=delay, name="scripted:demo"),
+    )
+    window.task_text.setPlainText(DEMO_TASK)
+    window.scripted.setChecked(True)
+    window.script_path.setText("built-in demo script")
+    window.parser.setCurrentText("uitars")
+    window.mode.setCurrentText("dry-run")
+    window.kill_hotkey.setChecked(False)  # dry-run on a still image: nothing to stop
+    return window
+
+
+def _render(app, window, out: str) -> int:
+    """Wait for a run in progress (bounded), then save the window as a PNG."""
+    from PyQt6.QtCore import QEventLoop, QTimer
+
+    if window.runner.running:
+        loop = QEventLoop()
+        window.runner.ended.connect(loop.quit)
+        QTimer.singleShot(round(DEMO_SECONDS * 1000), loop.quit)
+        if window.runner.running:
+            loop.exec()
+    app.processEvents()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    saved = window.grab().save(out, "PNG")
+    window.runner.stop("screenshot taken")
+    window.runner.wait(5.0)
+    window.close()
+    if not saved:
+        print(f"error: cannot write {out}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+def _size(text: str) -> tuple[int, int]:
+    """Parse "1400x900" into (1400, 900); argparse turns the ValueError into a usage message."""
+    width, _, height = text.lower().partition("x")
+    size = int(width), int(height)
+    if min(size) < 200:
+        raise ValueError(text)
+    return size

@@ -1,0 +1,85 @@
+"""`python main.py view RUN_DIR`: browse a recorded run step by step in a window.
+
+`--screenshot OUT.png` renders the window at `--step` to a PNG and exits, on Qt's offscreen
+platform, so it needs no display: tests check the whole command end to end with it, and
+tools/make_ui_screenshots.py renders the documentation's picture with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from agent.errors import AgentError
+from agent.trajectory import RecordedRun, load_run
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="a run folder written by `main.py run`")
+    parser.add_argument("--step", type=int, default=1, help="open at this step (1 = the first)")
+    parser.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="render the window at --step to OUT.png and exit (no display needed)",
+    )
+    parser.add_argument(
+        "--size",
+        type=_size,
+        default=(1400, 900),
+        metavar="WxH",
+        help="window size in pixels (default 1400x900)",
+    )
+    parser.add_argument(
+        "--no-heatmap", action="store_true", help="start with the kept-cell heatmap hidden"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        recorded = load_run(args.run_dir)
+    except (AgentError, OSError, ValueError) as error:
+        print(f"error: cannot view {args.run_dir}: {error}", file=sys.stderr)
+        return 2
+    if not 1 <= args.step <= max(len(recorded.steps), 1):
+        print(
+            f"error: --step {args.step} is outside the run's {len(recorded.steps)} step(s)",
+            file=sys.stderr,
+        )
+        return 2
+    # Qt is imported only now: a bad folder is reported without starting a GUI
+    from PyQt6.QtWidgets import QApplication
+
+    platform = ["-platform", "offscreen"] if args.screenshot else []
+    app = QApplication.instance() or QApplication([sys.argv[0], *platform])
+    window = _open(recorded, args)
+    if args.screenshot is None:
+        return app.exec()
+    app.processEvents()
+    saved = window.grab().save(args.screenshot, "PNG")
+    window.close()
+    if not saved:
+        print(f"error: cannot write {args.screenshot}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.screenshot}")
+    return 0
+
+
+def _open(recorded: RecordedRun, args: argparse.Namespace):
+    from ui.viewer import ViewerWindow
+
+    window = ViewerWindow(recorded, start=args.step - 1)
+    window.set_heatmap(not args.no_heatmap)
+    window.resize(*args.size)
+    window.show()
+    return window
+
+
+def _size(text: str) -> tuple[int, int]:
+    """Parse "1400x900" into (1400, 900); argparse turns the ValueError into a usage message."""
+    width, _, height = text.lower().partition("x")
+    size = int(width), int(height)
+    if min(size) < 200:
+        raise ValueError(text)
+    return size
