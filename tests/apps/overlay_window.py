@@ -1,0 +1,120 @@
+"""The real overlay on the test display, in its own process (the test process's Qt is offscreen).
+
+    python -m tests.apps.overlay_window static --monitor X,Y,W,H --marker X,Y --out DIR
+    python -m tests.apps.overlay_window agent --monitor X,Y,W,H --steps N --out DIR
+
+`static` shows the overlay for one step of a real selection (a tests/data screenshot scaled to
+the monitor) with a click marker, writes DIR/state.json (grid, keep mask, marker) and DIR/ready,
+and stays until SIGTERM. `agent` runs a dry-run agent with the scripted backend on that monitor
+with the overlay attached, writes its run folder under DIR/runs, DIR/step-N when step N has
+finished (so the test can look at the screen between steps) and DIR/done at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from PIL import Image
+from PyQt6.QtCore import QTimer
+from PyQt6.QtWidgets import QApplication
+
+from agent.actions import Click, Point, Space
+from agent.backends.base import PruneConfig
+from agent.backends.scripted import ScriptedBackend
+from agent.capture import CaptureConfig, Screenshot
+from agent.coords import Frame, Monitor
+from agent.events import ActionProposed, ScreenCaptured, StepFinished
+from agent.loop import Agent
+from agent.records import Attempt, StepRecord
+from pixelprune import resize_for_model, select
+from ui.overlay import Overlay, OverlayConfig
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["static", "agent"])
+    parser.add_argument("--monitor", required=True)
+    parser.add_argument("--marker", default="0,0")
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    monitor = Monitor(*map(int, args.monitor.split(",")))
+    app = QApplication(sys.argv[:1])
+    signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    heartbeat = QTimer(interval=50)  # lets Python run its signal handler while Qt waits
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start()
+    overlay = Overlay(OverlayConfig())
+    if args.mode == "static":
+        show_static(overlay, monitor, tuple(map(int, args.marker.split(","))), args.out)
+    else:
+        start_agent(app, overlay, monitor, args.steps, args.out)
+    return app.exec()
+
+
+def show_static(overlay: Overlay, monitor: Monitor, marker: tuple[int, int], out: Path) -> None:
+    image = Image.open(DATA / "window-chromium-1920x1080.png").convert("RGB")
+    image = image.resize((monitor.width, monitor.height))
+    resized = resize_for_model(image, "qwen2.5")
+    selection = select(resized, cell=28)
+    frame = Frame(monitor, image.size, (resized.shape[1], resized.shape[0]))
+    click = Click(point=Point(*marker, Space.SCREEN))
+    record = StepRecord(
+        1,
+        time.time(),
+        frame=frame,
+        attempts=[Attempt("", None, {}, None, selection.n_cells, selection.n_kept)],
+        action=click,
+        timings={"vision": 0.21, "prefill": 0.12, "decode": 0.3},
+    )
+    overlay.on_event(ScreenCaptured(1, Screenshot(image, monitor, 0.0), selection, frame))
+    overlay.on_event(ActionProposed(1, click, frame))
+    overlay.on_event(StepFinished(record))
+    state = {
+        "grid": list(selection.grid),
+        "keep": selection.keep.astype(int).tolist(),
+        "marker": list(marker),
+        "translucent": overlay.translucent,
+    }
+    (out / "state.json").write_text(json.dumps(state))
+    overlay.start_hotkeys()
+    QTimer.singleShot(700, lambda: (out / "ready").write_text("ready\n"))
+
+
+def start_agent(app: QApplication, overlay: Overlay, monitor: Monitor, steps: int, out: Path):
+    answers = ["Action: click(start_box='(500,500)')"] * steps
+    agent = Agent(
+        ScriptedBackend(answers, family="qwen2", delay=0.5),
+        parser="uitars-v1",
+        mode="dry-run",
+        kill_hotkey=None,
+        max_steps=steps,
+        prune=PruneConfig(),
+        capture=CaptureConfig(monitor=1, layout=(monitor,)),
+        record_to=str(out / "runs"),
+    )
+    overlay.attach(agent)
+    agent.events.subscribe(
+        lambda e: (
+            isinstance(e, StepFinished) and (out / f"step-{e.record.number}").write_text("done\n")
+        )
+    )
+
+    def work() -> None:
+        result = agent.run("show the overlay")
+        (out / "done").write_text(json.dumps({"status": result.status, "dir": result.run_dir}))
+
+    threading.Thread(target=work, daemon=True).start()
+    (out / "ready").write_text("ready\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,175 @@
+"""The overlay on the real display: aligned to screen pixels, click-through, never captured.
+
+The overlay runs in its own process (tests/apps/overlay_window.py) because this process's Qt may
+already be on the offscreen platform; the test reads the real screen back with mss and clicks
+with xdotool. Xvfb has no compositor, so the overlay runs in its shaped mode (an opaque square
+at the centre of each kept cell), which is what these pixel checks look for. HUD text is
+checked without a display.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from desktop import open_button_window, require_display
+
+from agent.capture import CaptureConfig, ScreenCapture
+from agent.coords import Monitor
+from ui.overlay import HUD_BACKGROUND, MARKER_COLOR, OUTLINE_COLOR, HudState, hud_lines
+
+ROOT = Path(__file__).resolve().parents[1]
+MONITOR = Monitor(1920, 0, 2560, 1440)
+
+
+@contextmanager
+def overlay_process(mode: str, out: Path, *args: str):
+    out.mkdir(parents=True, exist_ok=True)
+    geometry = f"{MONITOR.left},{MONITOR.top},{MONITOR.width},{MONITOR.height}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.apps.overlay_window",
+            mode,
+            "--monitor",
+            geometry,
+            "--out",
+            str(out),
+            *args,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_file(out / "ready", process)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_for_file(path: Path, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"{path.name} never appeared; overlay output:\n{process.stdout.read()}")
+        time.sleep(0.05)
+
+
+def screen() -> np.ndarray:
+    """The overlay's monitor as it is on the screen now."""
+    layout = CaptureConfig(monitor=1, layout=(MONITOR,))
+    return np.asarray(ScreenCapture(layout).grab().image)
+
+
+def is_color(pixels: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
+    return (pixels == np.array(color, dtype=np.uint8)).all(axis=-1)
+
+
+@pytest.fixture(autouse=True)
+def _display() -> None:
+    require_display()
+
+
+def test_kept_cells_and_the_marker_land_on_the_right_screen_pixels(tmp_path):
+    with overlay_process("static", tmp_path, "--marker", "3000,700"):
+        state = json.loads((tmp_path / "state.json").read_text())
+        pixels = screen()
+    assert state["translucent"] is False  # Xvfb: no compositor, shaped window
+    keep = np.array(state["keep"], dtype=bool)
+    rows, cols = keep.shape
+    # the centre pixel of every cell: the kept-cell mark exactly where the cell is kept
+    tops = -(-np.arange(rows + 1) * MONITOR.height // rows)
+    lefts = -(-np.arange(cols + 1) * MONITOR.width // cols)
+    centres_y, centres_x = (tops[:-1] + tops[1:]) // 2, (lefts[:-1] + lefts[1:]) // 2
+    marked = is_color(pixels[centres_y[:, None], centres_x[None, :]], OUTLINE_COLOR)
+    hud = np.zeros_like(keep)  # the HUD box covers a few cells at the top right
+    hud[:5, cols - 30 :] = True
+    assert (marked == keep)[~hud].all()
+    assert 0.1 < keep.mean() < 0.6
+    # cell corners stay the screen's own pixels
+    corners = pixels[tops[:-1, None] + 1, lefts[None, :-1] + 1]
+    assert not is_color(corners, OUTLINE_COLOR)[~hud].any()
+    marker = pixels[700 - MONITOR.top, 3000 - MONITOR.left]
+    assert tuple(marker) == MARKER_COLOR
+
+
+def test_clicks_pass_through_the_overlay(tmp_path):
+    with open_button_window((1920, 0, 2560, 1440), tmp_path / "window") as window:
+        x, y = window.centre("Foxtrot")
+        with overlay_process("static", tmp_path / "overlay", "--marker", f"{x},{y}"):
+            drawn = screen()[y - MONITOR.top, x - MONITOR.left]
+            assert tuple(drawn) == MARKER_COLOR  # the overlay is drawn right there
+            subprocess.run(["xdotool", "mousemove", str(x), str(y), "click", "1"], check=True)
+            [click] = window.wait_for(lambda e: e["type"] == "clicked")
+    assert click["target"] == "Foxtrot"
+
+
+def test_the_overlay_is_never_in_the_agents_screenshots(tmp_path):
+    with open_button_window((1920, 0, 2560, 1440), tmp_path / "window"):
+        out = tmp_path / "overlay"
+        with overlay_process("agent", out, "--steps", "3") as process:
+            wait_for_file(out / "step-1", process)
+            time.sleep(0.3)  # step 2's model call (0.5 s) is under way: the overlay is up
+            on_screen = screen()
+            wait_for_file(out / "done", process)
+            done = json.loads((out / "done").read_text())
+    assert is_color(on_screen, OUTLINE_COLOR).sum() > 1000  # visible between captures
+    assert done["status"] == "max_steps"
+    shots = sorted(Path(done["dir"]).glob("step-*[0-9].png"))
+    assert len(shots) == 3
+    for shot in shots:
+        pixels = np.asarray(shot_image(shot))
+        assert not is_color(pixels, OUTLINE_COLOR).any(), shot.name
+        assert not is_color(pixels, MARKER_COLOR).any(), shot.name
+
+
+def test_hotkeys_toggle_the_heatmap_and_the_hud(tmp_path):
+    def counts() -> tuple[int, int]:
+        pixels = screen()
+        return is_color(pixels, OUTLINE_COLOR).sum(), is_color(pixels, HUD_BACKGROUND).sum()
+
+    def press(keys: str) -> tuple[int, int]:
+        subprocess.run(["xdotool", "key", keys], check=True)
+        time.sleep(0.5)
+        return counts()
+
+    with overlay_process("static", tmp_path, "--marker", "3000,700"):
+        marks, hud = counts()
+        assert marks > 1000 and hud > 1000
+        assert press("ctrl+shift+F10") == (0, hud)
+        assert press("ctrl+shift+F10") == (marks, hud)
+        marks_without_hud, hud_left = press("ctrl+shift+F11")
+        assert hud_left == 0 and marks_without_hud >= marks  # cells under the HUD show now
+
+
+def test_hud_says_what_is_measured_estimated_or_unknown():
+    state = HudState(step=3, full=2691, kept=568, stages={"vision": 0.2, "prefill": 0.1})
+    lines = hud_lines(state)
+    assert "step 3" in lines[0] and "568/2,691 (21.1%)" in lines[0]
+    assert "vision 200 ms" in lines[1] and "decode ?" in lines[1]
+    assert "saved ?" in lines[2]
+    state.saved, state.saved_measured, state.saved_total, state.saved_steps = 0.31, True, 0.31, 1
+    assert "saved 310 ms (measured)" in hud_lines(state)[2]
+    state.saved_measured = False
+    assert "(est.)" in hud_lines(state)[2]
+    assert "tokens ?" in hud_lines(HudState())[0]
+
+
+def shot_image(path: Path):
+    from PIL import Image
+
+    return Image.open(path).convert("RGB")
