@@ -118,10 +118,11 @@ def test_clicks_pass_through_the_overlay(tmp_path):
     assert click["target"] == "Foxtrot"
 
 
-def test_the_overlay_is_never_in_the_agents_screenshots(tmp_path):
+@pytest.mark.parametrize("mode", ["agent", "app"])
+def test_the_overlay_is_never_in_the_agents_screenshots(mode, tmp_path):
     with open_button_window((1920, 0, 2560, 1440), tmp_path / "window"):
         out = tmp_path / "overlay"
-        with overlay_process("agent", out, "--steps", "3") as process:
+        with overlay_process(mode, out, "--steps", "3") as process:
             wait_for_file(out / "step-1", process)
             time.sleep(0.3)  # step 2's model call (0.5 s) is under way: the overlay is up
             on_screen = screen()

@@ -14,6 +14,7 @@ process of their own (through their command's non-interactive flag, e.g. `main.p
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -49,10 +50,80 @@ def viewer(out_dir: Path) -> Path:
     return out
 
 
-SCREENSHOTS: dict[str, Callable[[Path], Path]] = {"viewer": viewer}
+def app(out_dir: Path) -> Path:
+    """The control app after its built-in scripted dry-run demo on an xterm desktop."""
+    out = out_dir / "app.png"
+    demo = ROOT / "tests" / "data" / "desktop-xterm-1920x1080.png"
+    with tempfile.TemporaryDirectory() as runs:
+        _render(["app", "--demo", str(demo), "--runs-dir", runs, "--screenshot", str(out)])
+    return out
+
+
+def overlay(out_dir: Path) -> Path:
+    """The overlay over a Chromium window, as a compositing desktop blends it.
+
+    The events are those of a real recorded run (scripted model, pruned); the overlay draws them
+    on Qt's offscreen platform and its picture is blended over that step's screenshot.
+    """
+    out = out_dir / "overlay.png"
+    with tempfile.TemporaryDirectory() as runs:
+        run_dir = _scripted_run(
+            "open the Module Path section of the Python policy", VIEWER_SCRIPT, Path(runs)
+        )
+        subprocess.run(
+            [sys.executable, __file__, "--overlay-of", str(run_dir), str(out)],
+            check=True,
+            cwd=ROOT,
+            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        )
+    return out
+
+
+def _overlay_picture(run_dir: Path, out: Path) -> None:
+    """Feed step 1 of a recorded run to a translucent overlay; blend it over the screenshot."""
+    from PyQt6.QtWidgets import QApplication
+
+    from agent.capture import Screenshot
+    from agent.events import ActionProposed, ScreenCaptured, StepFinished
+    from agent.records import Attempt, StepRecord, action_from_dict, frame_from_dict
+    from agent.trajectory import load_run
+    from ui.images import selection_from_mask
+    from ui.overlay import Overlay, OverlayConfig
+
+    application = QApplication([])
+    run = load_run(run_dir)
+    step = run.steps[0]
+    frame, action = frame_from_dict(step["frame"]), action_from_dict(step["action"])
+    screenshot = run.screenshot(step).convert("RGB")
+    selection = selection_from_mask(run.mask(step))
+    record = StepRecord(
+        step["number"],
+        step["started"],
+        frame=frame,
+        attempts=[Attempt(**attempt) for attempt in step["attempts"]],
+        action=action,
+        timings=step["timings"],
+    )
+    view = Overlay(OverlayConfig(translucent=True, heatmap_hotkey=None, hud_hotkey=None))
+    view.on_event(ScreenCaptured(1, Screenshot(screenshot, frame.monitor, 0.0), selection, frame))
+    view.on_event(ActionProposed(1, action, frame))
+    view.on_event(StepFinished(record))
+    picture = view.render_picture()
+    picture.save(str(out.with_suffix(".layer.png")))
+    layer = Image.open(out.with_suffix(".layer.png")).convert("RGBA")
+    Image.alpha_composite(screenshot.convert("RGBA"), layer).convert("RGB").save(out)
+    out.with_suffix(".layer.png").unlink()
+    application.quit()
+
+
+SCREENSHOTS: dict[str, Callable[[Path], Path]] = {"viewer": viewer, "app": app, "overlay": overlay}
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--overlay-of"]:  # the overlay's own process (see `overlay`)
+        _overlay_picture(Path(argv[1]), Path(argv[2]))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "names", nargs="*", help=f"pictures to render: {', '.join(SCREENSHOTS)} (default: all)"

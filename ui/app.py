@@ -72,6 +72,7 @@ from agent.tasks import TaskSpec, load_task_file
 from pixelprune import METHODS, Selection
 from ui.confirm import GuiConfirm
 from ui.images import heatmap_over, to_pixmap
+from ui.overlay import Overlay
 from ui.runner import AgentRunner
 
 __all__ = ["COLUMNS", "AppWindow", "ShotView", "step_row"]
@@ -100,6 +101,7 @@ class AppWindow(QMainWindow):
         self._secrets: tuple[str, ...] = ()
         self._shown_step = 0  # the step whose screenshot is on view
         self._close_when_done = False
+        self._real_screen = screen_capture is None  # a still image (tests, demos): no overlay
         self.confirm = GuiConfirm(self)
         self.runner = AgentRunner(
             confirm=self.confirm,
@@ -110,6 +112,7 @@ class AppWindow(QMainWindow):
         )
         self.runner.agent_event.connect(self.on_event)
         self.runner.failed.connect(self.on_failure)
+        self.overlay: Overlay | None = None  # made on the first run that asks for it
         self.runner.ended.connect(self._on_ended)
         self._build(runs_dir)
         self._set_state("idle", "fill in the form and press Start")
@@ -214,10 +217,22 @@ class AppWindow(QMainWindow):
         self.steps.setRowCount(0)
         self.error_line.clear()
         self.run_dir, self._shown_step = None, 0
+        self._prepare_overlay(self.show_overlay.isChecked())
         self.runner.start(spec)
         what = "scripted outputs" if spec.model.scripted else "the model"
         self._set_state("loading", f"opening {what} (the window stays usable)")
         return True
+
+    def _prepare_overlay(self, wanted: bool) -> None:
+        """Follow the run with the live overlay (and keep it out of the agent's captures)."""
+        if wanted and self.overlay is None:
+            self.overlay = Overlay()
+            self.runner.agent_event.connect(self.overlay.on_event)
+            self.overlay.start_hotkeys()
+        if self.overlay is not None:
+            self.overlay.setVisible(False)
+            self.overlay.following = wanted
+        self.runner.capture_guards[:] = [self.overlay] if wanted else []
 
     def toggle_pause(self) -> None:
         if not self.runner.running:
@@ -287,6 +302,8 @@ class AppWindow(QMainWindow):
             return
         if self.runner.running:  # still loading the model: nothing recorded yet
             self.runner.stop("window closed")
+        if self.overlay is not None:
+            self.overlay.shutdown()
         event.accept()
 
     def _on_ended(self) -> None:
@@ -369,8 +386,17 @@ class AppWindow(QMainWindow):
         self.start_button = _button("Start", self.start)
         self.pause_button = _button("Pause", self.toggle_pause)
         self.stop_button = _button("Stop", self.stop)
+        self.recalibrate_button = _button("Recalibrate", self.runner.recalibrate)
+        self.recalibrate_button.setToolTip(
+            "measure the unpruned model time again at the next step (latency saved)"
+        )
         buttons = QHBoxLayout()
-        for button in (self.start_button, self.pause_button, self.stop_button):
+        for button in (
+            self.start_button,
+            self.pause_button,
+            self.stop_button,
+            self.recalibrate_button,
+        ):
             buttons.addWidget(button)
         hint = QLabel(
             "Stop: the Stop button, or Ctrl+Shift+F12 from any window while the agent works; "
@@ -472,6 +498,10 @@ class AppWindow(QMainWindow):
         self.kill_hotkey = QCheckBox(f"kill hotkey {self._hotkey} (stops the run from any window)")
         self.kill_hotkey.setChecked(True)
         self.runs_dir = QLineEdit(runs_dir)
+        self.show_overlay = QCheckBox(
+            "overlay on the screen: kept cells, next action, latency saved (Ctrl+Shift+F10/F11)"
+        )
+        self.show_overlay.setChecked(self._real_screen)
         box = QGroupBox("Pruning, mode and limits")
         layout = QFormLayout(box)
         layout.addRow(self.prune)
@@ -482,6 +512,7 @@ class AppWindow(QMainWindow):
         layout.addRow("max time", self.max_seconds)
         layout.addRow("history", self.history)
         layout.addRow(self.kill_hotkey)
+        layout.addRow(self.show_overlay)
         layout.addRow("runs folder", self.runs_dir)
         return box
 

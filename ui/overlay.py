@@ -146,6 +146,7 @@ class Overlay(QWidget):
         self._bridges: list[AgentBridge] = []
         self._hotkeys: list[GlobalHotkey] = []
         self._wanted = False  # shown unless hidden for a capture
+        self.following = True  # False: ignore events and stay hidden (the app's checkbox)
         self._hide_requested.connect(self._hide_now, Qt.ConnectionType.QueuedConnection)
         self._show_requested.connect(self._show_now, Qt.ConnectionType.QueuedConnection)
         self._toggle_requested.connect(self.toggle, Qt.ConnectionType.QueuedConnection)
@@ -169,10 +170,19 @@ class Overlay(QWidget):
             hotkey.stop()
         self._hotkeys.clear()
 
+    def shutdown(self) -> None:
+        """Release the toggle hotkeys and close the window (the app is quitting)."""
+        for hotkey in self._hotkeys:
+            hotkey.stop()
+        self._hotkeys.clear()
+        self.close()
+
     # --- events (GUI thread) -------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
         """Update from one agent event."""
+        if not self.following:
+            return
         match event:
             case RunStarted():
                 self.hud = HudState()
@@ -264,7 +274,7 @@ class Overlay(QWidget):
         QTimer.singleShot(round(self.config.settle_seconds * 1000), done.set)
 
     def _show_now(self) -> None:
-        if self._wanted and self.monitor is not None:
+        if self._wanted and self.following and self.monitor is not None:
             self.show()
             self.raise_()
 

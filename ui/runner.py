@@ -27,7 +27,7 @@ from agent.backends.spec import ModelSpec, open_backend
 from agent.capture import ScreenCapture
 from agent.errors import AgentError
 from agent.events import Event, EventBus, RunStarted
-from agent.loop import Agent
+from agent.loop import Agent, CaptureGuard
 from agent.tasks import TaskSpec
 from ui.bridge import AgentBridge
 from ui.confirm import GuiConfirm
@@ -57,6 +57,7 @@ class AgentRunner(QObject):
         """`screen_capture` and `screen` replace mss and pyautogui (tests, demos on a still image);
         `opener` replaces `open_backend` (a backend built in memory)."""
         super().__init__(parent)
+        self.capture_guards: list[CaptureGuard] = []  # e.g. the overlay: hidden at each capture
         self.confirm = confirm
         self._capture = screen_capture
         self._screen = screen
@@ -126,6 +127,13 @@ class AgentRunner(QObject):
         if self.confirm is not None:
             self.confirm.cancel()
 
+    def recalibrate(self) -> None:
+        """Measure the unpruned baseline again (latency saved) at the next step."""
+        with self._lock:
+            agent = self._agent
+        if agent is not None:
+            agent.recalibrate()
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the worker to end (tests, shutdown); True when it has."""
         thread = self._thread
@@ -178,6 +186,7 @@ class AgentRunner(QObject):
             screen_capture=self._capture,
             screen=self._screen,
         )
+        agent.capture_guards.extend(self.capture_guards)
         agent.events.subscribe(self._on_event)
         agent.events.subscribe(self._relay.emit)
         with self._lock:

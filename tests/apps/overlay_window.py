@@ -2,12 +2,15 @@
 
     python -m tests.apps.overlay_window static --monitor X,Y,W,H --marker X,Y --out DIR
     python -m tests.apps.overlay_window agent --monitor X,Y,W,H --steps N --out DIR
+    python -m tests.apps.overlay_window app --monitor X,Y,W,H --steps N --out DIR
 
 `static` shows the overlay for one step of a real selection (a tests/data screenshot scaled to
 the monitor) with a click marker, writes DIR/state.json (grid, keep mask, marker) and DIR/ready,
 and stays until SIGTERM. `agent` runs a dry-run agent with the scripted backend on that monitor
 with the overlay attached, writes its run folder under DIR/runs, DIR/step-N when step N has
-finished (so the test can look at the screen between steps) and DIR/done at the end.
+finished (so the test can look at the screen between steps) and DIR/done at the end. `app`
+does the same through the control app (a task file, Start, its overlay checkbox), capturing the
+whole screen.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from agent.backends.base import PruneConfig
 from agent.backends.scripted import ScriptedBackend
 from agent.capture import CaptureConfig, Screenshot
 from agent.coords import Frame, Monitor
-from agent.events import ActionProposed, ScreenCaptured, StepFinished
+from agent.events import ActionProposed, RunFinished, ScreenCaptured, StepFinished
 from agent.loop import Agent
 from agent.records import Attempt, StepRecord
 from pixelprune import resize_for_model, select
@@ -40,7 +43,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["static", "agent"])
+    parser.add_argument("mode", choices=["static", "agent", "app"])
     parser.add_argument("--monitor", required=True)
     parser.add_argument("--marker", default="0,0")
     parser.add_argument("--steps", type=int, default=3)
@@ -52,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     heartbeat = QTimer(interval=50)  # lets Python run its signal handler while Qt waits
     heartbeat.timeout.connect(lambda: None)
     heartbeat.start()
+    if args.mode == "app":
+        window = start_app(args.steps, args.out)  # noqa: F841 - kept alive while Qt runs
+        return app.exec()
     overlay = Overlay(OverlayConfig())
     if args.mode == "static":
         show_static(overlay, monitor, tuple(map(int, args.marker.split(","))), args.out)
@@ -114,6 +120,33 @@ def start_agent(app: QApplication, overlay: Overlay, monitor: Monitor, steps: in
 
     threading.Thread(target=work, daemon=True).start()
     (out / "ready").write_text("ready\n")
+
+
+def start_app(steps: int, out: Path):
+    from ui.app import AppWindow
+
+    answers = ["Action: click(start_box='(500,500)')"] * steps
+    (out / "outputs.json").write_text(json.dumps(answers))
+    (out / "task.toml").write_text(
+        'task = "show the overlay"\n[model]\nscripted = "outputs.json"\nparser = "uitars-v1"\n'
+        f'[run]\nmode = "dry-run"\nmax_steps = {steps}\nrecord_to = "runs"\n'
+    )
+    window = AppWindow(runs_dir=str(out / "runs"))
+    window.show()
+    if not window.load_task_file(out / "task.toml") or not window.show_overlay.isChecked():
+        raise SystemExit("the app did not take the task file or has no overlay")
+
+    def follow(event) -> None:
+        if isinstance(event, StepFinished):
+            (out / f"step-{event.record.number}").write_text("done\n")
+        elif isinstance(event, RunFinished):
+            result = event.result
+            (out / "done").write_text(json.dumps({"status": result.status, "dir": result.run_dir}))
+
+    window.runner.agent_event.connect(follow)
+    window.start()
+    (out / "ready").write_text("ready\n")
+    return window
 
 
 if __name__ == "__main__":
