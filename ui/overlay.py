@@ -150,6 +150,11 @@ class Overlay(QWidget):
         self._hide_requested.connect(self._hide_now, Qt.ConnectionType.QueuedConnection)
         self._show_requested.connect(self._show_now, Qt.ConnectionType.QueuedConnection)
         self._toggle_requested.connect(self.toggle, Qt.ConnectionType.QueuedConnection)
+        # bypassing the window manager keeps clicks passing through (a managed window gets a
+        # frame that takes them), but the manager may raise windows over it: stay on top
+        self._keep_on_top = QTimer(self, interval=300)
+        self._keep_on_top.timeout.connect(lambda: self.isVisible() and self.raise_())
+        self._keep_on_top.start()
 
     def attach(self, agent) -> None:  # agent.loop.Agent (not imported: ui follows agent events)
         """Follow `agent`'s events and keep out of its screenshots."""
