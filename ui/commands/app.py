@@ -24,6 +24,7 @@ from PIL import Image
 from agent.backends.scripted import ScriptedBackend
 from agent.capture import Screenshot
 from agent.coords import Monitor
+from ui.commands import window_size
 
 __all__ = ["DEMO_TASK", "add_arguments", "demo_outputs", "run"]
 
@@ -46,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--exit-after", type=float, metavar="SECONDS", help="close by itself")
     parser.add_argument(
-        "--size", type=_size, default=(1400, 900), metavar="WxH", help="default 1400x900"
+        "--size", type=window_size, default=(1400, 900), metavar="WxH", help="default 1400x900"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every detail")
 
@@ -150,12 +151,3 @@ def _render(app, window, out: str) -> int:
         return 2
     print(f"wrote {out}")
     return 0
-
-
-def _size(text: str) -> tuple[int, int]:
-    """Parse "1400x900" into (1400, 900); argparse turns the ValueError into a usage message."""
-    width, _, height = text.lower().partition("x")
-    size = int(width), int(height)
-    if min(size) < 200:
-        raise ValueError(text)
-    return size

@@ -12,6 +12,7 @@ import sys
 
 from agent.errors import AgentError
 from agent.trajectory import RecordedRun, load_run
+from ui.commands import window_size
 
 __all__ = ["add_arguments", "run"]
 
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--size",
-        type=_size,
+        type=window_size,
         default=(1400, 900),
         metavar="WxH",
         help="window size in pixels (default 1400x900)",
@@ -74,12 +75,3 @@ def _open(recorded: RecordedRun, args: argparse.Namespace):
     window.resize(*args.size)
     window.show()
     return window
-
-
-def _size(text: str) -> tuple[int, int]:
-    """Parse "1400x900" into (1400, 900); argparse turns the ValueError into a usage message."""
-    width, _, height = text.lower().partition("x")
-    size = int(width), int(height)
-    if min(size) < 200:
-        raise ValueError(text)
-    return size
