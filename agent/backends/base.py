@@ -9,6 +9,7 @@ output conventions are relative to that size).
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,14 @@ from PIL import Image
 from agent.parsers.base import Prompt
 from pixelprune import Family, Selection, resize_for_model, select, smart_resize
 
-__all__ = ["Backend", "ModelReply", "PruneConfig", "input_size", "select_cells"]
+__all__ = [
+    "Backend",
+    "ModelReply",
+    "PruneConfig",
+    "SelectionCache",
+    "input_size",
+    "select_cells",
+]
 
 
 @dataclass(frozen=True)
@@ -81,17 +89,52 @@ def select_cells(
     *,
     min_pixels: int,
     max_pixels: int,
+    cache: SelectionCache | None = None,
 ) -> list[Selection]:
-    """Cells to keep per image, chosen on the processor's own resize of each uint8 image."""
-    return [
-        select(
-            resize_for_model(image, family, min_pixels=min_pixels, max_pixels=max_pixels),
-            cell=family.cell,
-            method=prune.method,
-            tau=prune.tau,
-            metric=prune.metric,
-            anchored=prune.anchored,
-            seed=0,
-        )
-        for image in images
-    ]
+    """Cells to keep per image, chosen on the processor's own resize of each uint8 image.
+
+    With a `cache`, an image object seen before with the same settings (the agent resends its
+    last screenshots every step) is not resized and selected again.
+    """
+    selections = []
+    for image in images:
+        key = (family.name, prune, min_pixels, max_pixels)
+        selection = None if cache is None else cache.get(image, key)
+        if selection is None:
+            selection = select(
+                resize_for_model(image, family, min_pixels=min_pixels, max_pixels=max_pixels),
+                cell=family.cell,
+                method=prune.method,
+                tau=prune.tau,
+                metric=prune.metric,
+                anchored=prune.anchored,
+                seed=0,
+            )
+            if cache is not None:
+                cache.put(image, key, selection)
+        selections.append(selection)
+    return selections
+
+
+class SelectionCache:
+    """The selections of the last few image objects (screenshots are never changed in place).
+
+    Keyed by object identity, checked through a weak reference so a recycled id never matches
+    another image.
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._entries: dict[int, tuple[weakref.ref, object, Selection]] = {}
+
+    def get(self, image: Image.Image, key: object) -> Selection | None:
+        entry = self._entries.get(id(image))
+        if entry is None or entry[0]() is not image or entry[1] != key:
+            return None
+        return entry[2]
+
+    def put(self, image: Image.Image, key: object, selection: Selection) -> None:
+        self._entries.pop(id(image), None)
+        self._entries[id(image)] = (weakref.ref(image), key, selection)
+        while len(self._entries) > self.size:
+            self._entries.pop(next(iter(self._entries)))

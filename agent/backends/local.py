@@ -21,7 +21,14 @@ from typing import Any
 import torch
 from PIL import Image
 
-from agent.backends.base import Backend, ModelReply, PruneConfig, input_size, select_cells
+from agent.backends.base import (
+    Backend,
+    ModelReply,
+    PruneConfig,
+    SelectionCache,
+    input_size,
+    select_cells,
+)
 from agent.backends.decode import generate
 from agent.backends.loading import DEFAULT_MODEL, LoadedModel, ModelConfig, load_model
 from agent.backends.prompt import build_inputs, stack_inputs
@@ -73,6 +80,7 @@ class LocalVLM(Backend):
         self.family = get_family(loaded.family)
         self.name = name or str(loaded.folder)
         self.model_type = loaded.model.config.model_type
+        self._selections = SelectionCache()  # the agent resends its last screenshots
 
     @classmethod
     def from_pretrained(
@@ -207,6 +215,7 @@ class LocalVLM(Backend):
             prune,
             min_pixels=bounds["shortest_edge"],
             max_pixels=bounds["longest_edge"],
+            cache=self._selections,
         )
 
 

@@ -12,7 +12,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from agent.backends.base import Backend, ModelReply, PruneConfig, input_size, select_cells
+from agent.backends.base import (
+    Backend,
+    ModelReply,
+    PruneConfig,
+    SelectionCache,
+    input_size,
+    select_cells,
+)
 from agent.errors import ModelError
 from agent.parsers.base import Prompt
 from pixelprune import Family, get_family
@@ -44,6 +51,7 @@ class ScriptedBackend(Backend):
         self.prompts: list[Prompt] = []  # what the loop asked, for tests and debugging
         self._outputs = list(outputs)
         self._lock = threading.Lock()
+        self._selections = SelectionCache()
 
     def input_size(self, width: int, height: int) -> tuple[int, int]:
         """The family's processor resize with its released pixel bounds."""
@@ -76,6 +84,7 @@ class ScriptedBackend(Backend):
                     prune,
                     min_pixels=self.family.min_pixels,
                     max_pixels=self.family.max_pixels,
+                    cache=self._selections,
                 )
             )
         pruned = time.perf_counter()
