@@ -176,11 +176,20 @@ class Agent:
             state.timer.daemon = True
             state.timer.start()
         if self.config.record_to is not None:
-            state.writer = RunWriter(
-                new_run_dir(self.config.record_to, self._mask(task)),
-                self._header(task),
-                secrets=tuple(self.secrets.values()),
-            )
+            try:
+                state.writer = RunWriter(
+                    new_run_dir(self.config.record_to, self._mask(task)),
+                    self._header(task),
+                    secrets=tuple(self.secrets.values()),
+                )
+            except OSError as error:
+                if state.timer is not None:
+                    state.timer.cancel()
+                if state.hotkey is not None:
+                    state.hotkey.stop()
+                raise AgentError(
+                    f"cannot create a run folder in {self.config.record_to}: {error}"
+                ) from error
         self._run = state
         folder = None if state.writer is None else str(state.writer.folder)
         self.events.emit(RunStarted(self._mask(task), self.backend.name, self.parser.name, folder))

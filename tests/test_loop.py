@@ -333,3 +333,15 @@ def test_capture_guards_are_hidden_around_every_grab_only():
     agent.capture.grab = grab
     agent.run("t")
     assert calls == ["hide", "grab", "show"] * 2
+
+
+def test_an_unwritable_runs_folder_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    agent, screen = make_agent([CLICK], record_to=str(blocker))
+    with pytest.raises(AgentError, match="cannot create a run folder"):
+        agent.run("t")
+    assert screen.calls == []
+    agent.backend._outputs = [FINISH]
+    agent.config = dataclasses.replace(agent.config, record_to=None)
+    assert agent.run("t").status == "finished"  # nothing was left half started
