@@ -106,16 +106,11 @@ def _spec(args: argparse.Namespace) -> TaskSpec:
         model = ModelSpec(path=args.model or None, scripted=args.scripted)
         spec = TaskSpec(args.target, model, AgentConfig(record_to=args.runs_dir))
     model = dataclasses.replace(
-        spec.model,
-        **_given(
-            path=args.model,
-            scripted=args.scripted,
-            family=args.family,
-            quantization=None if args.quant == "none" else args.quant,
-        ),
+        spec.model, **_given(path=args.model, scripted=args.scripted, family=args.family)
     )
-    if args.quant == "none":
-        model = dataclasses.replace(model, quantization=None)
+    if args.quant is not None:
+        quantization = None if args.quant == "none" else args.quant
+        model = dataclasses.replace(model, quantization=quantization)
     config = spec.agent
     prune = config.prune or PruneConfig()
     if args.prune_method or args.tau is not None:
