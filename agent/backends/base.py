@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
+import numpy as np
 from PIL import Image
 
 from agent.parsers.base import Prompt
 from pixelprune import Family, Selection, resize_for_model, select, smart_resize
 
+T = TypeVar("T")
+
 __all__ = [
     "Backend",
+    "ImageCache",
     "ModelReply",
     "PruneConfig",
     "SelectionCache",
@@ -89,20 +94,27 @@ def select_cells(
     *,
     min_pixels: int,
     max_pixels: int,
-    cache: SelectionCache | None = None,
+    cache: ImageCache[Selection] | None = None,
+    resize: Callable[[Image.Image], np.ndarray] | None = None,
 ) -> list[Selection]:
     """Cells to keep per image, chosen on the processor's own resize of each uint8 image.
 
     With a `cache`, an image object seen before with the same settings (the agent resends its
-    last screenshots every step) is not resized and selected again.
+    last screenshots every step) is not resized and selected again. `resize` gives the resized
+    pixels when the caller already has them (the local model's preprocessor does).
     """
     selections = []
     for image in images:
         key = (family.name, prune, min_pixels, max_pixels)
         selection = None if cache is None else cache.get(image, key)
         if selection is None:
+            pixels = (
+                resize(image)
+                if resize is not None
+                else resize_for_model(image, family, min_pixels=min_pixels, max_pixels=max_pixels)
+            )
             selection = select(
-                resize_for_model(image, family, min_pixels=min_pixels, max_pixels=max_pixels),
+                pixels,
                 cell=family.cell,
                 method=prune.method,
                 tau=prune.tau,
@@ -116,25 +128,28 @@ def select_cells(
     return selections
 
 
-class SelectionCache:
-    """The selections of the last few image objects (screenshots are never changed in place).
+class ImageCache(Generic[T]):
+    """Values derived from the last few image objects (screenshots are never changed in place).
 
     Keyed by object identity, checked through a weak reference so a recycled id never matches
-    another image.
+    another image, and by the settings the value was derived with.
     """
 
     def __init__(self, size: int = 16) -> None:
         self.size = size
-        self._entries: dict[int, tuple[weakref.ref, object, Selection]] = {}
+        self._entries: dict[int, tuple[weakref.ref, object, T]] = {}
 
-    def get(self, image: Image.Image, key: object) -> Selection | None:
+    def get(self, image: Image.Image, key: object) -> T | None:
         entry = self._entries.get(id(image))
         if entry is None or entry[0]() is not image or entry[1] != key:
             return None
         return entry[2]
 
-    def put(self, image: Image.Image, key: object, selection: Selection) -> None:
+    def put(self, image: Image.Image, key: object, value: T) -> None:
         self._entries.pop(id(image), None)
-        self._entries[id(image)] = (weakref.ref(image), key, selection)
+        self._entries[id(image)] = (weakref.ref(image), key, value)
         while len(self._entries) > self.size:
             self._entries.pop(next(iter(self._entries)))
+
+
+SelectionCache = ImageCache[Selection]

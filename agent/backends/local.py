@@ -31,6 +31,7 @@ from agent.backends.base import (
 )
 from agent.backends.decode import generate
 from agent.backends.loading import DEFAULT_MODEL, LoadedModel, ModelConfig, load_model
+from agent.backends.preprocess import ImagePreprocessor
 from agent.backends.prompt import build_inputs, stack_inputs
 from agent.backends.pruned_vision import encode_images
 from agent.parsers.base import Prompt
@@ -43,7 +44,7 @@ __all__ = ["GenerationResult", "LocalVLM", "PruneConfig", "Request", "Timings"]
 class Timings:
     """Seconds per stage of one call (a batch shares its stages)."""
 
-    preprocess: float  # resize, normalise, patchify (the image processor)
+    preprocess: float  # resize, normalise, patchify (cached resizes of resent images)
     prune: float  # cell selection, all images
     vision: float  # vision tower
     prefill: float  # prompt forward up to the first token (time to first token after vision)
@@ -81,6 +82,7 @@ class LocalVLM(Backend):
         self.name = name or str(loaded.folder)
         self.model_type = loaded.model.config.model_type
         self._selections = SelectionCache()  # the agent resends its last screenshots
+        self._preprocess = ImagePreprocessor(loaded.image_processor, self.family)
 
     @classmethod
     def from_pretrained(
@@ -147,14 +149,13 @@ class LocalVLM(Backend):
         """Answer several prompts in one batch (left-padded); greedy decoding."""
         model, tokenizer = self.loaded.model, self.loaded.tokenizer
         start = time.perf_counter()
-        all_images = [image.convert("RGB") for request in requests for image in request.images]
-        processed = self.loaded.image_processor(images=all_images, return_tensors="pt")
-        pixel_values = processed["pixel_values"].to(model.device)
-        grid = processed["image_grid_thw"]
+        all_images = [_rgb(image) for request in requests for image in request.images]
+        processed = self._preprocess(all_images, model.device)
+        grid = processed.grid
         preprocessed = time.perf_counter()
         selections = None if prune is None else self._select(all_images, prune)
         pruned = time.perf_counter()
-        features = encode_images(model, pixel_values, grid.to(model.device), selections)
+        features = encode_images(model, processed.pixel_values, grid.to(model.device), selections)
         _sync(model)
         encoded = time.perf_counter()
         prompts, first_image = [], 0
@@ -216,7 +217,13 @@ class LocalVLM(Backend):
             min_pixels=bounds["shortest_edge"],
             max_pixels=bounds["longest_edge"],
             cache=self._selections,
+            resize=self._preprocess.resize,
         )
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    """The image itself when already RGB, so per-image caches see the object the agent resends."""
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _stop_ids(model: torch.nn.Module) -> list[int]:
