@@ -328,8 +328,8 @@ class Agent:
             for stage in MODEL_STAGES:
                 if stage in reply.timings:
                     _add(record.timings, stage, reply.timings[stage])
-            if attempt == 0 and reply.selections:
-                record.selection = reply.selections[-1]  # the current screenshot is last
+            if attempt == 0:  # the current screenshot is the prompt's last image
+                record.selection = reply.selections[-1] if reply.selections else None
                 self.events.emit(
                     ScreenCaptured(record.number, record.screenshot, record.selection, frame)
                 )

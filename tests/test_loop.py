@@ -85,8 +85,11 @@ def test_pruning_figures_are_the_backends_and_off_means_off():
     full, kept = step.image_tokens
     assert full == 69 * 39 and kept == step.selection.n_kept < full
     agent, _ = make_agent([FINISH], prune=None)
+    captured = []
+    agent.events.subscribe(lambda e: isinstance(e, ScreenCaptured) and captured.append(e))
     step = agent.run("t").steps[0]
     assert step.selection is None and step.image_tokens == (69 * 39, 69 * 39)
+    assert [(e.number, e.selection) for e in captured] == [(1, None)]  # shown, unpruned
 
 
 def test_an_unusable_answer_is_shown_to_the_model_and_asked_again():
