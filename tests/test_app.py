@@ -257,6 +257,29 @@ def test_a_task_file_fills_the_form(make_window, tmp_path):
     assert spec.agent.prune.method == "raster" and spec.agent.kill_hotkey is None
 
 
+def test_a_server_url_in_the_model_field_is_a_model_server(make_window, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_APP_SERVER_KEY", "sk-test")
+    task = tmp_path / "task.toml"
+    task.write_text(
+        'task = "Open the settings"\n[model]\nserver = "http://gpu-box:8000/v1"\n'
+        'server_model = "ui-tars"\napi_key_env = "TEST_APP_SERVER_KEY"\nfamily = "qwen2.5"\n'
+    )
+    window = make_window()
+    assert window.load_task_file(task)
+    assert not window.scripted.isChecked()
+    assert window.model_path.text() == "http://gpu-box:8000/v1"
+    model = window.task_spec().model
+    assert (model.server, model.path, model.server_model) == (
+        "http://gpu-box:8000/v1",
+        None,
+        "ui-tars",
+    )
+    assert model.api_key == "sk-test" and model.family == "qwen2.5"
+    window.model_path.setText("https://other-box/v1")  # another server never gets the key
+    model = window.task_spec().model
+    assert (model.server, model.api_key, model.server_model) == ("https://other-box/v1", None, None)
+
+
 def test_a_bad_task_file_is_a_message(make_window, tmp_path):
     task = tmp_path / "bad.toml"
     task.write_text('task = "x"\n[run]\nmoed = "auto"\n')

@@ -132,20 +132,17 @@ class AppWindow(QMainWindow):
         else:
             path, script = self.model_path.text().strip(), None
             if not path:
-                raise AgentError("choose a model folder or type a hub id")
+                raise AgentError("choose a model folder, type a hub id or a server URL")
             if path.startswith(("/", "~", ".")) and not Path(path).expanduser().is_dir():
                 raise AgentError(f"no model folder at {path}")
+        server = path if path and path.startswith(("http://", "https://")) else None
         quantization = self.quantization.currentText()
-        from_file = (  # model settings the form does not show
-            {}
-            if base is None
-            else {"family": base.model.family, "device_map": base.model.device_map}
-        )
         model = ModelSpec(
-            path=path,
+            path=None if server else path,
             scripted=script,
+            server=server,
             quantization=None if quantization == "none" else quantization,
-            **from_file,
+            **_hidden_model_settings(base, server),
         )
         config = base.agent if base is not None else AgentConfig()
         prune = config.prune or PruneConfig()
@@ -180,7 +177,7 @@ class AppWindow(QMainWindow):
         self.task_text.setPlainText(spec.task)
         self.scripted.setChecked(spec.model.scripted is not None)
         self.script_path.setText(spec.model.scripted or "")
-        self.model_path.setText(spec.model.path or "")
+        self.model_path.setText(spec.model.path or spec.model.server or "")
         self.quantization.setCurrentText(spec.model.quantization or "none")
         config = spec.agent
         self.parser.setCurrentText(config.parser or DEFAULT_PARSER)
@@ -450,7 +447,9 @@ class AppWindow(QMainWindow):
 
     def _model_box(self) -> QGroupBox:
         self.model_path = QLineEdit()
-        self.model_path.setPlaceholderText("folder, or hub id e.g. ByteDance-Seed/UI-TARS-1.5-7B")
+        self.model_path.setPlaceholderText(
+            "folder, hub id (ByteDance-Seed/UI-TARS-1.5-7B) or server URL (http://host:8000/v1)"
+        )
         self.quantization = _combo(QUANTIZATIONS)
         self.scripted = QCheckBox("scripted (no model): replay answers from a JSON file")
         self.script_path = QLineEdit()
@@ -569,6 +568,29 @@ def step_row(record: StepRecord, secrets: tuple[str, ...] = ()) -> list[str]:
         "?" if full is None or kept is None else f"{kept}/{full}",
         "?" if not full or kept is None else f"{kept / full:.0%}",
     ]
+
+
+def _hidden_model_settings(loaded: TaskSpec | None, server: str | None) -> dict[str, object]:
+    """Model settings of the loaded task file that the form does not show.
+
+    A server's model id, key and pixel bounds only carry over while the form names the same
+    server, so typing another URL never sends one server's key to another.
+    """
+    if loaded is None:
+        return {}
+    model = loaded.model
+    settings: dict[str, object] = {"family": model.family}
+    if server is None:
+        settings["device_map"] = model.device_map
+    elif model.server == server:
+        settings |= {
+            "server_model": model.server_model,
+            "api_key": model.api_key,
+            "min_pixels": model.min_pixels,
+            "max_pixels": model.max_pixels,
+            "timeout": model.timeout,
+        }
+    return settings
 
 
 def _unknown_choices(spec: TaskSpec) -> str:
