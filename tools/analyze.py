@@ -15,13 +15,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
 from pixelprune import METHODS, METRICS, PixelPruneError, get_family, resize_for_model, select
 from pixelprune.heatmap import overlay_heatmap, render_heatmap
 from pixelprune.selection import Selection
+from tools.image_files import ImageFileError, open_rgb
 
 __all__ = ["add_arguments", "run"]
 
@@ -111,14 +112,9 @@ def run(args: argparse.Namespace) -> int:
 def _analyze_one(path: Path, args: argparse.Namespace) -> Row:
     row = Row(file=str(path))
     try:
-        with Image.open(path) as opened:
-            opened.load()
-            original = opened.convert("RGB")
-    except FileNotFoundError:
-        row.error = "no such file"
-        return row
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        row.error = f"not a readable image ({exc})"
+        original = open_rgb(path)
+    except ImageFileError as exc:
+        row.error = str(exc)
         return row
     try:
         resized = resize_for_model(original, args.family)
