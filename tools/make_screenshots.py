@@ -79,20 +79,9 @@ def render_page(html: str, size: tuple[int, int], out: Path) -> None:
 
 def render_browser_window(html: str, size: tuple[int, int], out: Path) -> None:
     """A real Chromium window, maximised by openbox on an Xvfb screen, captured with mss."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        raise RuntimeError("chromium is not installed; run tools/install.sh")
-    flags = [flag for flag in CHROMIUM_FLAGS if flag not in ("--headless", "--hide-scrollbars")]
     with virtual_display(*size) as env, tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         window = subprocess.Popen(
-            [
-                browser,
-                *flags,
-                f"--user-data-dir={profile}",
-                "--start-maximized",
-                "--test-type",
-                f"file://{html}",
-            ],
+            chromium_window_command([f"file://{html}"], profile, "--start-maximized"),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -103,6 +92,18 @@ def render_browser_window(html: str, size: tuple[int, int], out: Path) -> None:
         finally:
             window.terminate()
             window.wait(timeout=10)
+
+
+def chromium_window_command(urls: list[str], profile: str, *flags: str) -> list[str]:
+    """Command line of a windowed Chromium (tabs, address bar) opening urls, one tab each.
+
+    Shared with tools/make_corpus.py, which opens such windows on desktops of its own.
+    """
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        raise RuntimeError("chromium is not installed; run tools/install.sh")
+    windowed = [flag for flag in CHROMIUM_FLAGS if flag not in ("--headless", "--hide-scrollbars")]
+    return [browser, *windowed, f"--user-data-dir={profile}", "--test-type", *flags, *urls]
 
 
 def capture(env: dict[str, str], out: Path) -> None:
