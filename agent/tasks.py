@@ -7,6 +7,13 @@
     quantization = "4bit"                     # 4bit | 8bit | none
     parser = "uitars"                         # optional: output convention
 
+    # or a model server (OpenAI-compatible: `main.py serve`, vLLM, SGLang, Ollama, LM Studio):
+    # server = "http://gpu-box:8000/v1"
+    # server_model = "ByteDance-Seed/UI-TARS-1.5-7B"   # optional when it serves one model
+    # api_key_env = "PIXELPRUNE_API_KEY"                # the variable holding the key, not the key
+    # family = "qwen2.5"           # when the id does not tell; min_pixels / max_pixels likewise
+    # timeout = 300                # seconds to wait for an answer
+
     [prune]
     enabled = true
     method = "pred_2d"
@@ -26,10 +33,12 @@
 
 Unknown keys and wrong types are errors naming the file and key: a typo must not silently turn
 a setting off. Relative paths (model folder, script, record_to) are relative to the task file.
+An API key never sits in the file: `api_key_env` names the environment variable read here.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +71,12 @@ _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "scripted": (str,),
         "family": (str,),
         "device_map": (str,),
+        "server": (str,),
+        "server_model": (str,),
+        "api_key_env": (str,),
+        "min_pixels": (int,),
+        "max_pixels": (int,),
+        "timeout": (float, int),
     },
     "prune": {"enabled": (bool,), "method": (str,), "tau": (float, int), "metric": (str,)},
     "run": {
@@ -101,7 +116,13 @@ def load_task_file(path: str | Path) -> TaskSpec:
             quantization=None if quantization == "none" else quantization,
             device_map=model.get("device_map", "auto"),
             scripted=_local(here, model.get("scripted")),
-            family=model.get("family", "qwen2.5"),
+            family=model.get("family"),
+            server=model.get("server"),
+            server_model=model.get("server_model"),
+            api_key=_api_key(path, model.get("api_key_env")),
+            min_pixels=model.get("min_pixels"),
+            max_pixels=model.get("max_pixels"),
+            timeout=model.get("timeout"),
         )
         hotkey = run.get("kill_hotkey", AgentConfig.kill_hotkey)
         if hotkey is True:
@@ -159,6 +180,18 @@ def _check(path: Path, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 raise TaskFileError(f"{path}: {name}.{key} must be {expected}, got {value!r}")
         tables[name] = table
     return tables
+
+
+def _api_key(path: Path, variable: str | None) -> str | None:
+    """The value of the environment variable `model.api_key_env` names (it must be set)."""
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if not value:
+        raise TaskFileError(
+            f"{path}: model.api_key_env names {variable}, which is not set in the environment"
+        )
+    return value
 
 
 def _local(here: Path, value: str | None) -> str | None:

@@ -94,3 +94,35 @@ def test_mistakes_name_the_file_and_key(tmp_path, text, message):
 def test_a_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(TaskFileError, match="cannot read task file"):
         load_task_file(tmp_path / "nope.toml")
+
+
+def test_a_model_server_with_its_key_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_SERVER_KEY", "sk-from-env")
+    text = (
+        'task = "x"\n[model]\nserver = "http://gpu-box:8000/v1"\n'
+        'server_model = "ByteDance-Seed/UI-TARS-1.5-7B"\napi_key_env = "TEST_SERVER_KEY"\n'
+        "max_pixels = 1003520\ntimeout = 60\n"
+    )
+    spec = load_task_file(write(tmp_path, text)).model
+    assert spec.server == "http://gpu-box:8000/v1"
+    assert spec.server_model == "ByteDance-Seed/UI-TARS-1.5-7B" and spec.api_key == "sk-from-env"
+    assert (spec.max_pixels, spec.min_pixels, spec.timeout, spec.path) == (1003520, None, 60, None)
+    assert spec.family is None  # inferred from the model id when the backend opens
+    assert "sk-from-env" not in repr(spec)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ('server = "http://h/v1"\napi_key_env = "UNSET_TEST_KEY_VARIABLE"', "is not set"),
+        ('server = "http://h/v1"\napi_key = "sk-in-clear"', "unknown key model.api_key"),
+        ('server = "http://h/v1"\npath = "m"', "exactly one of"),
+        ('path = "m"\nserver_model = "x"', "only apply to a model server"),
+        ('server = "http://h/v1"\nfamily = "qwen4"', "unknown model family"),
+    ],
+)
+def test_server_mistakes_name_the_file(tmp_path, monkeypatch, model, message):
+    monkeypatch.delenv("UNSET_TEST_KEY_VARIABLE", raising=False)
+    with pytest.raises(TaskFileError, match=message) as error:
+        load_task_file(write(tmp_path, f'task = "x"\n[model]\n{model}\n'))
+    assert "task.toml" in str(error.value) and "sk-in-clear" not in str(error.value)

@@ -24,6 +24,7 @@ from pixelprune import Family, Selection, resize_for_model, select, smart_resize
 T = TypeVar("T")
 
 __all__ = [
+    "MODEL_TYPES",
     "Backend",
     "ImageCache",
     "ModelReply",
@@ -32,6 +33,10 @@ __all__ = [
     "input_size",
     "select_cells",
 ]
+
+
+# PixelPrune family → transformers model_type, for backends that know only the family
+MODEL_TYPES = {"qwen2": "qwen2_vl", "qwen2.5": "qwen2_5_vl", "qwen3": "qwen3_vl"}
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ class GenerationResult:
     image_tokens_kept: int
     selections: tuple[Selection, ...] | None  # None when not pruned
     timings: Timings
+    stopped: bool  # the model ended its answer (a stop token), rather than max_new_tokens
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ class LocalVLM(Backend):
                     if selections is None
                     else tuple(selections[first_image : first_image + count]),
                     timings=timings,
+                    stopped=any(t in stop_ids for t in tokens),
                 )
             )
             first_image += count

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from agent.backends.base import (
+    MODEL_TYPES,
     Backend,
     ModelReply,
     PruneConfig,
@@ -25,8 +26,6 @@ from agent.parsers.base import Prompt
 from pixelprune import Family, get_family
 
 __all__ = ["ScriptExhaustedError", "ScriptedBackend"]
-
-_MODEL_TYPES = {"qwen2": "qwen2_vl", "qwen2.5": "qwen2_5_vl", "qwen3": "qwen3_vl"}
 
 
 class ScriptExhaustedError(ModelError):
@@ -46,7 +45,7 @@ class ScriptedBackend(Backend):
     ) -> None:
         self.family = get_family(family)
         self.name = name
-        self.model_type = _MODEL_TYPES[self.family.name]
+        self.model_type = MODEL_TYPES[self.family.name]
         self.delay = delay  # seconds each answer "takes", to exercise stop() mid-call
         self.prompts: list[Prompt] = []  # what the loop asked, for tests and debugging
         self._outputs = list(outputs)

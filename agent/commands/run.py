@@ -3,8 +3,10 @@
     python main.py run task.toml
     python main.py run "Open the terminal and type ls" --model ByteDance-Seed/UI-TARS-1.5-7B
     python main.py run "Click OK" --scripted outputs.json --mode dry-run
+    python main.py run "Open the terminal" --server http://gpu-box:8000/v1 --api-key-env KEY_VAR
 
-Options given on the command line override the task file. The default mode is `confirm`: every
+Options given on the command line override the task file (a model source given here, --model,
+--server or --scripted, replaces the file's). The default mode is `confirm`: every
 action is shown and waits for y/N on this terminal. Each step prints one line; the run folder
 (screenshots, masks, outputs, timings) is under --runs-dir unless --no-record. Exit status:
 0 finished, 1 the run ended otherwise (limit, stop, rejection, unusable output), 2 bad input
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -40,7 +43,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--quant", choices=["4bit", "8bit", "none"], help="default 4bit")
     model.add_argument("--parser", help="output convention (default: the model's own)")
     model.add_argument("--scripted", metavar="FILE", help="replay outputs from a JSON list")
-    model.add_argument("--family", help="scripted backend's model family (default qwen2.5)")
+    model.add_argument(
+        "--family",
+        choices=["qwen2", "qwen2.5", "qwen3"],
+        help="resize geometry of a server or scripted model (server: from the model id; "
+        "scripted: qwen2.5)",
+    )
+    server = parser.add_argument_group("model server (OpenAI-compatible)")
+    server.add_argument("--server", metavar="URL", help="e.g. http://gpu-box:8000/v1")
+    server.add_argument("--server-model", metavar="ID", help="default: the server's only model")
+    server.add_argument(
+        "--api-key-env", metavar="NAME", help="environment variable that holds the API key"
+    )
+    server.add_argument("--min-pixels", type=int, help="the server's processor bounds, if not")
+    server.add_argument("--max-pixels", type=int, help="the family's released ones")
+    server.add_argument(
+        "--server-timeout", type=float, metavar="SECONDS", help="wait for an answer (300)"
+    )
     prune = parser.add_argument_group("pruning")
     prune.add_argument("--no-prune", action="store_true", help="send every patch")
     prune.add_argument("--prune-method", help="pred_2d (default), raster, global, ...")
@@ -103,11 +122,20 @@ def _spec(args: argparse.Namespace) -> TaskSpec:
     if target.suffix == ".toml":
         spec = load_task_file(target)
     else:
-        model = ModelSpec(path=args.model or None, scripted=args.scripted)
+        model = ModelSpec(path=args.model or None, scripted=args.scripted, server=args.server)
         spec = TaskSpec(args.target, model, AgentConfig(record_to=args.runs_dir))
-    model = dataclasses.replace(
-        spec.model, **_given(path=args.model, scripted=args.scripted, family=args.family)
+    changes = _given(
+        family=args.family,
+        server_model=args.server_model,
+        api_key=_environment(args.api_key_env) if args.api_key_env else None,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
+        timeout=args.server_timeout,
     )
+    source = _given(path=args.model, scripted=args.scripted, server=args.server)
+    if source:  # replaces the task file's model source
+        changes = {"path": None, "scripted": None, "server": None, **source, **changes}
+    model = _replace_model(spec.model, **changes)
     if args.quant is not None:
         quantization = None if args.quant == "none" else args.quant
         model = dataclasses.replace(model, quantization=quantization)
@@ -140,6 +168,24 @@ def _spec(args: argparse.Namespace) -> TaskSpec:
     elif config.record_to is None:
         config = dataclasses.replace(config, record_to=args.runs_dir)
     return TaskSpec(spec.task, model, config, spec.secrets)
+
+
+def _replace_model(model: ModelSpec, **changes: object) -> ModelSpec:
+    """The spec with `changes`; a server's own settings go when the source is not a server."""
+    if changes.get("server", model.server) is None:
+        changes = {
+            **dict.fromkeys(("server_model", "api_key", "min_pixels", "max_pixels", "timeout")),
+            **changes,
+        }
+    return dataclasses.replace(model, **changes)
+
+
+def _environment(name: str) -> str:
+    """The API key in the environment variable `name` (read here, never from the command line)."""
+    value = os.environ.get(name)
+    if not value:
+        raise AgentError(f"--api-key-env names {name}, which is not set in the environment")
+    return value
 
 
 def _given(**values: object) -> dict[str, object]:

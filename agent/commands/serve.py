@@ -1,0 +1,177 @@
+"""`python main.py serve --model PATH`: the pruned local model behind an OpenAI-compatible API.
+
+    python main.py serve --model ByteDance-Seed/UI-TARS-1.5-7B --port 8000
+    python main.py serve --model ./UI-TARS --quant none --prune pred_2d:0.02 --api-key "$KEY"
+
+Listens on loopback unless --host says otherwise; on another interface without --api-key it
+warns loudly, since anyone who can reach the port can then use the model. The socket is bound
+before the model loads, so a port in use fails in a second, not after minutes of loading.
+Exit status: 0 after Ctrl+C / SIGTERM, 2 bad input (options, model, address).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+from agent.backends.base import PruneConfig
+from agent.errors import AgentError
+from agent.server.settings import MIB, ServerSettings
+
+__all__ = ["add_arguments", "is_loopback", "parse_prune_option", "run"]
+
+API_KEY_VARIABLE = "PIXELPRUNE_API_KEY"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", required=True, help="model folder or hub id in the HF cache")
+    model.add_argument(
+        "--quant", choices=["4bit", "8bit", "none"], default="4bit", help="default 4bit"
+    )
+    model.add_argument("--served-model-name", help="id for /v1/models (default: --model)")
+    prune = model.add_mutually_exclusive_group()
+    prune.add_argument(
+        "--prune",
+        metavar="METHOD[:TAU]",
+        default="pred_2d:0",
+        help="default pruning of requests without a pixelprune object (default pred_2d:0)",
+    )
+    prune.add_argument("--no-prune", action="store_true", help="default: no pruning")
+    net = parser.add_argument_group("network and access")
+    net.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    net.add_argument("--port", type=int, default=8000)
+    net.add_argument(
+        "--api-key",
+        help=f"require 'Authorization: Bearer KEY' (or set {API_KEY_VARIABLE}, "
+        "which other users cannot read from the process list)",
+    )
+    limits = parser.add_argument_group("limits")
+    limits.add_argument("--max-concurrency", type=int, default=4, help="batch size (4)")
+    limits.add_argument("--max-queue", type=int, default=16, help="waiting requests (16)")
+    limits.add_argument("--max-images", type=int, default=6, help="images per request (6)")
+    limits.add_argument(
+        "--max-image-bytes", type=int, default=10 * MIB, help="bytes per image (10 MiB)"
+    )
+    limits.add_argument(
+        "--allow-file-urls", metavar="DIR", type=Path, help="accept file:// images inside DIR"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    api_key = args.api_key or os.environ.get(API_KEY_VARIABLE) or None
+    try:
+        settings = _settings(args, api_key)
+        if not is_loopback(args.host) and api_key is None:
+            _warn_open(args.host, args.port)
+        from agent.server.runner import bind
+
+        sock = bind(args.host, args.port)
+    except (AgentError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    with sock:
+        return _serve(args, settings, sock)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_prune_option(text: str) -> PruneConfig:
+    """`METHOD` or `METHOD:TAU` as a config pixelprune accepts; ValueError says why not."""
+    from agent.server.schemas import check_prune
+    from pixelprune import PruneInputError
+
+    method, _, tau = text.partition(":")
+    try:
+        config = PruneConfig(method=method, tau=float(tau) if tau else 0.0)
+        check_prune(config)
+    except PruneInputError as error:
+        raise ValueError(f"--prune {text}: {error}") from None
+    except ValueError:
+        raise ValueError(f"--prune {text}: TAU must be a number, e.g. pred_2d:0.02") from None
+    return config
+
+
+def _settings(args: argparse.Namespace, api_key: str | None) -> ServerSettings:
+    for name in ("max_concurrency", "max_images", "max_image_bytes"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.max_queue < 0:
+        raise ValueError("--max-queue must not be negative")
+    if args.allow_file_urls is not None and not args.allow_file_urls.is_dir():
+        raise ValueError(f"--allow-file-urls {args.allow_file_urls}: not a folder")
+    return ServerSettings(
+        model_id=args.served_model_name or args.model,
+        api_key=api_key,
+        default_prune=None if args.no_prune else parse_prune_option(args.prune),
+        max_images=args.max_images,
+        max_image_bytes=args.max_image_bytes,
+        file_root=args.allow_file_urls,
+    )
+
+
+def _serve(args: argparse.Namespace, settings: ServerSettings, sock: socket.socket) -> int:
+    from agent.backends.local import LocalVLM
+    from agent.server.app import create_app
+    from agent.server.engine import Engine
+    from agent.server.runner import serve
+
+    quantization = None if args.quant == "none" else args.quant
+    try:
+        vlm = LocalVLM.from_pretrained(args.model, quantization=quantization)
+    except AgentError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 1
+    engine = Engine(vlm, max_concurrency=args.max_concurrency, max_queue=args.max_queue)
+    try:
+        prune = settings.default_prune
+        default = "off" if prune is None else f"{prune.method} tau={prune.tau}"
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        print(
+            f"serving {settings.model_id!r} on http://{host}:{sock.getsockname()[1]}"
+            f" (pruning by default: {default}; Ctrl+C stops)",
+            file=sys.stderr,
+        )
+        # Connections beyond the queue's room get uvicorn's own 503 before their body is read.
+        limit = 2 * (args.max_concurrency + args.max_queue) + 8
+        serve(
+            create_app(engine, settings),
+            sock,
+            limit_concurrency=limit,
+            log_level="info" if args.verbose else "warning",
+        )
+    finally:
+        engine.close()
+        vlm.close()
+    return 0
+
+
+def _warn_open(host: str, port: int) -> None:
+    bar = "!" * 78
+    print(
+        f"{bar}\nWARNING: listening on {host}:{port}, reachable from other machines, WITHOUT an "
+        f"API key.\nAnyone who can reach this port can use the model. Set --api-key (or "
+        f"{API_KEY_VARIABLE}) or\nlisten on 127.0.0.1 and reach it through an SSH tunnel.\n{bar}",
+        file=sys.stderr,
+    )
