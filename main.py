@@ -6,6 +6,10 @@
     python main.py replay runs/20261127-210405-open-settings
     python main.py view runs/20261127-210405-open-settings
     python main.py app
+    python main.py report tests/data/corpus --out report
+    python main.py eval-grounding screenspot/ --model ByteDance-Seed/UI-TARS-1.5-7B
+    python main.py bench
+    python main.py serve --model ByteDance-Seed/UI-TARS-1.5-7B --port 8000
 
 Each subcommand lives in its own module and is imported only when chosen, so `--help` stays fast
 and a command never pays for another's imports (torch, Qt).
@@ -24,6 +28,16 @@ COMMANDS = {
     "replay": ("agent.commands.replay", "re-parse a recorded run; --execute re-runs it dry"),
     "view": ("ui.commands.view", "browse a recorded run: screenshots, heatmaps, actions, timings"),
     "app": ("ui.commands.app", "the desktop app: set up, start, pause, stop and watch a run"),
+    "report": (
+        "tools.report",
+        "compression report over a folder of images: tables, plots, heatmaps",
+    ),
+    "eval-grounding": (
+        "tools.eval_grounding",
+        "click accuracy on a ScreenSpot-format set, pruning off vs on",
+    ),
+    "serve": ("agent.commands.serve", "OpenAI-compatible HTTP server for the pruned local model"),
+    "bench": ("tools.bench_all", "selector, model and loop-overhead benchmarks in one ratio table"),
 }
 
 

@@ -8,7 +8,11 @@ folder and loaded through the runtime's own loader (bitsandbytes 4-bit when aske
 timings are those of the real architecture; `--depth` cuts both towers for CPU runs. One real
 1080p screenshot is fed full, pruned at τ=0 and pruned lossy, measured side by side in one run.
 Ideal speedups: 1 / kept share of image tokens for the vision tower, full prompt length / pruned
-prompt length for prefill. Target: measured ≥ 0.8 x ideal for both.
+prompt length for prefill. Target: measured ≥ 0.8 x ideal for both. `--decode-tokens N` also
+times greedy decoding of N new tokens on the τ=0 input (the agent's default). The `tiny-*`
+models (tools/offline_models.tiny_config) are for smoke tests only.
+
+`random_model` and `measure` return the measurements (tools/bench_all.py composes them).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -29,13 +35,29 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from agent.backends.decode import prefill
+from agent.backends.decode import generate, prefill
 from agent.backends.loading import LoadedModel, ModelConfig, load_model
 from agent.backends.local import LocalVLM, PruneConfig
 from agent.backends.prompt import IMAGE_PLACEHOLDER, build_inputs
 from agent.backends.pruned_vision import encode_images
 from pixelprune import get_family, images_from_pixel_values, select
-from tools.offline_models import REAL_SIZES, build_tokenizer, real_config, save_random_model
+from tools.offline_models import (
+    REAL_SIZES,
+    build_tokenizer,
+    real_config,
+    save_random_model,
+    tiny_config,
+)
+
+__all__ = [
+    "MODEL_NAMES",
+    "BenchConfig",
+    "ModelResult",
+    "VariantResult",
+    "measure",
+    "model_table",
+    "random_model",
+]
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 TASK = "Task: open the settings and turn on dark mode."
@@ -44,6 +66,73 @@ PROMPT = (
     f"your next action.<|im_end|>\n<|im_start|>user\n{IMAGE_PLACEHOLDER}{TASK}<|im_end|>\n"
     "<|im_start|>assistant\n"
 )
+TINY = {"tiny-qwen2": "qwen2", "tiny-qwen2.5": "qwen2.5", "tiny-qwen3": "qwen3"}
+MODEL_NAMES = (*REAL_SIZES, *TINY)
+IDEAL_SHARE_TARGET = 0.8  # measured speedup ≥ this share of the ideal one
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """How to build the models and what to measure."""
+
+    depth: int | None = None  # layers per tower; None: the published depth (tiny: its own)
+    quant: str = "none"  # none | 4bit | 8bit
+    device: str = "cpu"  # cpu | cuda
+    image: Path = DATA / "window-chromium-1920x1080.png"
+    lossy_tau: float = 0.05
+    lossy_metric: str = "mae"
+    repeat: int = 3
+    decode_tokens: int = 0  # > 0: also time that many new tokens on the τ=0 input
+    profile: bool = False  # print the top operators of each call
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """One input (full or pruned) through one model; times are medians in ms."""
+
+    input: str  # full | pruned τ=0 | pruned τ=0.05 mae
+    tau: float | None  # None: not pruned
+    metric: str | None
+    image_tokens_full: int
+    image_tokens_kept: int
+    kept_share: float
+    prompt_length: int  # tokens the language model reads
+    select_ms: float | None  # PixelPrune's selection on the processor's pixels
+    vision_ms: float
+    prefill_ms: float
+    decode_ms: float | None  # the new tokens after the first (the first comes with prefill)
+    decode_tokens: int  # new tokens in all, 0 when decode was not timed
+    peak_mib: float | None  # CUDA only
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """Every input through one model, measured side by side in one run."""
+
+    model: str
+    depth: int | None  # None: the published depth
+    quant: str
+    device: str
+    image: str
+    repeat: int
+    variants: tuple[VariantResult, ...]  # full first
+
+    @property
+    def full(self) -> VariantResult:
+        return self.variants[0]
+
+    def variant(self, tau: float) -> VariantResult:
+        """The pruned input at `tau`."""
+        return next(v for v in self.variants if v.tau == tau)
+
+    def vision_speedup(self, variant: VariantResult) -> tuple[float, float]:
+        """(measured, ideal) vision-tower speedup of `variant` over the full input."""
+        return self.full.vision_ms / variant.vision_ms, 1 / variant.kept_share
+
+    def prefill_speedup(self, variant: VariantResult) -> tuple[float, float]:
+        """(measured, ideal) prefill speedup of `variant` over the full input."""
+        ideal = self.full.prompt_length / variant.prompt_length
+        return self.full.prefill_ms / variant.prefill_ms, ideal
 
 
 def timed(
@@ -63,98 +152,103 @@ def timed(
     return statistics.median(times)
 
 
-def build_model(name: str, args: argparse.Namespace, workdir: Path):
-    """Write random weights of `name` as a model folder, then load it like a real checkpoint."""
+@contextmanager
+def random_model(name: str, config: BenchConfig) -> Iterator[LoadedModel]:
+    """Random weights of `name` written as a model folder and loaded like a real checkpoint;
+    freed (and the folder removed) when the block ends."""
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
     tokenizer = build_tokenizer()
-    config = real_config(name, tokenizer, depth=args.depth)
-    device = "cuda" if args.device == "cuda" else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    folder = save_random_model(workdir / name, config, tokenizer, device=device, dtype=dtype)
-    gc.collect()
-    if device == "cuda":
-        torch.cuda.empty_cache()
-    quant = None if args.quant == "none" else args.quant
-    return load_model(ModelConfig(str(folder), quant, device_map=device))
+    if name in TINY:
+        model_config = tiny_config(TINY[name], tokenizer)
+    else:
+        model_config = real_config(name, tokenizer, depth=config.depth)
+    dtype = torch.bfloat16 if config.device == "cuda" else torch.float32
+    with tempfile.TemporaryDirectory(prefix="bench-model-") as workdir:
+        folder = save_random_model(
+            Path(workdir) / name, model_config, tokenizer, device=config.device, dtype=dtype
+        )
+        _free(config.device)
+        quant = None if config.quant == "none" else config.quant
+        loaded = load_model(ModelConfig(str(folder), quant, device_map=config.device))
+        try:
+            yield loaded
+        finally:
+            del loaded
+            _free(config.device)
 
 
-def bench_one(name: str, args: argparse.Namespace, workdir: Path, table: Table) -> None:
-    loaded = build_model(name, args, workdir)
-    try:
-        measure(name, loaded, args, table)
-        if args.e2e_tokens:
-            end_to_end(name, loaded, args, Console(width=190))
-    finally:
-        del loaded
-        gc.collect()
-        if args.device == "cuda":
-            torch.cuda.empty_cache()
-
-
-def measure(name: str, loaded: LoadedModel, args: argparse.Namespace, table: Table) -> None:
-    """Full, τ=0 and lossy inputs through one loaded model, a table row each."""
+def measure(name: str, loaded: LoadedModel, config: BenchConfig) -> ModelResult:
+    """Full, τ=0 and lossy inputs through one loaded model."""
     model, family = loaded.model, loaded.family
     cell = get_family(family).cell
-    sync = args.device == "cuda"
-    with Image.open(args.image) as shot:
+    sync = config.device == "cuda"
+    with Image.open(config.image) as shot:
         processed = loaded.image_processor(images=[shot.convert("RGB")], return_tensors="pt")
     pixel_values = processed["pixel_values"].to(model.device)
     grid = processed["image_grid_thw"].to(model.device)
     (image,) = images_from_pixel_values(
         processed["pixel_values"], processed["image_grid_thw"], family
     )
-    variants = [("full", None, None)]
-    for tau, metric in ((0.0, "max"), (args.lossy_tau, args.lossy_metric)):
+    inputs_to_run: list[tuple[str, float | None, str | None]] = [("full", None, None)]
+    for tau, metric in ((0.0, "max"), (config.lossy_tau, config.lossy_metric)):
         label = f"pruned τ={tau:g}" + (f" {metric}" if tau else "")
-        select_ms = timed(args.repeat, False, select, image, cell=cell, tau=tau, metric=metric)
-        selection = select(image, cell=cell, tau=tau, metric=metric)
-        variants.append((label, selection, select_ms))
-    base = {}
-    for label, selection, select_ms in variants:
+        inputs_to_run.append((label, tau, metric))
+    variants = []
+    for label, tau, metric in inputs_to_run:
+        selection, select_ms = None, None
+        if tau is not None:
+            selection = select(image, cell=cell, tau=tau, metric=metric)
+            select_ms = timed(
+                config.repeat, False, select, image, cell=cell, tau=tau, metric=metric
+            )
         selections = None if selection is None else [selection]
         if sync:
             torch.cuda.reset_peak_memory_stats()
         with torch.no_grad():
             vision_ms = timed(
-                args.repeat, sync, encode_images, model, pixel_values, grid, selections
+                config.repeat, sync, encode_images, model, pixel_values, grid, selections
             )
             features = encode_images(model, pixel_values, grid, selections)
             inputs = build_inputs(model, loaded.tokenizer, PROMPT, grid.cpu(), features.kept_cells)
-            prefill_ms = timed(args.repeat, sync, prefill, model, inputs, features)
-            if args.profile:
+            prefill_ms = timed(config.repeat, sync, prefill, model, inputs, features)
+            decode_ms, decode_tokens = None, 0
+            if config.decode_tokens and tau == 0:
+                decode_tokens = config.decode_tokens
+                decode_ms = _decode_ms(model, inputs, features, decode_tokens, config.repeat)
+            if config.profile:
                 profile(f"{name} {label}", encode_images, model, pixel_values, grid, selections)
                 profile(f"{name} {label}", prefill, model, inputs, features)
-        peak = f"{torch.cuda.max_memory_allocated() / 2**20:.0f}" if sync else "—"
-        length = inputs.input_ids.shape[1]
-        if selection is None:
-            base = {"vision": vision_ms, "prefill": prefill_ms, "length": length}
-            table.add_row(
-                name,
-                label,
-                f"{inputs.image_tokens_kept}",
-                "100%",
-                "—",
-                f"{vision_ms:.1f}",
-                "",
-                f"{prefill_ms:.1f}",
-                "",
-                peak,
+        variants.append(
+            VariantResult(
+                input=label,
+                tau=tau,
+                metric=metric,
+                image_tokens_full=inputs.image_tokens_full,
+                image_tokens_kept=inputs.image_tokens_kept,
+                kept_share=1.0 if selection is None else selection.kept_share,
+                prompt_length=int(inputs.input_ids.shape[1]),
+                select_ms=select_ms,
+                vision_ms=vision_ms,
+                prefill_ms=prefill_ms,
+                decode_ms=decode_ms,
+                decode_tokens=decode_tokens,
+                peak_mib=torch.cuda.max_memory_allocated() / 2**20 if sync else None,
             )
-            continue
-        share = selection.kept_share
-        vision_x, prefill_x = base["vision"] / vision_ms, base["prefill"] / prefill_ms
-        ideal_v, ideal_p = 1 / share, base["length"] / length
-        table.add_row(
-            name,
-            label,
-            f"{inputs.image_tokens_kept}/{inputs.image_tokens_full}",
-            f"{share:.1%}",
-            f"{select_ms:.2f}",
-            f"{vision_ms:.1f}",
-            f"{vision_x:.2f}× / {ideal_v:.2f}× ({vision_x / ideal_v:.0%})",
-            f"{prefill_ms:.1f}",
-            f"{prefill_x:.2f}× / {ideal_p:.2f}× ({prefill_x / ideal_p:.0%})",
-            peak,
         )
+    depth = None if name in TINY else config.depth
+    return ModelResult(
+        name, depth, config.quant, config.device, config.image.name, config.repeat, tuple(variants)
+    )
+
+
+def _decode_ms(model, inputs, features, tokens: int, repeat: int) -> float:
+    """Median ms of the greedy steps after the first token (no stop id: always `tokens`)."""
+    runs = [
+        generate(model, inputs, features, max_new_tokens=tokens, stop_ids=()).decode_seconds
+        for _ in range(repeat + 1)
+    ]
+    return statistics.median(runs[1:]) * 1e3
 
 
 def profile(title: str, fn: Callable[..., object], *args: object) -> None:
@@ -172,15 +266,15 @@ def profile(title: str, fn: Callable[..., object], *args: object) -> None:
     print(prof.key_averages().table(sort_by=sort, row_limit=10, max_name_column_width=60))
 
 
-def end_to_end(name: str, loaded: LoadedModel, args: argparse.Namespace, console: Console) -> None:
+def end_to_end(
+    name: str, loaded: LoadedModel, config: BenchConfig, tokens: int, console: Console
+) -> None:
     """Whole LocalVLM.generate calls: time to first token and total, full vs pruned."""
     vlm = LocalVLM(loaded)
-    with Image.open(args.image) as shot:
+    with Image.open(config.image) as shot:
         screenshot = shot.convert("RGB")
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": TASK}]}]
-    table = Table(
-        title=f"{name}: LocalVLM.generate, {args.e2e_tokens} new tokens max", show_edge=False
-    )
+    table = Table(title=f"{name}: LocalVLM.generate, {tokens} new tokens max", show_edge=False)
     for col in ("input", "prompt tokens", "first token ms", "total ms", "first-token speedup"):
         table.add_column(col, justify="left" if col == "input" else "right")
     base = None
@@ -188,13 +282,13 @@ def end_to_end(name: str, loaded: LoadedModel, args: argparse.Namespace, console
         ("full", None),
         ("pruned τ=0", PruneConfig()),
         (
-            f"pruned τ={args.lossy_tau:g} {args.lossy_metric}",
-            PruneConfig(tau=args.lossy_tau, metric=args.lossy_metric),
+            f"pruned τ={config.lossy_tau:g} {config.lossy_metric}",
+            PruneConfig(tau=config.lossy_tau, metric=config.lossy_metric),
         ),
     ):
         runs = [
-            vlm.generate([screenshot], messages, prune=prune, max_new_tokens=args.e2e_tokens)
-            for _ in range(args.repeat + 1)
+            vlm.generate([screenshot], messages, prune=prune, max_new_tokens=tokens)
+            for _ in range(config.repeat + 1)
         ][1:]
         first = statistics.median((r.timings.total - r.timings.decode) * 1e3 for r in runs)
         total = statistics.median(r.timings.total * 1e3 for r in runs)
@@ -209,30 +303,48 @@ def end_to_end(name: str, loaded: LoadedModel, args: argparse.Namespace, console
     console.print(table)
 
 
-def new_table() -> Table:
+def model_table(result: ModelResult) -> Table:
+    """One row per input; speedup cells: measured / ideal (measured as % of ideal)."""
+    decode = any(v.decode_ms is not None for v in result.variants)
     table = Table(show_edge=False)
-    for col in (
-        "model",
-        "input",
-        "image tokens",
-        "kept",
-        "select ms",
-        "vision ms",
-        "vision speedup",
-        "prefill ms",
-        "prefill speedup",
-        "peak MiB",
-    ):
+    columns = ["model", "input", "image tokens", "kept", "select ms", "vision ms"]
+    columns += ["vision speedup", "prefill ms", "prefill speedup"]
+    columns += ["decode ms"] if decode else []
+    for col in (*columns, "peak MiB"):
         table.add_column(col, justify="left" if col in ("model", "input") else "right")
+    for v in result.variants:
+        peak = "—" if v.peak_mib is None else f"{v.peak_mib:.0f}"
+        tokens, kept, select_ms, vision_x, prefill_x = f"{v.image_tokens_kept}", "100%", "—", "", ""
+        if v.tau is not None:
+            tokens = f"{v.image_tokens_kept}/{v.image_tokens_full}"
+            kept, select_ms = f"{v.kept_share:.1%}", f"{v.select_ms:.2f}"
+            vision_x = _speedup(*result.vision_speedup(v))
+            prefill_x = _speedup(*result.prefill_speedup(v))
+        cells = [result.model, v.input, tokens, kept, select_ms, f"{v.vision_ms:.1f}", vision_x]
+        cells += [f"{v.prefill_ms:.1f}", prefill_x]
+        if decode:
+            timed_decode = f"{v.decode_ms:.1f} ({v.decode_tokens} tokens)" if v.decode_ms else "—"
+            cells.append(timed_decode)
+        table.add_row(*cells, peak)
     return table
 
 
-def main() -> int:
+def _speedup(measured: float, ideal: float) -> str:
+    return f"{measured:.2f}× / {ideal:.2f}× ({measured / ideal:.0%})"
+
+
+def _free(device: str) -> None:
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--models",
         default="qwen2.5-vl-3b,qwen3-vl-2b",
-        help=f"comma-separated, from {', '.join(REAL_SIZES)}",
+        help=f"comma-separated, from {', '.join(MODEL_NAMES)}",
     )
     parser.add_argument("--depth", type=int, default=None, help="layers per tower (CPU runs)")
     parser.add_argument("--quant", default="none", choices=["none", "4bit", "8bit"])
@@ -245,12 +357,29 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print the top operators")
     parser.add_argument(
+        "--decode-tokens", type=int, default=0, help="also time this many new tokens (τ=0 input)"
+    )
+    parser.add_argument(
         "--e2e-tokens",
         type=int,
         default=0,
         help="also time whole LocalVLM.generate calls with this many new tokens",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    names = [name.strip() for name in args.models.split(",")]
+    if unknown := [name for name in names if name not in MODEL_NAMES]:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODEL_NAMES)}")
+    config = BenchConfig(
+        depth=args.depth,
+        quant=args.quant,
+        device=args.device,
+        image=args.image,
+        lossy_tau=args.lossy_tau,
+        lossy_metric=args.lossy_metric,
+        repeat=args.repeat,
+        decode_tokens=args.decode_tokens,
+        profile=args.profile,
+    )
     console = Console(width=190)
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
     console.print(
@@ -258,11 +387,11 @@ def main() -> int:
         f"quantization {args.quant}; depth {args.depth or 'full'}; image {args.image.name}; "
         f"median of {args.repeat} runs; speedup cells: measured / ideal (measured as % of ideal)"
     )
-    for name in args.models.split(","):  # one table per model, printed as soon as it is done
-        table = new_table()
-        with tempfile.TemporaryDirectory(prefix="bench-model-") as workdir:
-            bench_one(name.strip(), args, Path(workdir), table)
-        console.print(table)
+    for name in names:  # one table per model, printed as soon as it is done
+        with random_model(name, config) as loaded:
+            console.print(model_table(measure(name, loaded, config)))
+            if args.e2e_tokens:
+                end_to_end(name, loaded, config, args.e2e_tokens, console)
     console.print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB")
     return 0
 

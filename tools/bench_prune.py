@@ -1,6 +1,6 @@
 """Selector benchmark on real screenshots: every method's time, and pred_2d against torch baselines.
 
-    python tools/bench_prune.py [--family qwen2.5] [--repeat 30]
+    python tools/bench_prune.py [--family qwen2.5] [--repeat 30] [--screens 1080p]
 
 For 1920x1080, 2560x1440 and 3840x2160 screenshots from tests/data (resized as the model would),
 it prints each method's median time and kept share, then pred_2d against two torch
@@ -10,6 +10,8 @@ implementations measured in the same run on the same image:
 - `torch vectorised` (τ=0 only): whole-grid equality maps combined with the LOCO-I rule.
 Masks must be identical; ratios are baseline time / our time. Targets from the issue: τ=0 ≤ 2 ms
 at 1080p and ≥ 10x the loop; anchored τ>0 ≤ 20 ms at 1080p and ≥ 100x the loop.
+
+`bench_methods` and `bench_versus` return the measurements (tools/bench_all.py composes them).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,21 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pixelprune import METHODS, get_family, resize_for_model, select
 
+__all__ = [
+    "LOSSY",
+    "SCREENS",
+    "MethodResult",
+    "Screen",
+    "Timing",
+    "VersusResult",
+    "bench_methods",
+    "bench_versus",
+    "load_screens",
+    "methods_table",
+    "timed",
+    "versus_table",
+]
+
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 SCREENS = [
     ("1080p", "desktop-xterm-1920x1080.png"),
@@ -42,6 +59,68 @@ SCREENS = [
     ("2160p", "chromium-users-and-groups-3840x2160.png"),
 ]
 LOSSY = [(0.02, "max"), (0.05, "mae")]
+TARGETS = {"lossless": 10.0, "lossy": 100.0}  # minimum torch loop / ours, from the issue
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Median and minimum of repeated runs, in ms (the machine is shared and noisy)."""
+
+    median: float
+    best: float
+    runs: int
+
+    def __str__(self) -> str:
+        return f"{self.median:.2f} ({self.best:.2f})"
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A tests/data screenshot, resized as the model family's processor would."""
+
+    label: str  # 1080p, 1440p, 2160p
+    name: str
+    image: np.ndarray = field(repr=False)  # resized RGB, writable (torch.from_numpy needs it)
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """One selector at τ=0 on one screen."""
+
+    screen: str
+    image: str
+    tokens: int
+    method: str
+    time: Timing
+    kept_share: float
+
+
+@dataclass(frozen=True)
+class VersusResult:
+    """pred_2d (anchored) against the torch baselines on one screen at one τ."""
+
+    screen: str
+    image: str
+    tau: float
+    metric: str
+    ours: Timing
+    loop: Timing
+    vectorised: Timing | None  # τ=0 only
+    kept_share: float
+    identical: bool  # every baseline's mask equals ours
+
+    @property
+    def loop_ratio(self) -> float:
+        return self.loop.median / self.ours.median
+
+    @property
+    def vectorised_ratio(self) -> float | None:
+        return None if self.vectorised is None else self.vectorised.median / self.ours.median
+
+    @property
+    def target(self) -> float:
+        """The minimum loop ratio the issue asks for at this τ."""
+        return TARGETS["lossless" if self.tau == 0 else "lossy"]
 
 
 def torch_loop_pred_2d(image: np.ndarray, cell: int, tau: float, metric: str) -> np.ndarray:
@@ -95,34 +174,124 @@ def torch_vectorised_pred_2d(image: np.ndarray, cell: int) -> np.ndarray:
     return keep.numpy()
 
 
-@dataclass(frozen=True)
-class Timing:
-    """Median and minimum of repeated runs, in ms (the machine is shared and noisy)."""
-
-    median: float
-    best: float
-
-    def __str__(self) -> str:
-        return f"{self.median:.2f} ({self.best:.2f})"
-
-
 def timed(repeat: int, fn: Callable[..., object], *args: object, **kwargs: object) -> Timing:
-    fn(*args, **kwargs)  # warm-up: JIT cache load, page faults
+    """Median and best of `repeat` runs after one warm-up (JIT cache load, page faults)."""
+    fn(*args, **kwargs)
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         fn(*args, **kwargs)
         times.append((time.perf_counter() - start) * 1e3)
-    return Timing(statistics.median(times), min(times))
+    return Timing(statistics.median(times), min(times), repeat)
 
 
-def main() -> int:
+def load_screens(family: str, only: Sequence[str] | None = None) -> list[Screen]:
+    """The benchmark screenshots resized for `family`; `only` keeps those whose label or file
+    name is listed."""
+    chosen = [
+        (label, name) for label, name in SCREENS if only is None or label in only or name in only
+    ]
+    if not chosen:
+        known = ", ".join(sorted({label for label, _ in SCREENS} | {name for _, name in SCREENS}))
+        raise ValueError(f"no benchmark screenshot matches {', '.join(only or [])}; known: {known}")
+    screens = []
+    for label, name in chosen:
+        with Image.open(DATA / name) as shot:
+            resized = resize_for_model(shot.convert("RGB"), family).copy()  # torch: writable
+        screens.append(Screen(label, name, resized))
+    return screens
+
+
+def bench_methods(screens: Sequence[Screen], cell: int, repeat: int) -> list[MethodResult]:
+    """Every selector at τ=0 on every screen: time and kept share."""
+    results = []
+    for screen in screens:
+        tokens = (screen.image.shape[0] // cell) * (screen.image.shape[1] // cell)
+        for method in METHODS:
+            timing = timed(repeat, select, screen.image, cell=cell, method=method, seed=0)
+            share = select(screen.image, cell=cell, method=method, seed=0).kept_share
+            results.append(MethodResult(screen.label, screen.name, tokens, method, timing, share))
+    return results
+
+
+def bench_versus(
+    screens: Sequence[Screen],
+    cell: int,
+    repeat: int,
+    baseline_repeat: int,
+    variants: Sequence[tuple[float, str]] = ((0.0, "max"), *LOSSY),
+) -> list[VersusResult]:
+    """pred_2d against the torch loop (and at τ=0 the vectorised torch) on the same images."""
+    results = []
+    for screen in screens:
+        image = screen.image
+        for tau, metric in variants:
+            ours = select(image, cell=cell, tau=tau, metric=metric)
+            ours_ms = timed(repeat, select, image, cell=cell, tau=tau, metric=metric)
+            same = np.array_equal(torch_loop_pred_2d(image, cell, tau, metric), ours.keep)
+            loop_ms = timed(baseline_repeat, torch_loop_pred_2d, image, cell, tau, metric)
+            vec_ms = None
+            if tau == 0:
+                same &= np.array_equal(torch_vectorised_pred_2d(image, cell), ours.keep)
+                vec_ms = timed(repeat, torch_vectorised_pred_2d, image, cell)
+            results.append(
+                VersusResult(
+                    screen.label, screen.name, tau, metric, ours_ms, loop_ms, vec_ms,
+                    ours.kept_share, bool(same),
+                )
+            )  # fmt: skip
+    return results
+
+
+def methods_table(results: Sequence[MethodResult]) -> Table:
+    """One row per screen, one column per method: "median (best) share"."""
+    table = Table(title="every selector at τ=0: ms, kept share", show_edge=False)
+    for col in ("screen", "image", "tokens", *METHODS):
+        table.add_column(col, justify="left" if col in ("screen", "image") else "right")
+    rows: dict[tuple[str, str, int], dict[str, MethodResult]] = {}
+    for result in results:
+        rows.setdefault((result.screen, result.image, result.tokens), {})[result.method] = result
+    for (label, name, tokens), by_method in rows.items():
+        cells = [
+            f"{by_method[m].time} {by_method[m].kept_share:.1%}" if m in by_method else "—"
+            for m in METHODS
+        ]
+        table.add_row(label, name, str(tokens), *cells)
+    return table
+
+
+def versus_table(results: Sequence[VersusResult]) -> Table:
+    """pred_2d against the torch baselines, one row per screen and τ."""
+    table = Table(title="pred_2d (anchored) against torch, same image, same run", show_edge=False)
+    for col in ("screen", "image", "τ / metric", "ours ms", "torch loop ms", "× loop",
+                "torch vec ms", "× vec", "kept", "identical"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("screen", "image") else "right")
+    for r in results:
+        vec_ms = "—" if r.vectorised is None else str(r.vectorised)
+        vec_ratio = "—" if r.vectorised_ratio is None else f"{r.vectorised_ratio:.1f}×"
+        table.add_row(
+            r.screen, r.image, f"{r.tau:g} / {r.metric}", str(r.ours), f"{r.loop.median:.0f}",
+            f"{r.loop_ratio:.0f}×", vec_ms, vec_ratio, f"{r.kept_share:.1%}",
+            "yes" if r.identical else "NO",
+        )  # fmt: skip
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", default="qwen2.5", choices=["qwen2", "qwen2.5", "qwen3"])
     parser.add_argument("--repeat", type=int, default=30, help="runs per timing of ours")
     parser.add_argument("--baseline-repeat", type=int, default=2, help="runs of the torch loop")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--screens", help="comma-separated labels or file names (default: all); e.g. 1080p"
+    )
+    args = parser.parse_args(argv)
     cell = get_family(args.family).cell
+    only = None if args.screens is None else [s.strip() for s in args.screens.split(",")]
+    try:
+        screens = load_screens(args.family, only)
+    except ValueError as error:
+        parser.error(str(error))
     console = Console(width=160)
     console.print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch "
@@ -130,47 +299,8 @@ def main() -> int:
         f"({cell} px cells). Times in ms: median (best) of {args.repeat} runs, torch loop "
         f"{args.baseline_repeat}; ratios use medians."
     )
-    images = []
-    for label, name in SCREENS:
-        with Image.open(DATA / name) as shot:
-            resized = resize_for_model(shot.convert("RGB"), args.family).copy()  # torch: writable
-            images.append((label, name, resized))
-
-    methods = Table(title="every selector at τ=0: ms, kept share", show_edge=False)
-    for col in ("screen", "image", "tokens", *METHODS):
-        methods.add_column(col, justify="left" if col in ("screen", "image") else "right")
-    for label, name, image in images:
-        line = []
-        for method in METHODS:
-            timing = timed(args.repeat, select, image, cell=cell, method=method, seed=0)
-            share = select(image, cell=cell, method=method, seed=0).kept_share
-            line.append(f"{timing} {share:.1%}")
-        tokens = (image.shape[0] // cell) * (image.shape[1] // cell)
-        methods.add_row(label, name, str(tokens), *line)
-    console.print(methods)
-
-    versus = Table(title="pred_2d (anchored) against torch, same image, same run", show_edge=False)
-    for col in ("screen", "image", "τ / metric", "ours ms", "torch loop ms", "× loop",
-                "torch vec ms", "× vec", "kept", "identical"):  # fmt: skip
-        versus.add_column(col, justify="left" if col in ("screen", "image") else "right")
-    for label, name, image in images:
-        for tau, metric in [(0.0, "max"), *LOSSY]:
-            ours = select(image, cell=cell, tau=tau, metric=metric)
-            ours_ms = timed(args.repeat, select, image, cell=cell, tau=tau, metric=metric)
-            loop_keep = torch_loop_pred_2d(image, cell, tau, metric)
-            loop_ms = timed(args.baseline_repeat, torch_loop_pred_2d, image, cell, tau, metric)
-            same = np.array_equal(loop_keep, ours.keep)
-            vec_ms = vec_ratio = "—"
-            if tau == 0:
-                same &= np.array_equal(torch_vectorised_pred_2d(image, cell), ours.keep)
-                vec = timed(args.repeat, torch_vectorised_pred_2d, image, cell)
-                vec_ms, vec_ratio = str(vec), f"{vec.median / ours_ms.median:.1f}×"
-            versus.add_row(
-                label, name, f"{tau:g} / {metric}", str(ours_ms), f"{loop_ms.median:.0f}",
-                f"{loop_ms.median / ours_ms.median:.0f}×", vec_ms, vec_ratio,
-                f"{ours.kept_share:.1%}", "yes" if same else "NO",
-            )  # fmt: skip
-    console.print(versus)
+    console.print(methods_table(bench_methods(screens, cell, args.repeat)))
+    console.print(versus_table(bench_versus(screens, cell, args.repeat, args.baseline_repeat)))
     return 0
 
 

@@ -81,6 +81,7 @@ def build_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
         vocab_size=vocab_size,
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,  # its progress lines would land in the benchmarks' stdout
     )
     tok.train_from_iterator(CORPUS * 20, trainer=trainer)
     fast = PreTrainedTokenizerFast(

@@ -1,0 +1,226 @@
+"""`main.py bench` end to end in its quick mode, its options, and the benchmark CLIs it composes.
+
+One quick run (tiny model, so it fits a test) is shared by the checks: every stage measured with
+positive times, loop stages from real captures of the private screen, and every printed ratio
+equal to the quotient of its two parts, recomputed here from the raw numbers in the JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+from conftest import DATA
+from PIL import Image
+
+import main
+from tools import bench_loop, bench_model, bench_prune
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("capture", "prune", "parse", "act", "overlay", "record", "other")
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory) -> dict:
+    """One `main.py bench --quick` run: exit status, what it printed, the JSON it wrote."""
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    display = os.environ.get("DISPLAY")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        status = main.main(["bench", "--quick", "--models", "tiny-qwen2.5", "--json", str(out)])
+    assert status == 0, stderr.getvalue()
+    assert os.environ.get("DISPLAY") == display  # the private display was only borrowed
+    return {"stdout": stdout.getvalue(), "report": json.loads(out.read_text(encoding="utf-8"))}
+
+
+def test_every_stage_is_measured_with_positive_times(quick):
+    report = quick["report"]
+    machine = report["machine"]
+    assert machine["cores"] >= 1 and machine["torch"] and machine["transformers"] and machine["cpu"]
+    assert machine["line"] in quick["stdout"]
+    versus = report["prune"]["versus"]
+    assert {row["tau"] for row in versus} == {0.0, 0.02, 0.05}
+    for row in versus:
+        assert row["identical"] and row["ours"]["median"] > 0 and row["loop"]["median"] > 0
+    assert all(m["time"]["median"] > 0 for m in report["prune"]["methods"])
+    (result,) = report["model"]["results"]
+    for variant in result["variants"]:
+        assert variant["vision_ms"] > 0 and variant["prefill_ms"] > 0
+    tau0 = next(v for v in result["variants"] if v["tau"] == 0)
+    assert tau0["decode_ms"] > 0 and tau0["decode_tokens"] == 16
+    assert result["step_ms"] == pytest.approx(
+        tau0["vision_ms"] + tau0["prefill_ms"] + tau0["decode_ms"]
+    )
+    runs = report["loop"]["runs"]
+    assert {run["overlay"] for run in runs} == {"translucent", "shaped"}
+    for run in runs:
+        for step in [run["warmup"], *run["steps"]]:
+            stages = step["stages"]
+            assert set(stages) == set(STAGES)
+            assert all(stages[name] > 0 for name in ("capture", "prune", "parse", "overlay"))
+            assert stages["record"] > 0 and stages["act"] >= 0  # dry-run acts in no time
+
+
+def test_loop_stages_come_from_real_captures_of_the_screen(quick):
+    for run in quick["report"]["loop"]["runs"]:
+        assert run["screen"] == [1920, 1080]
+        for step in [run["warmup"], *run["steps"]]:
+            assert step["captured"] == run["screen"]
+            # a real desktop with text: pruning keeps some cells but far from all
+            assert 0 < step["image_tokens_kept"] < step["image_tokens_full"]
+        assert len(run["steps"]) == 3
+        overheads = [sum(step["stages"].values()) for step in run["steps"]]
+        assert run["overhead_ms"] == pytest.approx(statistics.median(overheads))
+
+
+def test_the_recorded_gpu_step_is_read_from_the_log(quick):
+    text = (ROOT / "docs" / "bench" / "h200-e2e-4bit.log").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.split("│")[0].strip() == "pruned τ=0")
+    total = float(row.split("│")[3])
+    recorded = quick["report"]["loop"]["recorded"]
+    assert recorded["total_ms"] == total and recorded["device"] == "NVIDIA H200"
+    assert recorded["new_tokens_max"] == 16
+
+
+def test_each_ratio_is_the_quotient_of_its_parts(quick):
+    report = quick["report"]
+    ratios = report["ratios"]
+    assert {r["bench"] for r in ratios} == {"prune", "model", "loop"}
+    for r in ratios:
+        numerator = resolve(report, r["numerator_from"])
+        denominator = resolve(report, r["denominator_from"])
+        assert (r["numerator_ms"], r["denominator_ms"]) == (numerator, denominator)
+        assert r["ratio"] == pytest.approx(numerator / denominator)
+        if r["bench"] == "loop" and r["target"]:
+            assert r["numerator_from"].endswith(".overhead_ms")
+            assert r["verdict"] == ("PASS" if numerator / denominator < 0.05 else "FAIL")
+        if r["bench"] == "prune" and "torch loop" in r["measure"]:
+            assert r["numerator_from"].endswith(".loop.median")
+            assert r["denominator_from"].endswith(".ours.median")
+    references = {r["denominator_from"] for r in ratios if r["bench"] == "loop"}
+    assert references == {"model.results[0].step_ms", "loop.recorded.total_ms"}
+
+
+def test_the_printed_table_shows_those_ratios(quick):
+    printed = printed_rows(quick["stdout"])
+    ratios = {" ".join(r["measure"].split()): r for r in quick["report"]["ratios"]}
+    assert set(printed) == set(ratios)
+    for measure, (numerator, denominator, shown, verdict) in printed.items():
+        r = ratios[measure]
+        expected = r["numerator_ms"] / r["denominator_ms"]
+        value = float(shown.rstrip("×%").strip())
+        assert value / (100 if shown.endswith("%") else 1) == pytest.approx(expected, rel=6e-3)
+        assert float(numerator) == pytest.approx(r["numerator_ms"], rel=1e-3)
+        assert float(denominator) == pytest.approx(r["denominator_ms"], rel=1e-3)
+        assert verdict == (r["verdict"] or "—")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--skip", "prune,nothing"], "unknown benchmark(s) nothing"),
+        (["--models", "gpt-4"], "unknown model(s) gpt-4"),
+        (["--depth", "0"], "must be at least 1"),
+        (["--repeat", "many"], "expected a whole number"),
+        (["--device", "tpu"], "invalid choice: 'tpu'"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message(options, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main.main(["bench", *options])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--skip", "prune,model,loop"], "nothing to run"),
+        (["--json", "/no/such/folder/out.json"], "does not exist"),
+        (["--quant", "4bit"], "needs --device cuda"),
+    ],
+)
+def test_options_that_cannot_run_exit_2_before_any_benchmark(options, message, capsys):
+    assert main.main(["bench", *options]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""
+
+
+def test_a_malformed_recorded_log_is_a_clear_error(tmp_path):
+    log = tmp_path / "h200.log"
+    log.write_text("NVIDIA H200, torch 2.11\nno table here\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"no LocalVLM\.generate table"):
+        bench_loop.read_recorded_step(log)
+
+
+def test_the_selector_benchmark_cli_still_prints_its_tables(capsys):
+    options = ["--screens", "desktop-xterm-1920x1080.png", "--repeat", "1"]
+    options += ["--baseline-repeat", "1"]
+    assert bench_prune.main(options) == 0
+    out = capsys.readouterr().out
+    assert "every selector at τ=0" in out and "pred_2d (anchored) against torch" in out
+    rows = [line for line in out.splitlines() if "desktop-xterm-1920x1080.png" in line]
+    assert len(rows) == 3 and all(row.rstrip().endswith("yes") for row in rows)
+    with pytest.raises(SystemExit) as stopped:
+        bench_prune.main(["--screens", "4k"])
+    assert stopped.value.code == 2
+
+
+def test_the_model_benchmark_cli_still_prints_its_table(tmp_path, capsys):
+    small = tmp_path / "small.png"
+    with Image.open(DATA / "desktop-xterm-1920x1080.png") as shot:
+        shot.convert("RGB").crop((0, 0, 640, 448)).save(small)
+    options = ["--models", "tiny-qwen2.5", "--repeat", "1", "--image", str(small)]
+    assert bench_model.main(options) == 0
+    out = capsys.readouterr().out
+    inputs = [line.split("│")[1].strip() for line in out.splitlines() if "tiny-qwen2.5 │" in line]
+    assert inputs == ["full", "pruned τ=0", "pruned τ=0.05 mae"]
+    with pytest.raises(SystemExit) as stopped:
+        bench_model.main(["--models", "gpt-4"])
+    assert stopped.value.code == 2
+
+
+def test_the_loop_benchmark_cli_prints_its_stages_and_verdict(capsys):
+    options = ["--sizes", "1280x800", "--steps", "1", "--overlays", "shaped"]
+    assert bench_loop.main(options) == 0
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith(" 1280x800 │")]
+    stages = [float(cell) for cell in row.split("│")[4:11]]
+    assert len(stages) == len(STAGES) and stages[0] > 0 and stages[1] > 0
+    assert re.search(r"1280x800 shaped: overhead [\d.]+ ms = [\d.]+% of the recorded step", out)
+    with pytest.raises(SystemExit) as stopped:
+        bench_loop.main(["--sizes", "big"])
+    assert stopped.value.code == 2
+
+
+def resolve(report: dict, path: str) -> float:
+    """The value at a path like `loop.runs[1].stage_ms.record` in the report."""
+    value = report
+    for part in path.split("."):
+        name, *indices = re.findall(r"[^\[\]]+", part)
+        value = value[name]
+        for index in indices:
+            value = value[int(index)]
+    return value
+
+
+def printed_rows(stdout: str) -> dict[str, tuple[str, str, str, str]]:
+    """measure → (numerator, denominator, ratio, verdict) from the printed ratio table; a cell
+    that rich wrapped continues on lines whose first cell is empty."""
+    start = stdout.index("ratios of parts measured side by side")
+    rows: list[list[str]] = []
+    for line in stdout[start:].splitlines():
+        cells = [cell.strip() for cell in line.split("│")]
+        if len(cells) != 7:
+            continue
+        if cells[0]:
+            rows.append(cells)
+        elif rows:
+            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)]
+    return {" ".join(r[1].split()): (r[2], r[3], r[4], r[6]) for r in rows}
