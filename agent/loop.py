@@ -251,10 +251,12 @@ class Agent:
             state.timer.cancel()
         if state.hotkey is not None:
             state.hotkey.stop()
-        if state.writer is not None:
-            state.writer.finish(result)
-        self._run = None
-        self.events.emit(RunFinished(result))
+        try:
+            if state.writer is not None:
+                state.writer.finish(result)  # raises if a step could not be written
+        finally:
+            self._run = None  # over either way: the agent can start the next run
+            self.events.emit(RunFinished(result))
         return result
 
     def _step(self, state: _Run, record: StepRecord) -> None:

@@ -1,17 +1,25 @@
-"""Run folders: durable per step, readable after a crash, secrets masked, actions round-trip."""
+"""Run folders: written in order off the agent's thread, readable after a crash, secrets masked,
+actions round-trip; a write failure is a clear error, never lost."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
-from PIL import Image
+from fakes import FakeScreen, StillCapture
+from PIL import Image, ImageChops
 
+from agent import trajectory
 from agent.actions import Click, Drag, Hotkey, Point, Scroll, Space, TypeText
+from agent.backends.scripted import ScriptedBackend
 from agent.capture import Screenshot
 from agent.coords import Frame, Monitor
 from agent.errors import AgentError
+from agent.events import RunFinished, StepStarted
+from agent.loop import Agent
 from agent.records import (
     Attempt,
     RunResult,
@@ -21,15 +29,18 @@ from agent.records import (
     frame_from_dict,
     frame_to_dict,
 )
-from agent.trajectory import RunWriter, load_run, new_run_dir
+from agent.trajectory import QUEUE_STEPS, RunWriter, load_run, new_run_dir, save_png
 from pixelprune import select
 
 MONITOR = Monitor(1920, 0, 64, 48, index=2)
 
 
 def record(number: int, *, secret: str = "") -> StepRecord:
+    """A step whose screenshot (and so its mask) differs from every other step's."""
     image = Image.new("RGB", (64, 48), "white")
     image.paste((200, 0, 0), (10, 10, 30, 20))
+    noise = np.random.default_rng(number).integers(0, 256, (8, 8 * number % 56 + 8, 3))
+    image.paste(Image.fromarray(noise.astype(np.uint8)), (0, 32))
     action = TypeText(text=f"pw {secret}", raw=f"type(content='pw {secret}')", thought="t")
     return StepRecord(
         number,
@@ -61,9 +72,113 @@ def test_steps_round_trip_with_images_and_masks(tmp_path):
     assert frame_from_dict(step["frame"]) == record(1).frame
 
 
+def test_every_step_reads_back_identical_and_in_order(tmp_path):
+    """More steps than the queue holds; each step's images are on disk before its line."""
+    written = []
+
+    def save(image, path):
+        lines = (path.parent / "steps.jsonl").read_text().count("\n")
+        written.append((path.name, lines))
+        save_png(image, path)
+
+    steps = [record(n) for n in range(1, 3 * QUEUE_STEPS + 2)]
+    writer = RunWriter(tmp_path / "run", {"task": "t"}, save_image=save)
+    for step in steps:
+        writer.add(step)
+    writer.finish(RunResult("finished", "ok", steps))
+    run = load_run(tmp_path / "run")
+    assert written == [
+        (f"step-{n:03d}{kind}.png", n - 1)
+        for n in range(1, len(steps) + 1)
+        for kind in ("", "-mask")
+    ]
+    assert [s["number"] for s in run.steps] == [s.number for s in steps]
+    for line, step in zip(run.steps, steps, strict=True):
+        assert line == json.loads(json.dumps({**step.to_dict(), **_image_names(step.number)}))
+        shot = run.screenshot(line)
+        assert shot.mode == "RGB"
+        assert ImageChops.difference(shot, step.screenshot.image).getbbox() is None
+        assert np.array_equal(run.mask(line), step.selection.keep)
+
+
+def test_what_is_written_is_the_record_as_it_was_added(tmp_path):
+    gate = threading.Event()
+    writer = RunWriter(tmp_path / "run", {"task": "t"}, save_image=_held(gate))
+    step = record(1)
+    expected = json.loads(json.dumps({**step.to_dict(), **_image_names(1)}))
+    writer.add(step)
+    step.timings["total"] = 99.0  # the loop's dicts and lists, changed after add()
+    step.attempts.append(step.attempts[0])
+    step.outcome = "changed"
+    gate.set()
+    writer.finish(RunResult("finished", "ok", [step]))
+    assert load_run(tmp_path / "run").steps == [expected]
+
+
+def test_add_returns_before_the_encoding_and_finish_waits_for_it(tmp_path):
+    gate = threading.Event()
+    writer = RunWriter(tmp_path / "run", {"task": "t"}, save_image=_held(gate))
+    steps_file = tmp_path / "run" / "steps.jsonl"
+    for n in range(1, QUEUE_STEPS + 2):  # one being written, QUEUE_STEPS waiting
+        writer.add(record(n))
+    assert steps_file.read_text() == "" and not list((tmp_path / "run").glob("*.png"))
+    blocked = threading.Thread(target=writer.add, args=(record(QUEUE_STEPS + 2),))
+    blocked.start()
+    blocked.join(0.3)
+    assert blocked.is_alive()  # a full queue makes add() wait: memory stays bounded
+    threading.Timer(0.2, gate.set).start()
+    start = time.perf_counter()
+    writer.finish(RunResult("finished", "ok", []))
+    assert time.perf_counter() - start >= 0.15
+    blocked.join(5)
+    assert not blocked.is_alive()
+    run = load_run(tmp_path / "run")
+    assert [s["number"] for s in run.steps] == list(range(1, QUEUE_STEPS + 3))
+    assert run.result is not None
+    with pytest.raises(AgentError, match="already finished"):
+        writer.add(record(9))
+
+
+def test_a_failed_write_is_raised_never_lost(tmp_path):
+    writer = RunWriter(tmp_path / "run", {"task": "t"}, save_image=_failing_at("step-002.png"))
+    writer.add(record(1))
+    writer.add(record(2))
+    with pytest.raises(AgentError, match=r"cannot write step 2 to the run folder .*disk full"):
+        writer.flush()
+    with pytest.raises(AgentError, match="cannot write step 2"):
+        writer.add(record(3))  # a step that cannot be recorded is an error too
+    writer.finish(RunResult("finished", "ok", []))  # already reported: closes quietly
+    run = load_run(tmp_path / "run")
+    assert [s["number"] for s in run.steps] == [1] and run.result is None
+    assert sorted(p.name for p in run.folder.glob("*.png")) == ["step-001-mask.png", "step-001.png"]
+
+
+def test_a_failed_write_is_raised_by_the_next_add(tmp_path):
+    writer = RunWriter(tmp_path / "run", {"task": "t"}, save_image=_failing_at("step-001-mask.png"))
+    writer.add(record(1))
+    with pytest.raises(AgentError, match="cannot write step 1"):
+        for n in range(2, 200):  # the writer thread fails soon; every add after that raises
+            writer.add(record(n))
+            time.sleep(0.02)
+    with pytest.raises(AgentError, match="cannot write step 1"):
+        writer.add(record(300))
+    assert load_run(tmp_path / "run").steps == []
+
+
+def test_a_failed_last_write_is_raised_by_finish(tmp_path):
+    writer = RunWriter(tmp_path / "run", {"task": "t"}, save_image=_failing_at("step-002.png"))
+    writer.add(record(1))
+    writer.add(record(2))
+    with pytest.raises(AgentError, match=r"cannot write step 2.*disk full"):
+        writer.finish(RunResult("finished", "ok", []))
+    run = load_run(tmp_path / "run")
+    assert [s["number"] for s in run.steps] == [1] and run.result is None
+
+
 def test_a_crash_mid_write_loses_no_finished_step(tmp_path):
     writer = RunWriter(tmp_path / "run", {"task": "t"})
     writer.add(record(1))
+    writer.flush()
     with open(tmp_path / "run" / "steps.jsonl", "a") as steps:
         steps.write('{"number": 2, "attem')  # the process died here
     run = load_run(tmp_path / "run")
@@ -72,7 +187,9 @@ def test_a_crash_mid_write_loses_no_finished_step(tmp_path):
 
 def test_a_corrupt_middle_line_is_an_error(tmp_path):
     folder = tmp_path / "run"
-    RunWriter(folder, {"task": "t"}).add(record(1))
+    writer = RunWriter(folder, {"task": "t"})
+    writer.add(record(1))
+    writer.finish(RunResult("finished", "ok", []))
     lines = (folder / "steps.jsonl").read_text()
     (folder / "steps.jsonl").write_text("{oops\n" + lines)
     with pytest.raises(AgentError, match="not valid JSON"):
@@ -108,3 +225,81 @@ def test_run_folder_names_are_unique_and_readable(tmp_path):
     first.mkdir()
     second = new_run_dir(tmp_path, "Open the Settings!")
     assert first.name.endswith("open-the-settings") and second != first
+
+
+def test_a_run_whose_folder_fails_mid_run_ends_with_a_clear_error(tmp_path, monkeypatch):
+    failed = threading.Event()
+    monkeypatch.setattr(trajectory, "save_png", _failing_at("step-001.png", failed))
+    agent = _agent([CLICK, CLICK, FINISH], tmp_path)
+
+    def before_step_2(event):
+        if isinstance(event, StepStarted) and event.number == 2:
+            failed.wait(5)
+            time.sleep(0.2)  # the writer thread stores its error
+
+    agent.events.subscribe(before_step_2)
+    result = agent.run("t")
+    assert result.status == "error" and "cannot write step 1" in result.answer
+    assert "disk full" in result.answer and len(result.steps) == 2
+    assert load_run(result.run_dir).steps == []
+    monkeypatch.setattr(trajectory, "save_png", save_png)
+    agent.backend._outputs = [FINISH]
+    assert agent.run("t").status == "finished"  # the agent was left ready for the next run
+
+
+def test_a_run_whose_last_step_cannot_be_written_raises_and_ends(tmp_path, monkeypatch):
+    monkeypatch.setattr(trajectory, "save_png", _failing_at("step-001.png"))
+    agent = _agent([FINISH], tmp_path)
+    ended = []
+    agent.events.subscribe(lambda event: isinstance(event, RunFinished) and ended.append(event))
+    with pytest.raises(AgentError, match="cannot write step 1 to the run folder"):
+        agent.run("t")
+    assert [event.result.status for event in ended] == ["finished"]
+    monkeypatch.setattr(trajectory, "save_png", save_png)
+    agent.backend._outputs = [FINISH]
+    result = agent.run("t")
+    assert result.status == "finished" and len(load_run(result.run_dir).steps) == 1
+
+
+CLICK = "Thought: open it\nAction: click(start_box='(10,10)')"
+FINISH = "Thought: all done\nAction: finished(content='done')"
+
+
+def _agent(outputs: list[str], runs) -> Agent:
+    screen = Image.new("RGB", (320, 200), "white")
+    return Agent(
+        ScriptedBackend(outputs),
+        screen_capture=StillCapture(screen),
+        screen=FakeScreen(),
+        mode="auto",
+        kill_hotkey=None,
+        parser="uitars",
+        record_to=str(runs),
+    )
+
+
+def _image_names(number: int) -> dict[str, str]:
+    return {"screenshot": f"step-{number:03d}.png", "mask": f"step-{number:03d}-mask.png"}
+
+
+def _held(gate: threading.Event):
+    """save_png that waits for `gate` first: a slow encoder or disk."""
+
+    def save(image, path):
+        gate.wait(5)
+        save_png(image, path)
+
+    return save
+
+
+def _failing_at(name: str, failed: threading.Event | None = None):
+    """save_png that fails with a disk error on the file `name`."""
+
+    def save(image, path):
+        if path.name == name:
+            if failed is not None:
+                failed.set()
+            raise OSError(28, "disk full")
+        save_png(image, path)
+
+    return save
