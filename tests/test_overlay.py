@@ -3,8 +3,9 @@
 The overlay runs in its own process (tests/apps/overlay_window.py) because this process's Qt may
 already be on the offscreen platform; the test reads the real screen back with mss and clicks
 with xdotool. Xvfb has no compositor, so the overlay runs in its shaped mode (an opaque square
-at the centre of each kept cell), which is what these pixel checks look for. HUD text is
-checked without a display.
+at the centre of each kept cell), which is what these pixel checks look for. HUD text, the
+heatmap layer's pixels and what each agent event redraws are checked in this process on Qt's
+offscreen platform.
 """
 
 from __future__ import annotations
@@ -19,10 +20,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 from desktop import open_button_window, require_display
+from PIL import Image
 
-from agent.capture import CaptureConfig, ScreenCapture
-from agent.coords import Monitor
-from ui.overlay import HUD_BACKGROUND, MARKER_COLOR, OUTLINE_COLOR, HudState, hud_lines
+import ui.overlay
+from agent.actions import Click, Point, Space
+from agent.capture import CaptureConfig, ScreenCapture, Screenshot
+from agent.coords import Frame, Monitor
+from agent.events import ActionProposed, ScreenCaptured, StepFinished, StepStarted
+from agent.records import Attempt, StepRecord
+from pixelprune.heatmap import render_heatmap
+from ui.images import selection_from_mask
+from ui.overlay import (
+    HUD_BACKGROUND,
+    MARKER_COLOR,
+    OUTLINE_COLOR,
+    HudState,
+    Overlay,
+    OverlayConfig,
+    dots_region,
+    hud_lines,
+    kept_cell_rects,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MONITOR = Monitor(1920, 0, 2560, 1440)
@@ -182,3 +200,133 @@ def shot_image(path: Path):
     from PIL import Image
 
     return Image.open(path).convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def qapp():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QT_QPA_PLATFORM", "offscreen")
+        from PyQt6.QtWidgets import QApplication
+
+        app = QApplication.instance() or QApplication(["test_overlay"])
+    yield app
+
+
+def random_selection(grid: tuple[int, int], seed: int = 0):
+    return selection_from_mask(np.random.default_rng(seed).random(grid) < 0.4)
+
+
+def step_events(number: int, selection, monitor: Monitor, click: tuple[int, int]):
+    """One step's events in the order the agent emits them."""
+    frame = Frame(monitor, (monitor.width, monitor.height), (monitor.width, monitor.height))
+    screenshot = Screenshot(Image.new("RGB", (8, 8)), monitor, 0.0)
+    action = Click(point=Point(*click, Space.SCREEN))
+    record = StepRecord(
+        number,
+        time.time(),
+        frame=frame,
+        attempts=[Attempt("", None, {}, None, selection.n_cells, selection.n_kept)],
+        action=action,
+        timings={"vision": 0.2, "prefill": 0.1, "decode": 0.3},
+    )
+    return [
+        StepStarted(number),
+        ScreenCaptured(number, screenshot, selection, frame),
+        ActionProposed(number, action, frame),
+        StepFinished(record),
+    ]
+
+
+@pytest.mark.parametrize("translucent", [True, False], ids=["translucent", "shaped"])
+def test_the_heatmap_is_rendered_once_per_selection_and_quiet_events_redraw_nothing(
+    qapp, monkeypatch, translucent
+):
+    built = []
+
+    def counted(*args):
+        built.append(args)
+        return render_layer(*args)
+
+    render_layer = ui.overlay.heatmap_layer
+    monkeypatch.setattr(ui.overlay, "heatmap_layer", counted)
+    monitor = Monitor(100, 50, 1366, 768)
+    overlay = Overlay(OverlayConfig(heatmap_hotkey=None, hud_hotkey=None, translucent=translucent))
+    updates = []
+    overlay.update = lambda *area: updates.append(area)  # what each event asks Qt to repaint
+    first, second = random_selection((39, 69), 1), random_selection((39, 69), 2)
+    started, captured, proposed, finished = step_events(1, first, monitor, (700, 400))
+    try:
+        overlay.on_event(started)
+        assert not built and not updates
+        overlay.on_event(captured)
+        assert len(built) == 1 and updates == [()]  # a new picture: the whole window
+        layer = overlay.layer
+        overlay.on_event(proposed)  # the marker appears: only its box is repainted
+        [(marker,)] = updates[1:]
+        assert marker.boundingRect().contains(700 - 100, 400 - 50)
+        assert marker.boundingRect().width() < 64
+        overlay.on_event(finished)  # the HUD's figures: only the HUD box
+        [(hud,)] = updates[2:]
+        assert hud.boundingRect().top() < 100 and not hud.intersects(marker)
+        overlay.on_event(StepStarted(2))
+        overlay.on_event(finished)  # the same figures again
+        assert len(updates) == 3
+        overlay.toggle("hud")
+        overlay.toggle("hud")
+        toggled = [area.boundingRect() for (area,) in updates[3:]]
+        assert len(toggled) == 2  # a HUD-only change repaints the HUD box, nothing else
+        assert all(hud.boundingRect().contains(area) for area in toggled)
+        assert len(built) == 1 and overlay.layer is layer
+        next_step = step_events(2, second, monitor, (900, 500))
+        for event in next_step:
+            overlay.on_event(event)
+        assert len(built) == 2 and overlay.layer is not layer
+        overlay.on_event(next_step[1])  # the same selection object once more
+        assert len(built) == 2
+    finally:
+        overlay.close()
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080), (2560, 1440), (100, 50)])
+def test_the_translucent_layer_is_render_heatmaps_picture(qapp, size):
+    monitor = Monitor(1920, 0, *size)
+    selection = random_selection((37, 61) if size[0] > 100 else (3, 7))
+    overlay = Overlay(
+        OverlayConfig(heatmap_hotkey=None, hud_hotkey=None, hud=False, translucent=True)
+    )
+    try:
+        overlay.on_event(step_events(1, selection, monitor, (0, 0))[1])
+        picture = overlay.render_picture()
+        pixels = np.frombuffer(picture.constBits().asstring(picture.sizeInBytes()), np.uint8)
+        expected = np.asarray(render_heatmap(selection, size))
+        assert np.array_equal(pixels.reshape(size[1], size[0], 4), expected)
+    finally:
+        overlay.close()
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (2560, 1440), (30, 20)], ids=str)
+def test_the_shape_has_one_dot_at_the_centre_of_each_kept_cell(qapp, size):
+    from PyQt6.QtCore import QPoint, QRect
+    from PyQt6.QtGui import QRegion
+
+    monitor = Monitor(0, 0, *size)
+    grid = (40, 70)  # at 30x20, cells of a pixel or less: the dots touch
+    selection = random_selection(grid, 3)
+    region = dots_region(selection, size)
+    assert not region.isEmpty()
+    for top, bottom, left, right in kept_cell_rects(selection, monitor):
+        if bottom > top and right > left:
+            assert region.contains(QPoint((left + right) // 2, (top + bottom) // 2))
+    if size[0] < 100:
+        return
+    rows, cols = grid
+    tops = -(-np.arange(rows + 1) * size[1] // rows)
+    lefts = -(-np.arange(cols + 1) * size[0] // cols)
+    dropped = QRegion()
+    for r, c in np.argwhere(~selection.keep):
+        dropped = dropped.united(
+            QRect(lefts[c], tops[r], lefts[c + 1] - lefts[c], tops[r + 1] - tops[r])
+        )
+    assert region.intersected(dropped).isEmpty()
+    corners = [QPoint(left, top) for top, _, left, _ in kept_cell_rects(selection, monitor)]
+    assert not any(region.contains(corner) for corner in corners)

@@ -14,6 +14,11 @@ With a compositing manager (every Windows/macOS desktop, most Linux ones) the he
 translucent tint. Without one (plain X11, Xvfb) translucency would paint the screen black, so
 the window is shaped to what it draws and kept cells get an opaque square at their centre instead.
 
+Drawing is cheap enough to run next to the agent loop (a few ms per step at 1080p, where a full
+redraw cost 60-260 ms): each selection's heatmap layer (the tint, or the squares and their
+shape) is built once, the marker and HUD are painted over it and only their boxes repainted
+when they change, and an event that changes nothing drawn (StepStarted) costs nothing.
+
 The agent never sees the overlay: it is a capture guard, hidden (and the screen given
 `settle_seconds` to repaint) before every grab and shown again after. Ctrl+Shift+F10 toggles the
 heatmap and Ctrl+Shift+F11 the HUD (global hotkeys: the window never has focus).
@@ -27,7 +32,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PyQt6.QtCore import QPoint, QRect, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QBitmap, QColor, QFont, QGuiApplication, QImage, QPainter, QPen, QRegion
+from PyQt6.QtGui import (
+    QBitmap,
+    QColor,
+    QFont,
+    QFontMetrics,
+    QGuiApplication,
+    QImage,
+    QPainter,
+    QPen,
+    QRegion,
+)
 from PyQt6.QtWidgets import QWidget
 
 from agent.actions import Drag, Point, points_of
@@ -46,15 +61,18 @@ from agent.records import StepRecord
 from pixelprune import Selection
 from pixelprune.heatmap import KEPT_COLOR, render_heatmap
 from ui.bridge import AgentBridge
-from ui.images import to_qimage
 
 __all__ = [
     "HUD_BACKGROUND",
     "MARKER_COLOR",
     "OUTLINE_COLOR",
+    "HeatmapLayer",
     "HudState",
     "Overlay",
     "OverlayConfig",
+    "cell_edges",
+    "dots_region",
+    "heatmap_layer",
     "hud_lines",
     "kept_cell_rects",
 ]
@@ -64,6 +82,8 @@ OUTLINE_COLOR = KEPT_COLOR[:3]  # opaque kept-cell mark when there is no composi
 MARKER_COLOR = (0, 200, 255)
 HUD_BACKGROUND = (20, 20, 20)
 HUD_MARGIN = 24
+MARKER_RADIUS = 14
+MARKER_PEN = 3
 
 
 @dataclass(frozen=True)
@@ -142,7 +162,10 @@ class Overlay(QWidget):
         self.monitor: Monitor | None = None
         self.selection: Selection | None = None
         self.marker: tuple[Point, ...] = ()
-        self._picture = QImage()
+        self.layer: HeatmapLayer | None = None  # the last selection's heatmap, kept while it stays
+        self._drawn: _Drawing | None = None  # what the window shows now
+        self._shape: QRegion | None = None  # the window's shape now (no compositor)
+        self._font = QFont("DejaVu Sans Mono", 11)
         self._bridges: list[AgentBridge] = []
         self._hotkeys: list[GlobalHotkey] = []
         self._wanted = False  # shown unless hidden for a capture
@@ -208,6 +231,8 @@ class Overlay(QWidget):
             case RunFinished(result=result):
                 self.hud.ending = f"{result.status}: {result.answer}"[:120]
                 self.marker = ()
+            case _:  # StepStarted, ModelFailed: nothing the overlay draws changes
+                return
         self._redraw()
 
     def _take(self, record: StepRecord) -> None:
@@ -286,64 +311,100 @@ class Overlay(QWidget):
     # --- drawing -------------------------------------------------------------------------
 
     def _redraw(self) -> None:
-        """Render everything into one image; without a compositor, shape the window to it."""
+        """Repaint only what changed since the last redraw; a step that changes nothing drawn
+        costs nothing, and the heatmap layer is built once per selection."""
         if self.monitor is None:
             return
-        self._picture = self.render_picture()
+        drawing = self._drawing()
+        before = self._drawn
+        if drawing == before:
+            return
+        self._drawn = drawing
         if not self.translucent:
-            self.setMask(QRegion(QBitmap.fromImage(self._picture.createAlphaMask())))
-        self.update()
+            shape = drawing.shape()
+            if shape != self._shape:
+                self._shape = shape
+                self.setMask(shape)
+        if before is None or drawing.layer is not before.layer:
+            self.update()
+            return
+        dirty = QRegion()
+        if drawing.marker != before.marker:
+            dirty = dirty.united(before.marker_box).united(drawing.marker_box)
+        if drawing.hud != before.hud:
+            dirty = dirty.united(before.hud_box).united(drawing.hud_box)
+        self.update(dirty)
 
     def render_picture(self) -> QImage:
         """What the overlay shows, at monitor size, transparent where it shows nothing."""
-        width, height = self.monitor.width, self.monitor.height
-        heatmap = self.show_heatmap and self.selection is not None
-        if heatmap and self.translucent:
-            picture = to_qimage(render_heatmap(self.selection, (width, height)))
-        else:
-            picture = QImage(width, height, QImage.Format.Format_RGBA8888)
-            picture.fill(Qt.GlobalColor.transparent)
+        picture = QImage(self.monitor.width, self.monitor.height, QImage.Format.Format_RGBA8888)
+        picture.fill(Qt.GlobalColor.transparent)
         painter = QPainter(picture)
-        if heatmap and not self.translucent:
-            self._draw_dots(painter)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, self.translucent)
-        self._draw_marker(painter)
-        if self.show_hud:
-            self._draw_hud(painter)
+        self._paint(painter, picture.rect(), self._drawing())
         painter.end()
         return picture
 
-    def _draw_dots(self, painter: QPainter) -> None:
-        """A square at the centre of each kept cell: an X shape the server can take (a shape of
-        per-cell outlines runs to hundreds of thousands of rectangles and is refused)."""
-        color = QColor(*OUTLINE_COLOR)
-        for top, bottom, left, right in kept_cell_rects(self.selection, self.monitor):
-            side = max(3, min(right - left, bottom - top) // 4)
-            x, y = (left + right) // 2 - side // 2, (top + bottom) // 2 - side // 2
-            painter.fillRect(QRect(x, y, side, side), color)
+    def _drawing(self) -> _Drawing:
+        """What the overlay should show now, in window pixels."""
+        left, top = self.monitor.left, self.monitor.top
+        marker = tuple((int(p.x) - left, int(p.y) - top) for p in self.marker)
+        hud = tuple(hud_lines(self.hud)) if self.show_hud else ()
+        previous = self._drawn
+        marker_region = None
+        if previous is not None and previous.marker == marker:
+            marker_region = previous.marker_region
+        elif not self.translucent:
+            marker_region = marker_shape(marker)
+        return _Drawing(
+            layer=self._current_layer(),
+            marker=marker,
+            marker_box=marker_box(marker),
+            marker_region=marker_region,
+            hud=hud,
+            hud_box=self._hud_box(hud),
+        )
 
-    def _draw_marker(self, painter: QPainter) -> None:
-        if not self.marker:
-            return
-        color = QColor(*MARKER_COLOR)
-        painter.setPen(QPen(color, 3))
-        local = [
-            QPoint(int(p.x) - self.monitor.left, int(p.y) - self.monitor.top) for p in self.marker
-        ]
-        if len(local) == 2:
-            painter.drawLine(local[0], local[1])
-        for point in local:
-            painter.drawEllipse(point, 14, 14)
-            painter.fillRect(QRect(point.x() - 2, point.y() - 2, 5, 5), color)
+    def _current_layer(self) -> HeatmapLayer | None:
+        """The cached layer while selection, monitor size and mode stay; else a new one."""
+        if not self.show_heatmap or self.selection is None:
+            return None
+        size = (self.monitor.width, self.monitor.height)
+        layer = self.layer
+        if layer is None or not layer.shows(self.selection, size, self.translucent):
+            layer = self.layer = heatmap_layer(self.selection, size, self.translucent)
+        return layer
 
-    def _draw_hud(self, painter: QPainter) -> None:
-        lines = hud_lines(self.hud)
-        font = QFont("DejaVu Sans Mono", 11)
-        painter.setFont(font)
-        metrics = painter.fontMetrics()
+    def _hud_box(self, lines: tuple[str, ...]) -> QRect:
+        if not lines:
+            return QRect()
+        metrics = QFontMetrics(self._font)
         width = max(metrics.horizontalAdvance(line) for line in lines) + 24
         height = metrics.height() * len(lines) + 16
-        box = QRect(self.monitor.width - width - HUD_MARGIN, HUD_MARGIN, width, height)
+        return QRect(self.monitor.width - width - HUD_MARGIN, HUD_MARGIN, width, height)
+
+    def _paint(self, painter: QPainter, area: QRect, drawing: _Drawing) -> None:
+        """Paint `area` of `drawing`: the cached heatmap layer, then marker and HUD over it."""
+        layer = drawing.layer
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        if layer is not None and layer.image is not None:
+            painter.drawImage(area, layer.image, area)
+        else:
+            painter.fillRect(area, Qt.GlobalColor.transparent)
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
+        if layer is not None and layer.image is None:
+            painter.save()
+            painter.setClipRegion(layer.region.intersected(area))
+            painter.fillRect(area, QColor(*OUTLINE_COLOR))
+            painter.restore()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, self.translucent)
+        if drawing.marker and drawing.marker_box.intersects(area):
+            draw_marker(painter, drawing.marker)
+        if drawing.hud and drawing.hud_box.intersects(area):
+            self._draw_hud(painter, drawing.hud, drawing.hud_box)
+
+    def _draw_hud(self, painter: QPainter, lines: tuple[str, ...], box: QRect) -> None:
+        painter.setFont(self._font)
+        metrics = QFontMetrics(self._font)
         painter.fillRect(box, QColor(*HUD_BACKGROUND, 200 if self.translucent else 255))
         painter.setPen(QColor(240, 240, 240))
         for i, line in enumerate(lines):
@@ -353,24 +414,160 @@ class Overlay(QWidget):
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
-        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
-        painter.drawImage(0, 0, self._picture)
+        if self._drawn is None:
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+            painter.fillRect(event.rect(), Qt.GlobalColor.transparent)
+        else:
+            self._paint(painter, event.rect(), self._drawn)
         painter.end()
 
 
-def kept_cell_rects(selection: Selection, monitor: Monitor) -> list[tuple[int, int, int, int]]:
-    """(top, bottom, left, right) monitor pixels of each kept cell, bottom/right exclusive.
+@dataclass(frozen=True, eq=False)
+class HeatmapLayer:
+    """The heatmap of one selection at one monitor size: built once per step, drawn until the next.
+
+    Translucent mode: `image`, the tint at monitor size, pixel for pixel `render_heatmap`'s.
+    Shaped mode: `region`, an opaque square at the centre of each kept cell, which is both what
+    is painted and (with the marker and HUD) the window's shape. Compared by identity: a new
+    layer means a new picture.
+    """
+
+    selection: Selection
+    size: tuple[int, int]
+    image: QImage | None
+    region: QRegion
+    pixels: np.ndarray | None = field(default=None, repr=False)  # the buffer `image` points into
+
+    def shows(self, selection: Selection, size: tuple[int, int], translucent: bool) -> bool:
+        """Whether this layer is the picture of `selection` at `size` in that mode."""
+        same_mode = (self.image is not None) == translucent
+        return self.selection is selection and self.size == size and same_mode
+
+
+def heatmap_layer(selection: Selection, size: tuple[int, int], translucent: bool) -> HeatmapLayer:
+    """The layer of `selection` on a monitor of `size` = (width, height) (see HeatmapLayer).
+
+    The heatmap is rendered at the selection's grid (one pixel per cell) and each cell's pixel
+    repeated over the monitor pixels `cell_edges` gives it: the same picture as rendering at
+    monitor size, without computing a cell per pixel. (Qt's nearest-neighbour scaling samples
+    pixel centres, which moves some cell edges by a pixel, so it is not used.)
+    """
+    if not translucent:
+        return HeatmapLayer(selection, size, None, dots_region(selection, size))
+    rows, cols = selection.grid
+    tile = np.asarray(render_heatmap(selection, (cols, rows)))  # (rows, cols, 4) RGBA
+    words = np.ascontiguousarray(tile).view(np.uint32)[..., 0]  # one 32-bit pixel per cell
+    tops, lefts = cell_edges(selection.grid, size)
+    pixels = words.repeat(np.diff(lefts), axis=1).repeat(np.diff(tops), axis=0)
+    width, height = size
+    image = QImage(pixels.data, width, height, 4 * width, QImage.Format.Format_RGBA8888)
+    return HeatmapLayer(selection, size, image, QRegion(), pixels)
+
+
+def cell_edges(grid: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The first monitor pixel row of each cell row, and column of each cell column, each with
+    the monitor's height/width appended.
 
     Pixel x belongs to cell x * cols // width (`render_heatmap`'s rule), so cell c starts at
     ceil(c * width / cols).
     """
-    rows, cols = selection.grid
-    tops = -(-np.arange(rows + 1) * monitor.height // rows)
-    lefts = -(-np.arange(cols + 1) * monitor.width // cols)
-    return [
-        (int(tops[r]), int(tops[r + 1]), int(lefts[c]), int(lefts[c + 1]))
-        for r, c in np.argwhere(selection.keep)
-    ]
+    rows, cols = grid
+    width, height = size
+    return -(-np.arange(rows + 1) * height // rows), -(-np.arange(cols + 1) * width // cols)
+
+
+def kept_cell_rects(selection: Selection, monitor: Monitor) -> list[tuple[int, int, int, int]]:
+    """(top, bottom, left, right) monitor pixels of each kept cell, bottom/right exclusive."""
+    tops, lefts = cell_edges(selection.grid, (monitor.width, monitor.height))
+    rows, cols = np.nonzero(selection.keep)
+    return list(
+        zip(
+            tops[rows].tolist(),
+            tops[rows + 1].tolist(),
+            lefts[cols].tolist(),
+            lefts[cols + 1].tolist(),
+            strict=True,
+        )
+    )
+
+
+def dots_region(selection: Selection, size: tuple[int, int]) -> QRegion:
+    """A square at the centre of each kept cell: an X shape the server can take (a shape of
+    per-cell outlines runs to hundreds of thousands of rectangles and is refused).
+
+    One side for all the squares, so the squares of a cell row share their top and height:
+    then the row-major squares are already what QRegion.setRects asks for (Y-X sorted, rows of
+    one top and height, none overlapping or touching side by side) and the region is built in
+    one call instead of one union per kept cell.
+    """
+    tops, lefts = cell_edges(selection.grid, size)
+    side = max(3, min(int(np.diff(tops).min()), int(np.diff(lefts).min())) // 4)
+    ys = (tops[:-1] + tops[1:]) // 2 - side // 2
+    xs = (lefts[:-1] + lefts[1:]) // 2 - side // 2
+    rows, cols = np.nonzero(selection.keep)
+    corners = zip(xs[cols].tolist(), ys[rows].tolist(), strict=True)
+    dots = [QRect(x, y, side, side) for x, y in corners]
+    region = QRegion()
+    if (np.diff(xs) > side).all() and (np.diff(ys) >= side).all():
+        region.setRects(dots)
+        return region
+    for dot in dots:  # cells so small that their squares touch
+        region = region.united(dot)
+    return region
+
+
+def marker_box(points: tuple[tuple[int, int], ...]) -> QRect:
+    """What `draw_marker` may paint, in window pixels (empty without points)."""
+    if not points:
+        return QRect()
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    reach = MARKER_RADIUS + MARKER_PEN
+    return QRect(QPoint(min(xs) - reach, min(ys) - reach), QPoint(max(xs) + reach, max(ys) + reach))
+
+
+def draw_marker(painter: QPainter, points: tuple[tuple[int, int], ...]) -> None:
+    """A ring with a dot at each point, and the line between a drag's two points."""
+    color = QColor(*MARKER_COLOR)
+    painter.setPen(QPen(color, MARKER_PEN))
+    local = [QPoint(x, y) for x, y in points]
+    if len(local) == 2:
+        painter.drawLine(local[0], local[1])
+    for point in local:
+        painter.drawEllipse(point, MARKER_RADIUS, MARKER_RADIUS)
+        painter.fillRect(QRect(point.x() - 2, point.y() - 2, 5, 5), color)
+
+
+def marker_shape(points: tuple[tuple[int, int], ...]) -> QRegion:
+    """The pixels `draw_marker` paints without antialiasing: its part of the window's shape."""
+    box = marker_box(points)
+    if box.isEmpty():
+        return QRegion()
+    image = QImage(box.size(), QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(image)
+    painter.translate(-box.left(), -box.top())
+    draw_marker(painter, points)
+    painter.end()
+    return QRegion(QBitmap.fromImage(image.createAlphaMask())).translated(box.topLeft())
+
+
+@dataclass(frozen=True)
+class _Drawing:
+    """What the overlay shows, in window pixels; equal drawings look the same."""
+
+    layer: HeatmapLayer | None  # compared by identity: one per selection
+    marker: tuple[tuple[int, int], ...]
+    hud: tuple[str, ...]
+    marker_box: QRect = field(compare=False)
+    marker_region: QRegion | None = field(compare=False)  # shaped mode only
+    hud_box: QRect = field(compare=False)
+
+    def shape(self) -> QRegion:
+        """The window's shape without a compositor: every pixel this drawing paints."""
+        region = QRegion() if self.layer is None else self.layer.region
+        if self.marker_region is not None:
+            region = region.united(self.marker_region)
+        return region.united(self.hud_box)
 
 
 def compositing() -> bool:
