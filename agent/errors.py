@@ -1,5 +1,18 @@
 """The one exception family of `agent`: each message says what is wrong and what to do."""
 
+from PIL import Image, UnidentifiedImageError
+
+# What PIL raises for bytes it cannot decode: unknown format, truncated or corrupt data (OSError,
+# and SyntaxError/EOFError from some format plugins), bad header values, or too many pixels.
+UNREADABLE_IMAGE = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    EOFError,
+    ValueError,
+    Image.DecompressionBombError,
+)
+
 
 class AgentError(Exception):
     """Base of every error the agent runtime raises on purpose."""

@@ -174,6 +174,47 @@ def test_hotkeys_toggle_the_heatmap_and_the_hud(tmp_path):
         assert hud_left == 0 and marks_without_hud >= marks  # cells under the HUD show now
 
 
+def test_with_nothing_to_draw_the_overlay_shows_the_screen_below(tmp_path):
+    # Qt reads an empty shape as "no shape": heatmap and HUD off without a marker must not turn
+    # the shaped window into a black rectangle over the whole monitor
+    def press(keys: str) -> None:
+        subprocess.run(["xdotool", "key", keys], check=True)
+
+    with open_button_window((1920, 0, 2560, 1440), tmp_path / "window"):
+        below = screen()
+        with overlay_process("static", tmp_path / "overlay"):
+            marks, hud = counts(screen())
+            assert marks > 1000 and hud > 1000
+            press("ctrl+shift+F10")
+            press("ctrl+shift+F11")
+            assert screen_settles(lambda pixels: differs(pixels, below) < 0.001)
+            press("ctrl+shift+F10")  # the heatmap alone comes back, cells under the HUD too
+            assert screen_settles(lambda pixels: counts(pixels)[0] >= marks)
+            assert counts(screen())[1] == counts(below)[1]  # the window's own dark pixels
+            press("ctrl+shift+F11")
+            assert screen_settles(lambda pixels: counts(pixels) == (marks, hud))
+
+
+def counts(pixels: np.ndarray) -> tuple[int, int]:
+    """Kept-cell mark and HUD background pixels on the screen."""
+    return is_color(pixels, OUTLINE_COLOR).sum(), is_color(pixels, HUD_BACKGROUND).sum()
+
+
+def differs(pixels: np.ndarray, before: np.ndarray) -> float:
+    """The share of pixels that changed (a text caret may blink)."""
+    return (pixels != before).any(axis=-1).mean()
+
+
+def screen_settles(check, timeout: float = 3.0) -> bool:
+    """Whether the screen passes `check` within `timeout` (the overlay redraws asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check(screen()):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_hud_says_what_is_measured_estimated_or_unknown():
     state = HudState(step=3, full=2691, kept=568, stages={"vision": 0.2, "prefill": 0.1})
     lines = hud_lines(state)

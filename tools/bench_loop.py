@@ -11,9 +11,11 @@ it prunes exactly as a backend does (resize to the model's input, selection, the
 for resent history screenshots) and adds no model time, so what is left is the loop's overhead.
 
 Stage times are the loop's own: capture, prune, parse and act from each `StepRecord`'s timings;
-overlay is the time its event handler took for the step's events (every event redraws it);
-record is what the step took after its own total and before `StepFinished` (the run folder:
-PNG screenshot, mask and JSON line); other is the rest (prompt building, frame mapping, events).
+overlay is the time its event handler took for the step's events (it rebuilds its heatmap layer
+once per selection; Qt's painting runs later on the GUI thread, not the agent's, and is not in
+it); record is what the step took after its own total and before `StepFinished` (queueing the
+run folder's screenshot, mask and JSON line for the writer thread); other is the rest (prompt
+building, frame mapping, events).
 The first step warms up (mss connection, compiled selectors) and is reported apart.
 
 The overhead is compared with a model step: the one recorded on an H200

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 from rich.console import Console
 from rich.progress import (
@@ -48,11 +47,11 @@ from rich.progress import (
 from rich.table import Table
 
 from agent.actions import Action, points_of
-from agent.backends.base import Backend, PruneConfig
+from agent.backends.base import Backend, PruneConfig, parse_prune_spec
+from agent.commands import setup_logging
 from agent.coords import Frame, Monitor, action_to_screen
 from agent.errors import ActionError, AgentError
 from agent.parsers import Parser, get_parser, parser_for_model
-from pixelprune import PixelPruneError, select
 from tools.screenspot import GroundingSetError, Sample, Skipped, load_grounding_set
 
 __all__ = [
@@ -142,10 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.verbose)
     try:
         settings = [
             Setting(OFF, None),
@@ -206,25 +202,10 @@ def parse_setting(spec: str) -> Setting:
     """`off`, or METHOD[:TAU[:METRIC]] (pred_2d:0.05:mae), checked by pixelprune itself."""
     if spec.strip().lower() in (OFF, "none"):
         return Setting(OFF, None)
-    parts = spec.split(":")
-    if len(parts) > 3 or not parts[0]:
-        raise UsageError(f"--prune {spec!r}: expected METHOD[:TAU[:METRIC]], e.g. pred_2d:0.05")
     try:
-        tau = float(parts[1]) if len(parts) > 1 else 0.0
-    except ValueError:
-        raise UsageError(f"--prune {spec!r}: τ {parts[1]!r} is not a number") from None
-    prune = PruneConfig(method=parts[0], tau=tau, metric=parts[2] if len(parts) > 2 else "max")
-    try:  # the selector's own checks, on one blank cell, so no second set of rules lives here
-        select(
-            np.zeros((28, 28, 3), np.uint8),
-            cell=28,
-            method=prune.method,
-            tau=prune.tau,
-            metric=prune.metric,
-            anchored=prune.anchored,
-        )
-    except PixelPruneError as error:
-        raise UsageError(f"--prune {spec!r}: {error}") from None
+        prune = parse_prune_spec(spec)
+    except ValueError as error:
+        raise UsageError(f"--prune {error}") from None
     metric = "" if prune.metric == "max" else f":{prune.metric}"
     return Setting(f"{prune.method}:{prune.tau:g}{metric}", prune)
 

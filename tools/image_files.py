@@ -10,20 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from agent.errors import UNREADABLE_IMAGE
 
 __all__ = ["ImageFileError", "open_rgb"]
-
-# What PIL raises for a file it cannot decode: unknown format, truncated or corrupt data (OSError,
-# and SyntaxError/EOFError from some format plugins), bad header values, or too many pixels.
-UNREADABLE = (
-    UnidentifiedImageError,
-    OSError,
-    SyntaxError,
-    EOFError,
-    ValueError,
-    Image.DecompressionBombError,
-)
 
 
 class ImageFileError(Exception):
@@ -38,5 +29,5 @@ def open_rgb(path: Path) -> Image.Image:
             return opened.convert("RGB")
     except FileNotFoundError:
         raise ImageFileError("no such file") from None
-    except UNREADABLE as exc:
+    except UNREADABLE_IMAGE as exc:
         raise ImageFileError(f"not a readable image ({exc})") from None

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import base64
 import io
-import ipaddress
 import math
 import secrets
 import signal
@@ -48,8 +47,10 @@ from typing import Any
 import httpx
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from agent.commands.serve import is_loopback
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 SCREENSHOTS = ROOT / "tests" / "data"
 FILLER_STEP = 8  # filler words per request number: more than a nonce's token count varies
 
@@ -278,13 +279,7 @@ def load_screenshots(agents: int, size: tuple[int, int] | None) -> list[str]:
 
 
 def is_loopback_url(url: str) -> bool:
-    host = httpx.URL(url).host
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(httpx.URL(url).host)
 
 
 @contextmanager

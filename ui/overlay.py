@@ -84,6 +84,9 @@ HUD_BACKGROUND = (20, 20, 20)
 HUD_MARGIN = 24
 MARKER_RADIUS = 14
 MARKER_PEN = 3
+# the shape of a drawing that paints nothing: Qt reads an empty mask as "no mask", which shows
+# the whole window (black without a compositor); one pixel just outside it shows none of it
+NOTHING_SHOWN = QRect(-1, -1, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -563,11 +566,13 @@ class _Drawing:
     hud_box: QRect = field(compare=False)
 
     def shape(self) -> QRegion:
-        """The window's shape without a compositor: every pixel this drawing paints."""
+        """The window's shape without a compositor: every pixel this drawing paints, and no
+        window pixel when it paints none (heatmap and HUD off, no marker)."""
         region = QRegion() if self.layer is None else self.layer.region
         if self.marker_region is not None:
             region = region.united(self.marker_region)
-        return region.united(self.hud_box)
+        region = region.united(self.hud_box)
+        return QRegion(NOTHING_SHOWN) if region.isEmpty() else region
 
 
 def compositing() -> bool:

@@ -30,7 +30,9 @@ __all__ = [
     "ModelReply",
     "PruneConfig",
     "SelectionCache",
+    "check_prune",
     "input_size",
+    "parse_prune_spec",
     "select_cells",
 ]
 
@@ -47,6 +49,44 @@ class PruneConfig:
     tau: float = 0.0
     metric: str = "max"
     anchored: bool = True
+
+
+def check_prune(prune: PruneConfig) -> None:
+    """Raise `PruneInputError` (a ValueError) if pixelprune would refuse `prune`.
+
+    Runs the selector on one blank cell: its own option checks (method, metric, τ range,
+    exact-only methods) decide, so no second set of rules lives here and a config accepted up
+    front cannot fail later.
+    """
+    select(
+        np.zeros((28, 28, 3), dtype=np.uint8),
+        cell=28,
+        method=prune.method,
+        tau=prune.tau,
+        metric=prune.metric,
+        anchored=prune.anchored,
+        seed=0,
+    )
+
+
+def parse_prune_spec(text: str) -> PruneConfig:
+    """`METHOD[:TAU[:METRIC]]` (`pred_2d`, `pred_2d:0.05`, `pred_2d:0.05:mae`), checked.
+
+    The one command-line syntax for a pruning setting; `ValueError` says what is wrong.
+    """
+    parts = text.strip().split(":")
+    if len(parts) > 3 or not parts[0]:
+        raise ValueError(f"{text!r}: expected METHOD[:TAU[:METRIC]], e.g. pred_2d:0.05")
+    try:
+        tau = float(parts[1]) if len(parts) > 1 and parts[1] else 0.0
+    except ValueError:
+        raise ValueError(f"{text!r}: τ {parts[1]!r} is not a number, e.g. pred_2d:0.02") from None
+    prune = PruneConfig(method=parts[0], tau=tau, metric=parts[2] if len(parts) > 2 else "max")
+    try:
+        check_prune(prune)
+    except ValueError as error:
+        raise ValueError(f"{text!r}: {error}") from None
+    return prune
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import os
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from agent.actions import Action, describe
 from agent.backends.base import PruneConfig
 from agent.backends.spec import ModelSpec, open_backend
 from agent.capture import CaptureConfig
+from agent.commands import setup_logging
 from agent.errors import AgentError
 from agent.events import Event, ModelFailed, RunStarted, StepFinished
 from agent.executor import MODES
@@ -79,10 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.verbose)
     try:
         spec = _spec(args)
         backend = open_backend(spec.model)

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import logging
 import os
 import socket
 import sys
 from pathlib import Path
 
-from agent.backends.base import PruneConfig
+from agent.backends.base import PruneConfig, parse_prune_spec
+from agent.commands import setup_logging
 from agent.errors import AgentError
 from agent.server.settings import MIB, ServerSettings
 
-__all__ = ["add_arguments", "is_loopback", "parse_prune_option", "run"]
+__all__ = ["add_arguments", "is_loopback", "run"]
 
 API_KEY_VARIABLE = "PIXELPRUNE_API_KEY"
 
@@ -65,10 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.verbose)
     api_key = args.api_key or os.environ.get(API_KEY_VARIABLE) or None
     try:
         settings = _settings(args, api_key)
@@ -94,20 +91,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def parse_prune_option(text: str) -> PruneConfig:
-    """`METHOD` or `METHOD:TAU` as a config pixelprune accepts; ValueError says why not."""
-    from agent.server.schemas import check_prune
-    from pixelprune import PruneInputError
-
-    method, _, tau = text.partition(":")
+def _prune(text: str) -> PruneConfig:
     try:
-        config = PruneConfig(method=method, tau=float(tau) if tau else 0.0)
-        check_prune(config)
-    except PruneInputError as error:
-        raise ValueError(f"--prune {text}: {error}") from None
-    except ValueError:
-        raise ValueError(f"--prune {text}: TAU must be a number, e.g. pred_2d:0.02") from None
-    return config
+        return parse_prune_spec(text)
+    except ValueError as error:
+        raise ValueError(f"--prune {error}") from None
 
 
 def _settings(args: argparse.Namespace, api_key: str | None) -> ServerSettings:
@@ -121,7 +109,7 @@ def _settings(args: argparse.Namespace, api_key: str | None) -> ServerSettings:
     return ServerSettings(
         model_id=args.served_model_name or args.model,
         api_key=api_key,
-        default_prune=None if args.no_prune else parse_prune_option(args.prune),
+        default_prune=None if args.no_prune else _prune(args.prune),
         max_images=args.max_images,
         max_image_bytes=args.max_image_bytes,
         file_root=args.allow_file_urls,

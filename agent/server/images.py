@@ -17,20 +17,11 @@ from urllib.parse import unquote, urlsplit
 
 from PIL import Image, UnidentifiedImageError
 
+from agent.errors import UNREADABLE_IMAGE
 from agent.server.errors import ApiError
 from agent.server.settings import ServerSettings
 
 __all__ = ["decode_image_url", "decode_images"]
-
-# What PIL raises for bytes it cannot decode: unknown format, truncated or corrupt data (OSError,
-# and SyntaxError/EOFError from some format plugins), bad header values, or too many pixels.
-UNREADABLE = (
-    UnidentifiedImageError,
-    OSError,
-    SyntaxError,
-    EOFError,
-    ValueError,
-)
 
 
 def decode_images(urls: list[str], settings: ServerSettings) -> list[Image.Image]:
@@ -128,7 +119,7 @@ def _decode(data: bytes, max_pixels: int) -> Image.Image:
         raise ApiError(400, "not an image in a format this server reads", "invalid_image") from None
     except Image.DecompressionBombError as error:
         raise ApiError(413, f"image too large ({error})", "image_too_large") from None
-    except UNREADABLE as error:
+    except UNREADABLE_IMAGE as error:
         raise ApiError(400, f"not a readable image ({error})", "invalid_image") from None
 
 

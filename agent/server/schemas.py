@@ -18,12 +18,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from agent.backends.base import PruneConfig
+from agent.backends.base import PruneConfig, check_prune
 from agent.server.errors import ApiError
 from agent.server.settings import ServerSettings
-from pixelprune import PruneInputError, select
+from pixelprune import PruneInputError
 
 __all__ = ["IGNORED", "ChatRequest", "parse_chat_request", "parse_prune"]
 
@@ -120,23 +118,6 @@ def parse_prune(value: Any, default: PruneConfig | None) -> PruneConfig | None:
     except PruneInputError as error:
         raise ApiError(400, f"bad 'pixelprune': {error}", "invalid_pixelprune") from None
     return config
-
-
-def check_prune(config: PruneConfig) -> None:
-    """Raise `PruneInputError` if pixelprune would refuse `config`.
-
-    Runs the selector on one blank cell: its own option checks (method, metric, tau range,
-    exact-only methods) decide, so the server can never accept a config that fails later.
-    """
-    select(
-        np.zeros((28, 28, 3), dtype=np.uint8),
-        cell=28,
-        method=config.method,
-        tau=config.tau,
-        metric=config.metric,
-        anchored=config.anchored,
-        seed=0,
-    )
 
 
 def _refuse_unsupported(payload: dict[str, Any]) -> None:

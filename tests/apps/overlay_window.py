@@ -1,16 +1,16 @@
 """The real overlay on the test display, in its own process (the test process's Qt is offscreen).
 
-    python -m tests.apps.overlay_window static --monitor X,Y,W,H --marker X,Y --out DIR
+    python -m tests.apps.overlay_window static --monitor X,Y,W,H [--marker X,Y] --out DIR
     python -m tests.apps.overlay_window agent --monitor X,Y,W,H --steps N --out DIR
     python -m tests.apps.overlay_window app --monitor X,Y,W,H --steps N --out DIR
 
 `static` shows the overlay for one step of a real selection (a tests/data screenshot scaled to
-the monitor) with a click marker, writes DIR/state.json (grid, keep mask, marker) and DIR/ready,
-and stays until SIGTERM. `agent` runs a dry-run agent with the scripted backend on that monitor
-with the overlay attached, writes its run folder under DIR/runs, DIR/step-N when step N has
-finished (so the test can look at the screen between steps) and DIR/done at the end. `app`
-does the same through the control app (a task file, Start, its overlay checkbox), capturing the
-whole screen.
+the monitor), with a click marker at --marker (none without it), writes DIR/state.json (grid,
+keep mask, marker) and DIR/ready, and stays until SIGTERM. `agent` runs a dry-run agent with
+the scripted backend on that monitor with the overlay attached, writes its run folder under
+DIR/runs, DIR/step-N when step N has finished (so the test can look at the screen between
+steps) and DIR/done at the end. `app` does the same through the control app (a task file,
+Start, its overlay checkbox), capturing the whole screen.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["static", "agent", "app"])
     parser.add_argument("--monitor", required=True)
-    parser.add_argument("--marker", default="0,0")
+    parser.add_argument("--marker")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -60,19 +60,22 @@ def main(argv: list[str] | None = None) -> int:
         return app.exec()
     overlay = Overlay(OverlayConfig())
     if args.mode == "static":
-        show_static(overlay, monitor, tuple(map(int, args.marker.split(","))), args.out)
+        marker = tuple(map(int, args.marker.split(","))) if args.marker else None
+        show_static(overlay, monitor, marker, args.out)
     else:
         start_agent(app, overlay, monitor, args.steps, args.out)
     return app.exec()
 
 
-def show_static(overlay: Overlay, monitor: Monitor, marker: tuple[int, int], out: Path) -> None:
+def show_static(
+    overlay: Overlay, monitor: Monitor, marker: tuple[int, int] | None, out: Path
+) -> None:
     image = Image.open(DATA / "window-chromium-1920x1080.png").convert("RGB")
     image = image.resize((monitor.width, monitor.height))
     resized = resize_for_model(image, "qwen2.5")
     selection = select(resized, cell=28)
     frame = Frame(monitor, image.size, (resized.shape[1], resized.shape[0]))
-    click = Click(point=Point(*marker, Space.SCREEN))
+    click = Click(point=Point(*marker, Space.SCREEN)) if marker else None
     record = StepRecord(
         1,
         time.time(),
@@ -82,12 +85,13 @@ def show_static(overlay: Overlay, monitor: Monitor, marker: tuple[int, int], out
         timings={"vision": 0.21, "prefill": 0.12, "decode": 0.3},
     )
     overlay.on_event(ScreenCaptured(1, Screenshot(image, monitor, 0.0), selection, frame))
-    overlay.on_event(ActionProposed(1, click, frame))
+    if click is not None:
+        overlay.on_event(ActionProposed(1, click, frame))
     overlay.on_event(StepFinished(record))
     state = {
         "grid": list(selection.grid),
         "keep": selection.keep.astype(int).tolist(),
-        "marker": list(marker),
+        "marker": list(marker) if marker else None,
         "translucent": overlay.translucent,
     }
     (out / "state.json").write_text(json.dumps(state))

@@ -15,7 +15,6 @@ docs/app.png is made. `--exit-after SECONDS` closes the window by itself (smoke 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from PIL import Image
 
 from agent.backends.scripted import ScriptedBackend
 from agent.capture import Screenshot
+from agent.commands import setup_logging
 from agent.coords import Monitor
 from ui.commands import window_size
 
@@ -53,10 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.verbose)
     demo = None
     if args.demo is not None:
         try:
