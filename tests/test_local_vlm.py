@@ -56,6 +56,23 @@ def test_a_batch_answers_like_single_calls(tiny_models, screenshot_paths, family
         assert together.prompt_tokens == alone.prompt_tokens
 
 
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_a_text_only_prompt_is_answered_alone_and_in_a_batch(tiny_models, screenshot_paths, family):
+    vlm = LocalVLM(tiny_models[family])
+    shots = screenshots(screenshot_paths)[:1]
+    text = ask("Say hello.", images=0)
+    alone = vlm.generate([], text, max_new_tokens=4)
+    assert alone.image_tokens_full == alone.image_tokens_kept == 0 and alone.prompt_tokens > 0
+    assert vlm.generate([], text, prune=PruneConfig(), max_new_tokens=4).selections == ()
+    mixed = vlm.generate_batch(
+        [Request([], text), Request(shots, ask("Click Save."))],
+        prune=PruneConfig(),
+        max_new_tokens=4,
+    )
+    single = vlm.generate(shots, ask("Click Save."), prune=PruneConfig(), max_new_tokens=4)
+    assert mixed[0].token_ids == alone.token_ids and mixed[1].token_ids == single.token_ids
+
+
 def test_chat_template_comes_from_the_processor_file(tiny_model_dirs, tmp_path):
     folder = shutil.copytree(tiny_model_dirs["qwen2.5"], tmp_path / "m")
     config = json.loads((folder / "tokenizer_config.json").read_text())

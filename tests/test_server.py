@@ -190,6 +190,19 @@ def test_chat_answers_what_the_model_answers(url, vlm, shots, count):
     assert timings["total"] >= timings["vision"] + timings["prefill"] > 0
 
 
+def test_a_text_only_chat_is_answered(url, vlm):
+    response = post(url, payload("Say hello."))
+    assert response.status_code == 200, response.text
+    expected = vlm.generate(
+        [], model_messages("Say hello.", 0), prune=PruneConfig(), max_new_tokens=MAX_TOKENS
+    )
+    body = response.json()
+    assert body["choices"][0]["message"]["content"] == expected.text
+    assert body["usage"]["prompt_tokens"] == expected.prompt_tokens
+    prune = body["usage"]["pixelprune"]
+    assert prune["image_tokens_full"] == prune["image_tokens_kept"] == 0
+
+
 def test_pruning_follows_the_request_then_the_server_default(url, engine, vlm, shots):
     images = [data_url(shots[0]), data_url(shots[1])]
     on = post(url, payload("Open the menu.", *images)).json()["usage"]
@@ -286,7 +299,6 @@ def bad_requests(shot: Image.Image, file_root: Path) -> dict[str, tuple[Any, int
             invalid,
             "invalid_messages",
         ),
-        "no image": (payload("x"), 400, invalid, "no_image"),
         "image token in text": (
             payload("look <|image_pad|>", good),
             400,

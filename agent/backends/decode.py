@@ -45,13 +45,13 @@ def prefill(
     language = model.model.language_model
     embeds = model.get_input_embeddings()(inputs.input_ids)
     image_mask = inputs.input_ids == model.config.image_token_id
-    image_embeds = torch.cat(features.embeds).to(embeds.device, embeds.dtype)
-    if int(image_mask.sum()) != len(image_embeds):
-        raise ValueError(
-            f"{int(image_mask.sum())} image tokens in the prompt for {len(image_embeds)} features"
-        )
-    embeds = embeds.masked_scatter(image_mask[..., None].expand_as(embeds), image_embeds)
+    count = sum(len(image) for image in features.embeds)
+    if int(image_mask.sum()) != count:
+        raise ValueError(f"{int(image_mask.sum())} image tokens in the prompt for {count} features")
     extra = {}
+    if features.embeds:  # else a text-only prompt
+        image_embeds = torch.cat(features.embeds).to(embeds.device, embeds.dtype)
+        embeds = embeds.masked_scatter(image_mask[..., None].expand_as(embeds), image_embeds)
     if features.deepstack is not None:
         extra = {
             "visual_pos_masks": image_mask,

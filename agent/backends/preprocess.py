@@ -75,7 +75,8 @@ class ImagePreprocessor:
             patches = pixel_values[first : first + rows * cols].view(shape)
             patches.copy_(image_cells.unsqueeze(5).expand(shape))
             first += rows * cols
-        return Preprocessed(pixel_values, torch.tensor(grids, dtype=torch.int64), resized)
+        grid = torch.tensor(grids, dtype=torch.int64).reshape(len(grids), 3)  # (0, 3) for none
+        return Preprocessed(pixel_values, grid, resized)
 
     def _cells(self, image: Image.Image, device: torch.device) -> torch.Tensor:
         """Normalised values of one image as (gh/m, gw/m, m, m, C, p, p), kept while resent.

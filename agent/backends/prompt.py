@@ -75,7 +75,9 @@ def build_inputs(
     keep.append(torch.ones(len(ids) - start, dtype=torch.bool))
     full_ids, full_types, columns = torch.cat(pieces), torch.cat(types), torch.cat(keep)
     full_positions, _ = model.model.get_rope_index(
-        full_ids[None], mm_token_type_ids=full_types[None], image_grid_thw=image_grid_thw
+        full_ids[None],
+        mm_token_type_ids=full_types[None],
+        image_grid_thw=image_grid_thw if len(image_grid_thw) else None,
     )
     device = model.device
     input_ids = full_ids[columns][None].to(device)

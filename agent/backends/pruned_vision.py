@@ -61,6 +61,8 @@ def encode_images(
     `selections=None` runs the stock, unpruned path. Otherwise there must be one Selection per
     image, made on the image the processor produced (same cell grid), else PruneMismatchError.
     """
+    if len(image_grid_thw) == 0:  # a text-only prompt: nothing for the vision tower
+        return VisionFeatures(embeds=(), deepstack=None, kept_cells=())
     visual = model.model.visual
     merge_unit = visual.spatial_merge_size**2
     cells_per_image = (image_grid_thw.prod(-1) // merge_unit).tolist()

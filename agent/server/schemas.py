@@ -57,8 +57,6 @@ def parse_chat_request(payload: Any, settings: ServerSettings) -> ChatRequest:
         )
     _refuse_unsupported(payload)
     messages, image_urls = _messages(payload.get("messages"))
-    if not image_urls:  # the local model's batch path needs one (agent prompts always have one)
-        raise ApiError(400, "the request has no image_url part; send at least one", "no_image")
     if len(image_urls) > settings.max_images:
         raise ApiError(
             400,
