@@ -110,7 +110,8 @@ def build_blocks(report: Report, plots: dict[str, str]) -> list[Block]:
         _summary_table(report),
         Paragraph(
             "Kept share = kept cells / all cells of the resized image, i.e. the share of visual "
-            "tokens the model still sees (lower = more compression)."
+            "tokens the model still sees (lower = more compression). The random method keeps as "
+            "many cells as pred_2d, chosen at random: a control for where, not how many."
         ),
         Heading("From the paper, not measured here", 2),
         Bullets(_paper_lines()),
