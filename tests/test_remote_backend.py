@@ -624,6 +624,22 @@ def test_cli_run_against_a_server_in_dry_run():
     assert len(first.images) == 1 and first.images[0].size == (4480, 1440)  # the Xvfb screen
 
 
+def test_eval_grounding_asks_a_server_and_shows_unknown_kept_share(tmp_path):
+    with serving() as server:
+        server.replies = [Reply(CLICK)] * 4  # 2 samples, pruning off and pred_2d:0
+        done = main(
+            "eval-grounding", str(DATA / "grounding"), "--server", server.url, "--limit", "2",
+            "--out", str(tmp_path),
+        )  # fmt: skip
+        chats = server.chats()
+    assert done.returncode == 0, done.stderr
+    assert len(chats) == 4 and all(len(chat.images) == 1 for chat in chats)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["model"] == MODEL
+    rows = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(row["kept_share"] is None for row in rows)  # never invented
+
+
 def test_cli_task_file_with_a_server_and_a_key_from_the_environment(tmp_path):
     require_display()
     with serving("pixelprune") as server:

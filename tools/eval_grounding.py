@@ -49,6 +49,7 @@ from rich.table import Table
 from agent.actions import Action, points_of
 from agent.backends.base import Backend, PruneConfig, parse_prune_spec
 from agent.commands import setup_logging
+from agent.commands.model_options import add_model_arguments, model_spec
 from agent.coords import Frame, Monitor, action_to_screen
 from agent.errors import ActionError, AgentError
 from agent.parsers import Parser, get_parser, parser_for_model
@@ -112,16 +113,7 @@ class Evaluation:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", type=Path, metavar="DATA_DIR", help="the grounding set's folder")
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", help="model folder or hub id in the local HF cache")
-    model.add_argument("--quant", choices=["4bit", "8bit", "none"], help="default 4bit")
-    model.add_argument("--parser", help="output convention (default: the model's own)")
-    model.add_argument("--scripted", metavar="FILE", help="replay outputs from a JSON list")
-    model.add_argument(
-        "--family",
-        choices=["qwen2", "qwen2.5", "qwen3"],
-        help="scripted backend's resize geometry (default qwen2.5)",
-    )
+    model = add_model_arguments(parser)
     model.add_argument(
         "--max-new-tokens", type=int, default=256, help="answer length cap (default 256)"
     )
@@ -553,13 +545,10 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
 
 
 def _open_backend(args: argparse.Namespace) -> Backend:
-    """The model as `main.py run` opens it (same spec, same errors)."""
-    from agent.backends.spec import ModelSpec, open_backend
+    """The model as `main.py run` opens it: same options, same spec, same errors."""
+    from agent.backends.spec import open_backend
 
-    options: dict[str, Any] = {"family": args.family} if args.family else {}
-    if args.quant is not None:
-        options["quantization"] = None if args.quant == "none" else args.quant
-    return open_backend(ModelSpec(path=args.model or None, scripted=args.scripted, **options))
+    return open_backend(model_spec(args))
 
 
 def _evaluate_with_progress(

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
 from agent.actions import Action, describe
 from agent.backends.base import PruneConfig
-from agent.backends.spec import ModelSpec, open_backend
+from agent.backends.spec import open_backend
 from agent.capture import CaptureConfig
 from agent.commands import setup_logging
+from agent.commands.model_options import add_model_arguments, given, model_spec
 from agent.errors import AgentError
 from agent.events import Event, ModelFailed, RunStarted, StepFinished
 from agent.executor import MODES
@@ -38,28 +38,7 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="a task file (.toml) or the task text")
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", help="model folder or hub id in the local HF cache")
-    model.add_argument("--quant", choices=["4bit", "8bit", "none"], help="default 4bit")
-    model.add_argument("--parser", help="output convention (default: the model's own)")
-    model.add_argument("--scripted", metavar="FILE", help="replay outputs from a JSON list")
-    model.add_argument(
-        "--family",
-        choices=["qwen2", "qwen2.5", "qwen3"],
-        help="resize geometry of a server or scripted model (server: from the model id; "
-        "scripted: qwen2.5)",
-    )
-    server = parser.add_argument_group("model server (OpenAI-compatible)")
-    server.add_argument("--server", metavar="URL", help="e.g. http://gpu-box:8000/v1")
-    server.add_argument("--server-model", metavar="ID", help="default: the server's only model")
-    server.add_argument(
-        "--api-key-env", metavar="NAME", help="environment variable that holds the API key"
-    )
-    server.add_argument("--min-pixels", type=int, help="the server's processor bounds, if not")
-    server.add_argument("--max-pixels", type=int, help="the family's released ones")
-    server.add_argument(
-        "--server-timeout", type=float, metavar="SECONDS", help="wait for an answer (300)"
-    )
+    add_model_arguments(parser)
     prune = parser.add_argument_group("pruning")
     prune.add_argument("--no-prune", action="store_true", help="send every patch")
     prune.add_argument("--prune-method", help="pred_2d (default), raster, global, ...")
@@ -118,28 +97,14 @@ def _spec(args: argparse.Namespace) -> TaskSpec:
     target = Path(args.target)
     if target.suffix == ".toml":
         spec = load_task_file(target)
+        model = model_spec(args, spec.model)
     else:
-        model = ModelSpec(path=args.model or None, scripted=args.scripted, server=args.server)
+        model = model_spec(args)
         spec = TaskSpec(args.target, model, AgentConfig(record_to=args.runs_dir))
-    changes = _given(
-        family=args.family,
-        server_model=args.server_model,
-        api_key=_environment(args.api_key_env) if args.api_key_env else None,
-        min_pixels=args.min_pixels,
-        max_pixels=args.max_pixels,
-        timeout=args.server_timeout,
-    )
-    source = _given(path=args.model, scripted=args.scripted, server=args.server)
-    if source:  # replaces the task file's model source
-        changes = {"path": None, "scripted": None, "server": None, **source, **changes}
-    model = _replace_model(spec.model, **changes)
-    if args.quant is not None:
-        quantization = None if args.quant == "none" else args.quant
-        model = dataclasses.replace(model, quantization=quantization)
     config = spec.agent
     prune = config.prune or PruneConfig()
     if args.prune_method or args.tau is not None:
-        prune = dataclasses.replace(prune, **_given(method=args.prune_method, tau=args.tau))
+        prune = dataclasses.replace(prune, **given(method=args.prune_method, tau=args.tau))
         config = dataclasses.replace(config, prune=prune)
     if args.no_prune:
         config = dataclasses.replace(config, prune=None)
@@ -148,7 +113,7 @@ def _spec(args: argparse.Namespace) -> TaskSpec:
         monitor = CaptureConfig(int(args.monitor) if args.monitor.isdigit() else args.monitor)
     config = dataclasses.replace(
         config,
-        **_given(
+        **given(
             mode=args.mode,
             max_steps=args.max_steps,
             max_seconds=args.max_seconds,
@@ -165,28 +130,6 @@ def _spec(args: argparse.Namespace) -> TaskSpec:
     elif config.record_to is None:
         config = dataclasses.replace(config, record_to=args.runs_dir)
     return TaskSpec(spec.task, model, config, spec.secrets)
-
-
-def _replace_model(model: ModelSpec, **changes: object) -> ModelSpec:
-    """The spec with `changes`; a server's own settings go when the source is not a server."""
-    if changes.get("server", model.server) is None:
-        changes = {
-            **dict.fromkeys(("server_model", "api_key", "min_pixels", "max_pixels", "timeout")),
-            **changes,
-        }
-    return dataclasses.replace(model, **changes)
-
-
-def _environment(name: str) -> str:
-    """The API key in the environment variable `name` (read here, never from the command line)."""
-    value = os.environ.get(name)
-    if not value:
-        raise AgentError(f"--api-key-env names {name}, which is not set in the environment")
-    return value
-
-
-def _given(**values: object) -> dict[str, object]:
-    return {name: value for name, value in values.items() if value is not None}
 
 
 def _print_event(event: Event) -> None:

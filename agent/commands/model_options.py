@@ -1,0 +1,86 @@
+"""The model options of every command that asks a model: a local model, a server or a script.
+
+`main.py run` and `main.py eval-grounding` take the same options with the same meaning and the
+same errors, so a user who can run a task on a GPU server can evaluate that server too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+
+from agent.backends.spec import ModelSpec
+from agent.errors import AgentError
+
+__all__ = ["add_model_arguments", "given", "model_spec"]
+
+SERVER_ONLY = ("server_model", "api_key", "min_pixels", "max_pixels", "timeout")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The "model" and "model server" option groups; returns the first, for command extras."""
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help="model folder or hub id in the local HF cache")
+    model.add_argument("--quant", choices=["4bit", "8bit", "none"], help="default 4bit")
+    model.add_argument("--parser", help="output convention (default: the model's own)")
+    model.add_argument("--scripted", metavar="FILE", help="replay outputs from a JSON list")
+    model.add_argument(
+        "--family",
+        choices=["qwen2", "qwen2.5", "qwen3"],
+        help="resize geometry of a server or scripted model (server: from the model id; "
+        "scripted: qwen2.5)",
+    )
+    server = parser.add_argument_group("model server (OpenAI-compatible)")
+    server.add_argument("--server", metavar="URL", help="e.g. http://gpu-box:8000/v1")
+    server.add_argument("--server-model", metavar="ID", help="default: the server's only model")
+    server.add_argument(
+        "--api-key-env", metavar="NAME", help="environment variable that holds the API key"
+    )
+    server.add_argument("--min-pixels", type=int, help="the server's processor bounds, if not")
+    server.add_argument("--max-pixels", type=int, help="the family's released ones")
+    server.add_argument(
+        "--server-timeout", type=float, metavar="SECONDS", help="wait for an answer (300)"
+    )
+    return model
+
+
+def model_spec(args: argparse.Namespace, base: ModelSpec | None = None) -> ModelSpec:
+    """`base` (a task file's model) with the command line's model options applied.
+
+    A model source given here (`--model`, `--server`, `--scripted`) replaces the base's; without
+    a base exactly one must be given (`ModelError` otherwise). The API key is read from the
+    environment variable `--api-key-env` names, never from the command line.
+    """
+    changes = given(
+        family=args.family,
+        server_model=args.server_model,
+        api_key=_environment(args.api_key_env) if args.api_key_env else None,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
+        timeout=args.server_timeout,
+    )
+    source = given(path=args.model or None, scripted=args.scripted, server=args.server)
+    if base is None:
+        base = ModelSpec(**source)
+    elif source:
+        changes = {"path": None, "scripted": None, "server": None, **source, **changes}
+    if changes.get("server", base.server) is None:  # a server's settings go with the server
+        changes = {**dict.fromkeys(SERVER_ONLY), **changes}
+    model = dataclasses.replace(base, **changes)
+    if args.quant is not None:
+        quantization = None if args.quant == "none" else args.quant
+        model = dataclasses.replace(model, quantization=quantization)
+    return model
+
+
+def given(**values: object) -> dict[str, object]:
+    """The values that were given (not None): command-line overrides."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _environment(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise AgentError(f"--api-key-env names {name}, which is not set in the environment")
+    return value
