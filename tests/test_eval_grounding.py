@@ -331,6 +331,7 @@ def test_the_command_with_a_script_writes_every_output(tmp_path):
     assert summary["agreement"]["pred_2d:0"]["lost"] == 1
     assert summary["agreement"]["raster:0"]["share"] == 1.0
     assert summary["dataset"]["layout"] == "screenspot-v2" and summary["complete"]
+    assert summary["not_pruned"] == {}  # the scripted backend prunes when asked
     assert "| overall |" in (out / "summary.md").read_text()
     with Image.open(out / "accuracy.png") as plot:
         assert plot.format == "PNG" and plot.width > 300

@@ -638,6 +638,8 @@ def test_eval_grounding_asks_a_server_and_shows_unknown_kept_share(tmp_path):
     assert summary["model"] == MODEL
     rows = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and all(row["kept_share"] is None for row in rows)  # never invented
+    assert summary["not_pruned"] == {"pred_2d:0": 2}
+    assert "pred_2d:0: 2 answer(s) came back unpruned" in done.stdout
 
 
 def test_cli_task_file_with_a_server_and_a_key_from_the_environment(tmp_path):

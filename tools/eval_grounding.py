@@ -92,6 +92,7 @@ class Result:
     kept_share: float | None  # image tokens sent / image tokens of the full image
     tokens_full: int | None
     tokens_kept: int | None
+    pruned: bool  # the backend reports that it pruned (a stock server cannot)
     seconds: float  # the backend call, wall time
     timings: dict[str, float]  # the backend's own stage timings
     output: str  # the model's raw answer
@@ -248,6 +249,7 @@ def evaluate(
                     kept_share=kept / full if full and kept is not None else None,
                     tokens_full=full,
                     tokens_kept=kept,
+                    pruned=reply.selections is not None,
                     seconds=seconds,
                     timings=dict(reply.timings),
                     output=reply.text,
@@ -306,6 +308,9 @@ def summarise(evaluation: Evaluation, settings: Sequence[Setting]) -> dict[str, 
         )
     baseline = {r.sample.id: r for r in by_setting[names[0]]}
     agreement = {name: _agreement(baseline, by_setting[name]) for name in names[1:]}
+    not_pruned = {  # asked to prune, answered by a backend that did not say it pruned
+        s.name: sum(not r.pruned for r in by_setting[s.name]) for s in settings if s.prune
+    }
     return {
         "settings": [
             {"name": s.name, "prune": None if s.prune is None else dataclasses.asdict(s.prune)}
@@ -315,6 +320,7 @@ def summarise(evaluation: Evaluation, settings: Sequence[Setting]) -> dict[str, 
         "stopped": evaluation.stopped,
         "groups": groups,
         "agreement": agreement,
+        "not_pruned": {name: count for name, count in not_pruned.items() if count},
     }
 
 
@@ -406,6 +412,7 @@ def result_row(result: Result) -> dict[str, Any]:
         "kept_share": result.kept_share,
         "tokens_full": result.tokens_full,
         "tokens_kept": result.tokens_kept,
+        "pruned": result.pruned,
         "seconds": result.seconds,
         "timings": result.timings,
         "output": result.output,
@@ -432,6 +439,8 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     console.print(table)
     for name, agreement in summary["agreement"].items():
         console.print(_agreement_line(names[0], name, agreement))
+    for line in _not_pruned_lines(summary):
+        console.print(f"warning: {line}")
     skipped = summary["dataset"]["skipped"]
     if skipped:
         console.print(f"{len(skipped)} entries skipped (listed in summary.json)")
@@ -512,7 +521,16 @@ def _markdown(summary: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines += [f"- {_agreement_line(names[0], n, a)}" for n, a in summary["agreement"].items()]
+    lines += [f"- **Warning:** {line}" for line in _not_pruned_lines(summary)]
     return "\n".join(lines) + "\n"
+
+
+def _not_pruned_lines(summary: dict[str, Any]) -> list[str]:
+    return [
+        f"{name}: {count} answer(s) came back unpruned (the backend does not report PixelPrune, "
+        "e.g. a stock server), so that column measures the unpruned model"
+        for name, count in summary["not_pruned"].items()
+    ]
 
 
 def _plot(summary: dict[str, Any], path: Path) -> None:
