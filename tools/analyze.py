@@ -14,11 +14,11 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from agent.backends.base import PruneConfig, check_prune
 from pixelprune import METHODS, METRICS, PixelPruneError, get_family, resize_for_model, select
 from pixelprune.heatmap import overlay_heatmap, render_heatmap
 from pixelprune.selection import Selection
@@ -85,15 +85,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Analyze every file; 0 when all succeeded, 1 when any file failed."""
-    cell = get_family(args.family).cell
     try:
-        select(
-            np.zeros((cell, cell, 3), np.uint8),
-            cell=cell,
-            method=args.method,
-            tau=args.tau,
-            metric=args.metric,
-            anchored=not args.no_anchor,
+        check_prune(
+            PruneConfig(
+                method=args.method, tau=args.tau, metric=args.metric, anchored=not args.no_anchor
+            )
         )
     except PixelPruneError as exc:  # bad options: nothing to do per file
         print(f"error: {exc}", file=sys.stderr)

@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 from rich.console import Console
 from rich.progress import (
@@ -29,7 +28,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from pixelprune import METHODS, METRICS, PixelPruneError, get_family, resize_for_model, select
+from agent.backends.base import PruneConfig, check_prune
+from pixelprune import METHODS, METRICS, PixelPruneError, get_family, resize_for_model
 from pixelprune.heatmap import overlay_heatmap, render_heatmap
 from pixelprune.selection import Selection
 from pixelprune.stats import time_select
@@ -288,7 +288,7 @@ def _config(args: argparse.Namespace) -> ReportConfig:
     if args.repeat < 1:
         raise OptionError(f"--repeat must be at least 1, got {args.repeat}")
     cell = get_family(args.family).cell
-    refused = _refused(methods, taus, args.metric, cell, args.seed)
+    refused = _refused(methods, taus, args.metric)
     heatmap_method, heatmap_tau = _heatmap_choice(methods, taus, refused)
     out: Path = args.out
     if out.exists() and not out.is_dir():
@@ -348,19 +348,18 @@ def _parse_taus(text: str) -> tuple[float, ...]:
 
 
 def _refused(
-    methods: tuple[str, ...], taus: tuple[float, ...], metric: str, cell: int, seed: int
+    methods: tuple[str, ...], taus: tuple[float, ...], metric: str
 ) -> dict[tuple[str, float], str]:
     """The method × τ that pixelprune refuses, with its reason, found by asking it on one cell.
 
     This also compiles (or loads from cache) every kernel the run needs, so that no image's
     timing includes the first-call cost.
     """
-    one_cell = np.zeros((cell, cell, 3), np.uint8)
     refused = {}
     for method in methods:
         for tau in taus:
             try:
-                select(one_cell, cell=cell, method=method, tau=tau, metric=metric, seed=seed)
+                check_prune(PruneConfig(method=method, tau=tau, metric=metric))
             except PixelPruneError as exc:
                 refused[(method, tau)] = str(exc)
     for tau in taus:
