@@ -287,13 +287,12 @@ class OpenAICompatibleBackend(Backend):
 
     def _only_model(self) -> str:
         """The id of the server's model when it serves exactly one."""
-        models = self._models()
-        if models is None:
+        ids = self._model_ids()
+        if ids is None:
             raise UnknownModelError(
                 f"{self.server}/models does not list the served models: name the model "
                 "(--server-model, task file server_model)"
             )
-        ids = [str(entry.get("id")) for entry in models]
         if len(ids) != 1:
             listed = ", ".join(ids) or "none"
             raise UnknownModelError(
@@ -301,6 +300,11 @@ class OpenAICompatibleBackend(Backend):
                 "--server-model (task file: server_model)"
             )
         return ids[0]
+
+    def _model_ids(self) -> list[str] | None:
+        """The ids the server lists, or None when it has no such listing."""
+        models = self._models()
+        return None if models is None else [str(entry.get("id")) for entry in models]
 
     def _models(self) -> list[dict[str, Any]] | None:
         """The entries of GET /models, or None when the server has no such listing."""
@@ -365,13 +369,12 @@ class OpenAICompatibleBackend(Backend):
         if status == 404:
             if path == "/models":
                 return UnknownModelError(f"{where}: HTTP 404")
-            models = self._models()
-            if models is None:
+            ids = self._model_ids()
+            if ids is None:
                 return UnknownModelError(
                     f"no OpenAI-compatible API at {where} (HTTP 404: {message}); the URL "
                     "usually ends in /v1, e.g. http://host:8000/v1"
                 )
-            ids = [str(entry.get("id")) for entry in models]
             if self.model not in ids:
                 return UnknownModelError(
                     f"{self.server} has no model {self.model!r}; it serves: "
