@@ -352,6 +352,9 @@ class Agent:
                     reply.prompt_tokens,
                     reply.image_tokens_full,
                     reply.image_tokens_kept,
+                    reply.vision_tokens_encoded,
+                    reply.vision_cache_hits,
+                    reply.vision_cache_seconds,
                 )
             )
             if error is None:

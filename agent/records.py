@@ -21,6 +21,7 @@ __all__ = [
     "Attempt",
     "RunResult",
     "StepRecord",
+    "VisionCacheUse",
     "action_from_dict",
     "action_to_dict",
     "frame_from_dict",
@@ -54,6 +55,21 @@ class Attempt:
     prompt_tokens: int | None = None
     image_tokens_full: int | None = None
     image_tokens_kept: int | None = None
+    vision_tokens_encoded: int | None = None  # cells through the vision tower (None: unknown)
+    vision_cache_hits: int | None = None  # images whose features were reused
+    vision_cache_seconds: float | None = None  # what the reused images had cost to encode
+
+
+@dataclass(frozen=True)
+class VisionCacheUse:
+    """A step's vision-tower work: what went through it, and what the vision cache saved.
+
+    Kept apart from `latency` (pruning's saving): the two never mix.
+    """
+
+    tokens_encoded: int  # cells (LLM image tokens) the tower encoded, over the step's calls
+    hits: int  # images whose features the cache served instead
+    seconds_saved: float  # what those had cost to encode when they were first encoded
 
 
 @dataclass
@@ -84,6 +100,17 @@ class StepRecord:
         last = self.attempts[-1]
         return last.image_tokens_full, last.image_tokens_kept
 
+    @property
+    def vision_cache(self) -> VisionCacheUse | None:
+        """The vision tower's work over this step's model calls (None: the backend can't say)."""
+        if not self.attempts or any(a.vision_tokens_encoded is None for a in self.attempts):
+            return None
+        return VisionCacheUse(
+            tokens_encoded=sum(a.vision_tokens_encoded or 0 for a in self.attempts),
+            hits=sum(a.vision_cache_hits or 0 for a in self.attempts),
+            seconds_saved=sum(a.vision_cache_seconds or 0.0 for a in self.attempts),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (screenshot and mask are stored beside it as images)."""
         full, kept = self.image_tokens
@@ -101,6 +128,9 @@ class StepRecord:
             "image_tokens_full": full,
             "image_tokens_kept": kept,
             "latency": None if self.latency is None else dataclasses.asdict(self.latency),
+            "vision_cache": None
+            if self.vision_cache is None
+            else dataclasses.asdict(self.vision_cache),
             "selection": None
             if self.selection is None
             else {

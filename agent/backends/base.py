@@ -100,6 +100,11 @@ class ModelReply:
     selections: tuple[Selection, ...] | None = None  # per image, None when not pruned
     # seconds by stage: preprocess, prune, vision, prefill, decode, total (those measured)
     timings: Mapping[str, float] = field(default_factory=dict)
+    # the vision tower's work (None where a backend cannot know): cells it encoded for this
+    # call, images whose features came from the vision cache, what those had cost to encode
+    vision_tokens_encoded: int | None = None
+    vision_cache_hits: int | None = None
+    vision_cache_seconds: float | None = None
 
 
 class Backend(ABC):

@@ -33,7 +33,8 @@ from agent.backends.decode import generate
 from agent.backends.loading import DEFAULT_MODEL, LoadedModel, ModelConfig, load_model
 from agent.backends.preprocess import ImagePreprocessor
 from agent.backends.prompt import build_inputs, stack_inputs
-from agent.backends.pruned_vision import encode_images
+from agent.backends.pruned_vision import VisionFeatures, encode_images
+from agent.backends.vision_cache import CachedImage, VisionCache
 from agent.parsers.base import Prompt
 from pixelprune import Selection, get_family
 
@@ -64,6 +65,11 @@ class GenerationResult:
     selections: tuple[Selection, ...] | None  # None when not pruned
     timings: Timings
     stopped: bool  # the model ended its answer (a stop token), rather than max_new_tokens
+    # this prompt's images in the vision tower: cells encoded by this call (its own images
+    # only), images served from the vision cache, and what those had cost to encode
+    vision_tokens_encoded: int = 0
+    vision_cache_hits: int = 0
+    vision_cache_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -77,13 +83,17 @@ class Request:
 class LocalVLM(Backend):
     """A loaded Qwen2/2.5/3-VL model that answers chat prompts with screenshots."""
 
-    def __init__(self, loaded: LoadedModel, name: str | None = None) -> None:
+    def __init__(
+        self, loaded: LoadedModel, name: str | None = None, *, vision_cache: bool = True
+    ) -> None:
+        """`vision_cache`: reuse the features of images encoded before (`VisionCache`)."""
         self.loaded = loaded
         self.family = get_family(loaded.family)
         self.name = name or str(loaded.folder)
         self.model_type = loaded.model.config.model_type
         self._selections = SelectionCache()  # the agent resends its last screenshots
         self._preprocess = ImagePreprocessor(loaded.image_processor, self.family)
+        self.vision_cache = VisionCache() if vision_cache else None
 
     @classmethod
     def from_pretrained(
@@ -94,10 +104,22 @@ class LocalVLM(Backend):
         device_map: str | dict[str, Any] = "auto",
         cache_dir: str | None = None,
         attn_implementation: str | None = None,
+        quantize_vision: bool = False,
+        vision_cache: bool = True,
     ) -> LocalVLM:
-        """Load a local folder or an id from the local Hugging Face cache (never downloads)."""
-        config = ModelConfig(path_or_id, quantization, device_map, cache_dir, attn_implementation)
-        return cls(load_model(config), name=path_or_id)
+        """Load a local folder or an id from the local Hugging Face cache (never downloads).
+
+        See `ModelConfig` for the loading options.
+        """
+        config = ModelConfig(
+            path_or_id,
+            quantization,
+            device_map,
+            cache_dir,
+            attn_implementation,
+            quantize_vision=quantize_vision,
+        )
+        return cls(load_model(config), name=path_or_id, vision_cache=vision_cache)
 
     def input_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) this model's image processor resizes a screenshot to."""
@@ -124,6 +146,9 @@ class LocalVLM(Backend):
             image_tokens_kept=result.image_tokens_kept,
             selections=result.selections,
             timings=asdict(result.timings),
+            vision_tokens_encoded=result.vision_tokens_encoded,
+            vision_cache_hits=result.vision_cache_hits,
+            vision_cache_seconds=result.vision_cache_seconds,
         )
 
     def generate(
@@ -151,14 +176,8 @@ class LocalVLM(Backend):
         model, tokenizer = self.loaded.model, self.loaded.tokenizer
         start = time.perf_counter()
         all_images = [_rgb(image) for request in requests for image in request.images]
-        processed = self._preprocess(all_images, model.device)
-        grid = processed.grid
-        preprocessed = time.perf_counter()
-        selections = None if prune is None else self._select(all_images, prune)
-        pruned = time.perf_counter()
-        features = encode_images(model, processed.pixel_values, grid.to(model.device), selections)
-        _sync(model)
-        encoded = time.perf_counter()
+        encoded = self._encode(all_images, prune)
+        features, grid = encoded.features, encoded.grid
         prompts, first_image = [], 0
         for request in requests:
             count = len(request.images)
@@ -181,9 +200,9 @@ class LocalVLM(Backend):
             model, batch, features, max_new_tokens=max_new_tokens, stop_ids=stop_ids
         )
         timings = Timings(
-            preprocess=preprocessed - start,
-            prune=pruned - preprocessed,
-            vision=encoded - pruned,
+            preprocess=encoded.preprocess_seconds,
+            prune=encoded.prune_seconds,
+            vision=encoded.vision_seconds,
             prefill=generation.prefill_seconds,
             decode=generation.decode_seconds,
             total=time.perf_counter() - start,
@@ -191,6 +210,7 @@ class LocalVLM(Backend):
         results, first_image = [], 0
         for request, prompt, tokens in zip(requests, prompts, generation.tokens, strict=True):
             count = len(request.images)
+            images = range(first_image, first_image + count)
             text_tokens = [t for t in tokens if t not in stop_ids]
             results.append(
                 GenerationResult(
@@ -200,14 +220,58 @@ class LocalVLM(Backend):
                     image_tokens_full=prompt.image_tokens_full,
                     image_tokens_kept=prompt.image_tokens_kept,
                     selections=None
-                    if selections is None
-                    else tuple(selections[first_image : first_image + count]),
+                    if prune is None
+                    else tuple(encoded.selections[i] for i in images),
                     timings=timings,
                     stopped=any(t in stop_ids for t in tokens),
+                    **encoded.usage(images),
                 )
             )
             first_image += count
         return results
+
+    def _encode(self, images: Sequence[Image.Image], prune: PruneConfig | None) -> _Encoded:
+        """Vision features of `images`, from the cache where it has them, else from the tower
+        (only the images not cached are resized, selected and encoded)."""
+        model = self.loaded.model
+        start = time.perf_counter()
+        cache = self.vision_cache
+        keys = [None if cache is None else cache.key(image, prune) for image in images]
+        entries: list[CachedImage | None] = [
+            None if cache is None or key is None else cache.get(key) for key in keys
+        ]
+        missing = [i for i, entry in enumerate(entries) if entry is None]
+        new_images = [images[i] for i in missing]
+        processed = self._preprocess(new_images, model.device)
+        preprocessed = time.perf_counter()
+        selections = None if prune is None else self._select(new_images, prune)
+        pruned = time.perf_counter()
+        features = encode_images(
+            model, processed.pixel_values, processed.grid.to(model.device), selections
+        )
+        _sync(model)
+        vision_seconds = time.perf_counter() - pruned
+        encoded_tokens = sum(len(cells) for cells in features.kept_cells)
+        for n, i in enumerate(missing):
+            entries[i] = CachedImage(
+                embeds=features.embeds[n],
+                deepstack=None
+                if features.deepstack is None
+                else tuple(layer[n] for layer in features.deepstack),
+                kept_cells=features.kept_cells[n],
+                grid=tuple(processed.grid[n].tolist()),
+                selection=None if selections is None else selections[n],
+                seconds=vision_seconds * len(features.kept_cells[n]) / max(encoded_tokens, 1),
+            )
+            if cache is not None and keys[i] is not None:
+                cache.put(keys[i], entries[i])
+        return _Encoded(
+            entries=entries,
+            encoded={i: len(entries[i].kept_cells) for i in missing},
+            preprocess_seconds=preprocessed - start,
+            prune_seconds=pruned - preprocessed,
+            vision_seconds=vision_seconds,
+        )
 
     def _select(self, images: Sequence[Image.Image], prune: PruneConfig) -> list[Selection]:
         """Cells to keep, chosen on the processor's own resize of each uint8 image."""
@@ -221,6 +285,49 @@ class LocalVLM(Backend):
             cache=self._selections,
             resize=self._preprocess.resize,
         )
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """The vision side of one call: every image's features (cached or new), and the cost."""
+
+    entries: list[CachedImage]  # one per image of the call, in order
+    encoded: dict[int, int]  # image index → cells it sent through the tower in this call
+    preprocess_seconds: float
+    prune_seconds: float
+    vision_seconds: float
+
+    @property
+    def features(self) -> VisionFeatures:
+        deepstack = None
+        if self.entries and self.entries[0].deepstack is not None:
+            layers = zip(*(entry.deepstack for entry in self.entries), strict=True)
+            deepstack = tuple(tuple(layer) for layer in layers)
+        return VisionFeatures(
+            embeds=tuple(entry.embeds for entry in self.entries),
+            deepstack=deepstack,
+            kept_cells=tuple(entry.kept_cells for entry in self.entries),
+        )
+
+    @property
+    def grid(self) -> torch.Tensor:
+        """(images, 3) int64 on the CPU: temporal, height, width in patches."""
+        return torch.tensor([entry.grid for entry in self.entries], dtype=torch.int64).reshape(
+            len(self.entries), 3
+        )
+
+    @property
+    def selections(self) -> list[Selection | None]:
+        return [entry.selection for entry in self.entries]
+
+    def usage(self, images: range) -> dict[str, Any]:
+        """GenerationResult's vision fields for the images of one prompt."""
+        hits = [i for i in images if i not in self.encoded]
+        return {
+            "vision_tokens_encoded": sum(self.encoded.get(i, 0) for i in images),
+            "vision_cache_hits": len(hits),
+            "vision_cache_seconds": sum(self.entries[i].seconds for i in hits),
+        }
 
 
 def _rgb(image: Image.Image) -> Image.Image:
