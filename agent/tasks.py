@@ -6,6 +6,8 @@
     path = "ByteDance-Seed/UI-TARS-1.5-7B"   # folder or hub id in the local HF cache
     quantization = "4bit"                     # 4bit | 8bit | none
     parser = "uitars"                         # optional: output convention
+    # quantize_vision = false                 # true: vision tower in 4/8-bit too (~1 GiB less)
+    # vision_cache = true                     # false: encode the history screenshots again
 
     # or a model server (OpenAI-compatible: `main.py serve`, vLLM, SGLang, Ollama, LM Studio):
     # server = "http://gpu-box:8000/v1"
@@ -77,6 +79,8 @@ _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "min_pixels": (int,),
         "max_pixels": (int,),
         "timeout": (float, int),
+        "quantize_vision": (bool,),
+        "vision_cache": (bool,),
     },
     "prune": {"enabled": (bool,), "method": (str,), "tau": (float, int), "metric": (str,)},
     "run": {
@@ -123,6 +127,8 @@ def load_task_file(path: str | Path) -> TaskSpec:
             min_pixels=model.get("min_pixels"),
             max_pixels=model.get("max_pixels"),
             timeout=model.get("timeout"),
+            quantize_vision=model.get("quantize_vision", False),
+            vision_cache=model.get("vision_cache", True),
         )
         hotkey = run.get("kill_hotkey", AgentConfig.kill_hotkey)
         if hotkey is True:

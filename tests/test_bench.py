@@ -186,6 +186,45 @@ def test_the_model_benchmark_cli_still_prints_its_table(tmp_path, capsys):
     assert stopped.value.code == 2
 
 
+def test_the_step_benchmark_writes_three_variants_and_their_ratios(tmp_path, capsys):
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    with Image.open(DATA / "desktop-xterm-1920x1080.png") as shot:
+        for n in range(3):  # three different screenshots, 1 cell shifted each
+            shot.convert("RGB").crop((28 * n, 0, 28 * n + 448, 336)).save(folder / f"{n}.png")
+    out_json = tmp_path / "step.json"
+    options = ["--step", "--models", "tiny-qwen2.5", "--repeat", "1", "--answer-tokens", "4"]
+    assert bench_model.main([*options, "--image", str(folder), "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "one agent step" in out and "first token: stock / fast" in out
+    (result,) = json.loads(out_json.read_text())["results"]
+    variants = result["variants"]
+    assert list(variants) == ["stock", "pruned", "fast"]
+    keys = {"vision_ms", "prefill_ms", "ttft_ms", "decode_ms_per_token", "vision_tokens"}
+    for variant in variants.values():
+        assert keys | {"peak_mib"} <= set(variant) and variant["peak_mib"] is None  # CPU
+        assert all(variant[key] > 0 for key in keys)
+        assert variant["answer_tokens"] >= 1
+    stock, pruned, fast = (variants[name] for name in ("stock", "pruned", "fast"))
+    assert stock["vision_tokens"] == stock["image_tokens"] == 3 * 12 * 16
+    assert pruned["image_tokens"] == fast["image_tokens"] == pruned["vision_tokens"]
+    assert 0 < fast["vision_tokens"] < pruned["vision_tokens"] < stock["vision_tokens"]
+    ratios = result["ratios"]
+    assert ratios["fast_vision_share"] == pytest.approx(fast["vision_ms"] / stock["vision_ms"])
+    assert ratios["fast_ttft_speedup"] == pytest.approx(stock["ttft_ms"] / fast["ttft_ms"])
+    assert set(result["verdicts"]) == {
+        "fast_vision_share",
+        "fast_ttft_speedup",
+        "pruned_vision_of_ideal",
+    }  # the CPU targets
+    with pytest.raises(SystemExit) as stopped:
+        bench_model.main(["--json", str(out_json)])  # --json without --step
+    assert stopped.value.code == 2
+    with pytest.raises(SystemExit) as stopped:
+        bench_model.main(["--step", "--image", str(tmp_path / "none")])
+    assert stopped.value.code == 2
+
+
 def test_the_loop_benchmark_cli_prints_its_stages_and_verdict(capsys):
     options = ["--sizes", "1280x800", "--steps", "1", "--overlays", "shaped"]
     assert bench_loop.main(options) == 0

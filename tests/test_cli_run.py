@@ -107,16 +107,16 @@ def test_a_task_file_with_a_secret(tmp_path):
         script(tmp_path, outputs)
         (tmp_path / "task.toml").write_text(
             'task = "type my pin"\n[model]\nscripted = "outputs.json"\nparser = "uitars"\n'
-            '[run]\nmode = "auto"\nrecord_to = "runs"\n[secrets]\npin = "8642"\n'
+            '[run]\nmode = "auto"\nrecord_to = "runs"\n[secrets]\npin = "pin-8642"\n'
         )
         done = main("run", str(tmp_path / "task.toml"))
         assert done.returncode == 0, done.stderr
-        window.wait_for(lambda e: e["type"] == "text" and e["value"] == "8642")
-    assert "8642" not in done.stdout + done.stderr
+        window.wait_for(lambda e: e["type"] == "text" and e["value"] == "pin-8642")
+    assert "pin-8642" not in done.stdout + done.stderr
     [run_dir] = (tmp_path / "runs").iterdir()
     for path in run_dir.iterdir():
         if path.suffix in (".json", ".jsonl"):
-            assert "8642" not in path.read_text()
+            assert "pin-8642" not in path.read_text()
 
 
 @pytest.mark.parametrize(
@@ -126,9 +126,28 @@ def test_a_task_file_with_a_secret(tmp_path):
         (["run", "x"], "exactly one of"),
         (["run", "missing.toml"], "cannot read task file"),
         (["replay", "/nonexistent/run"], "not a run folder"),
+        (["run", "x", "--server", "http://h/v1", "--no-vision-cache"], "local model"),
     ],
 )
 def test_bad_input_is_a_message_not_a_traceback(args, message):
     done = main(*args)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_local_models_vision_settings_go_with_the_local_model():
+    import argparse
+
+    from agent.backends.spec import ModelSpec
+    from agent.commands.model_options import add_model_arguments, model_spec
+
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    given = ["--model", "m", "--quantize-vision", "--no-vision-cache"]
+    local = model_spec(parser.parse_args(given))
+    assert local.quantize_vision is True and local.vision_cache is False
+    task_model = ModelSpec(path="m", quantize_vision=True, vision_cache=False)
+    served = model_spec(parser.parse_args(["--server", "http://h/v1"]), task_model)
+    assert served.path is None and not served.quantize_vision and served.vision_cache
+    kept = model_spec(parser.parse_args([]), task_model)
+    assert kept.quantize_vision is True and kept.vision_cache is False

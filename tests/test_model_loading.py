@@ -35,6 +35,23 @@ def test_load_each_family_plain_and_quantized_on_cpu(tiny_model_dirs, family, qu
     assert loaded.image_processor.patch_size in (14, 16)
 
 
+@pytest.mark.parametrize("quantization", ["4bit", "8bit"])
+def test_the_vision_tower_stays_unquantized_unless_asked(tiny_model_dirs, quantization):
+    folder = str(tiny_model_dirs["qwen2.5"])
+    for quantize_vision in (False, True):
+        model = load_model(
+            ModelConfig(folder, quantization, "cpu", quantize_vision=quantize_vision)
+        ).model
+        linear = torch.nn.Linear  # the bitsandbytes layers are Linear subclasses
+        vision = {type(m).__name__ for m in model.model.visual.modules() if isinstance(m, linear)}
+        language = {type(m).__name__ for m in model.model.language_model.modules()}
+        quantized = {"4bit": "Linear4bit", "8bit": "Linear8bitLt"}[quantization]
+        assert quantized in language and type(model.lm_head).__name__ == "Linear"
+        assert vision == ({quantized} if quantize_vision else {"Linear"})
+        if not quantize_vision:  # the merger too, in the float dtype
+            assert model.model.visual.merger.mlp[0].weight.dtype == torch.bfloat16
+
+
 def test_hub_id_is_found_in_the_local_cache_only(tiny_model_dirs, tmp_path):
     cache = tmp_path / "hub"
     repo = cache / "models--acme--tiny-vl"

@@ -27,7 +27,7 @@ from agent.actions import Click, Point, Space
 from agent.capture import CaptureConfig, ScreenCapture, Screenshot
 from agent.coords import Frame, Monitor
 from agent.events import ActionProposed, ScreenCaptured, StepFinished, StepStarted
-from agent.records import Attempt, StepRecord
+from agent.records import Attempt, StepRecord, VisionCacheUse
 from pixelprune.heatmap import render_heatmap
 from ui.images import selection_from_mask
 from ui.overlay import (
@@ -226,6 +226,18 @@ def test_hud_says_what_is_measured_estimated_or_unknown():
     state.saved_measured = False
     assert "(est.)" in hud_lines(state)[2]
     assert "tokens ?" in hud_lines(HudState())[0]
+    assert len(hud_lines(state)) == 3  # no vision cache known: no line for it
+
+
+def test_hud_shows_the_vision_cache_apart_from_pruning():
+    state = HudState(step=4, saved=0.3, saved_measured=False, saved_total=0.9, saved_steps=3)
+    state.cache = VisionCacheUse(tokens_encoded=905, hits=2, seconds_saved=0.42)
+    state.cache_saved_total = 1.26
+    lines = hud_lines(state)
+    assert "saved 300 ms (est.)" in lines[2] and "total 0.90 s" in lines[2]  # pruning alone
+    assert lines[3] == (
+        "vision cache: 2 image(s) reused, 905 tokens encoded · saved 420 ms (est.) · total 1.26 s"
+    )
 
 
 def overlay_marks_appear(timeout: float = 5.0) -> bool:

@@ -343,6 +343,7 @@ def test_pixelprune_server_gets_the_request_and_its_masks_come_back_as_selection
     assert reply.image_tokens_kept < reply.image_tokens_full
     assert reply.timings["vision"] == pytest.approx(0.04)
     assert reply.timings["server"] == pytest.approx(0.17) and reply.timings["total"] > 0
+    assert reply.vision_cache_hits is None and reply.vision_tokens_encoded is None  # unreported
     assert unpruned.selections is None
     assert unpruned.image_tokens_kept == unpruned.image_tokens_full == 2 * 39 * 69
 
@@ -725,5 +726,8 @@ def test_end_to_end_with_the_projects_server_answers_what_the_local_model_answer
         assert np.array_equal(remote_selection.keep, local_selection.keep)
         assert remote_selection.method == local_selection.method == "pred_2d"
     assert {"vision", "prefill", "server", "total"} <= set(pruned.timings)
+    assert pruned.vision_cache_hits == 0 and pruned.vision_cache_seconds == 0
+    assert pruned.vision_tokens_encoded == pruned.image_tokens_kept
+    assert local.vision_cache_hits == 2  # the server's model encoded both already
     assert whole.selections is None and whole.image_tokens_kept == whole.image_tokens_full
     assert whole.text == vlm.complete(prompt, prune=None, max_new_tokens=6).text

@@ -190,6 +190,31 @@ def test_chat_answers_what_the_model_answers(url, vlm, shots, count):
     assert timings["total"] >= timings["vision"] + timings["prefill"] > 0
 
 
+def test_a_conversations_earlier_image_is_not_encoded_again(url, vlm, screenshot_paths):
+    """The second turn resends the first screenshot (decoded anew): its features are reused,
+    the answer is the uncached model's."""
+    first, second = (
+        Image.open(path).convert("RGB").crop((28, 28, 336, 224)) for path in screenshot_paths[:2]
+    )
+    one = post(url, payload("Open the menu.", data_url(first))).json()["usage"]["pixelprune"]
+    assert one["vision_cache_hits"] == 0
+    assert one["vision_tokens_encoded"] == one["image_tokens_kept"]
+    response = post(url, payload("Now click Save.", data_url(first), data_url(second)))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    two = body["usage"]["pixelprune"]
+    assert two["vision_cache_hits"] == 1 and two["vision_cache_ms"] > 0
+    assert two["vision_tokens_encoded"] == two["image_tokens_kept"] - one["image_tokens_kept"]
+    uncached = LocalVLM(vlm.loaded, vision_cache=False).generate(
+        [first, second],
+        model_messages("Now click Save.", 2),
+        prune=PruneConfig(),
+        max_new_tokens=MAX_TOKENS,
+    )
+    assert body["choices"][0]["message"]["content"] == uncached.text
+    assert body["usage"]["completion_tokens"] == len(uncached.token_ids)
+
+
 def test_a_text_only_chat_is_answered(url, vlm):
     response = post(url, payload("Say hello."))
     assert response.status_code == 200, response.text

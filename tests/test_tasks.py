@@ -91,6 +91,14 @@ def test_mistakes_name_the_file_and_key(tmp_path, text, message):
     assert "task.toml" in str(error.value)
 
 
+def test_vision_settings_of_a_local_model(tmp_path):
+    text = 'task = "x"\n[model]\npath = "m"\nquantize_vision = true\nvision_cache = false\n'
+    spec = load_task_file(write(tmp_path, text)).model
+    assert spec.quantize_vision is True and spec.vision_cache is False
+    plain = load_task_file(write(tmp_path, 'task = "x"\n[model]\npath = "m"\n')).model
+    assert plain.quantize_vision is False and plain.vision_cache is True
+
+
 def test_a_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(TaskFileError, match="cannot read task file"):
         load_task_file(tmp_path / "nope.toml")
@@ -119,6 +127,9 @@ def test_a_model_server_with_its_key_from_the_environment(tmp_path, monkeypatch)
         ('server = "http://h/v1"\npath = "m"', "exactly one of"),
         ('path = "m"\nserver_model = "x"', "only apply to a model server"),
         ('server = "http://h/v1"\nfamily = "qwen4"', "unknown model family"),
+        ('server = "http://h/v1"\nvision_cache = false', "only apply to a local model"),
+        ('scripted = "o.json"\nquantize_vision = true', "only apply to a local model"),
+        ('path = "m"\nvision_cache = "no"', "vision_cache"),
     ],
 )
 def test_server_mistakes_name_the_file(tmp_path, monkeypatch, model, message):

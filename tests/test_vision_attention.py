@@ -165,3 +165,55 @@ def test_the_function_refuses_what_it_cannot_do():
         one_call_attention(
             None, q, q, q, None, cu_seq_lens_q=bounds, cu_seq_lens_k=torch.tensor([0, 2, 4])
         )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bf16_runs_the_varlen_kernel_and_matches_one_call_per_segment():
+    """On CUDA in bf16 the packed sequence goes to torch's varlen kernel, unpadded.
+
+    Tolerance 2e-2: bf16, and the kernels' sums differ in order.
+    """
+    from agent.backends import vision_attention
+
+    assert vision_attention._varlen_attn is not None, "this torch has no varlen attention"
+    torch.manual_seed(0)
+    lengths = [64, 3, 0, 17, 64, 0, 1, 4096]
+    tokens, heads, dim = sum(lengths), 16, 80
+    shape = (1, heads, tokens, dim)
+    q, k, v = (torch.randn(shape, device="cuda", dtype=torch.bfloat16) for _ in "qkv")
+    bounds = F.pad(torch.tensor(lengths, device="cuda").cumsum(0), (1, 0)).to(torch.int32)
+    assert vision_attention._can_use_varlen(q[0].transpose(0, 1), dim**-0.5)
+    out, _ = one_call_attention(
+        None, q, k, v, None, scaling=dim**-0.5, cu_seq_lens_q=bounds, cu_seq_lens_k=bounds
+    )
+    reference = per_segment(q.float(), k.float(), v.float(), bounds, dim**-0.5)
+    torch.testing.assert_close(out.float(), reference, rtol=2e-2, atol=2e-2)
+
+
+def test_the_varlen_path_hands_the_kernel_the_packed_sequence(monkeypatch):
+    """What a CUDA run calls, with a stand-in kernel: packed rows, int32 bounds (empty segments
+    included), the longest segment, the scale; its output is taken as it comes."""
+    from agent.backends import vision_attention
+
+    seen = {}
+
+    def kernel(q, k, v, cu_q, cu_k, max_q, max_k, **options):
+        seen.update(cu=cu_q, longest=(max_q, max_k), options=options, shape=tuple(q.shape))
+        packed = [t.transpose(0, 1)[None] for t in (q, k, v)]
+        return per_segment(*packed, cu_q, options.get("scale"))[0]
+
+    monkeypatch.setattr(vision_attention, "_varlen_attn", kernel)
+    monkeypatch.setattr(vision_attention, "_VARLEN_SCALE", True)
+    monkeypatch.setattr(vision_attention, "_can_use_varlen", lambda q, scaling: True)
+    torch.manual_seed(0)
+    lengths = [5, 0, 7]
+    q, k, v = (torch.randn(1, 2, 12, 4) for _ in range(3))
+    bounds = torch.tensor([0, 5, 5, 12])
+    out, _ = one_call_attention(
+        None, q, k, v, None, scaling=0.5, cu_seq_lens_q=bounds, max_length_q=7
+    )
+    assert seen["cu"].dtype == torch.int32 and seen["cu"].tolist() == [0, 5, 5, 12]
+    assert seen["longest"] == (7, 7) and seen["options"] == {"scale": 0.5}
+    assert seen["shape"] == (sum(lengths), 2, 4)
+    torch.testing.assert_close(out, per_segment(q, k, v, bounds, 0.5), **TOLERANCE)

@@ -41,6 +41,7 @@ from agent.backends.local import LocalVLM, PruneConfig
 from agent.backends.prompt import IMAGE_PLACEHOLDER, build_inputs
 from agent.backends.pruned_vision import encode_images
 from pixelprune import get_family, images_from_pixel_values, select
+from tools import bench_step
 from tools.offline_models import (
     REAL_SIZES,
     build_tokenizer,
@@ -156,6 +157,19 @@ def timed(
 def random_model(name: str, config: BenchConfig) -> Iterator[LoadedModel]:
     """Random weights of `name` written as a model folder and loaded like a real checkpoint;
     freed (and the folder removed) when the block ends."""
+    with random_model_folder(name, config) as model_config:
+        loaded = load_model(model_config)
+        try:
+            yield loaded
+        finally:
+            del loaded
+            _free(config.device)
+
+
+@contextmanager
+def random_model_folder(name: str, config: BenchConfig) -> Iterator[ModelConfig]:
+    """Random weights of `name` written as a model folder (removed when the block ends), and
+    the runtime's settings to load it with `config`'s device and quantization."""
     if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
     tokenizer = build_tokenizer()
@@ -170,12 +184,7 @@ def random_model(name: str, config: BenchConfig) -> Iterator[LoadedModel]:
         )
         _free(config.device)
         quant = None if config.quant == "none" else config.quant
-        loaded = load_model(ModelConfig(str(folder), quant, device_map=config.device))
-        try:
-            yield loaded
-        finally:
-            del loaded
-            _free(config.device)
+        yield ModelConfig(str(folder), quant, device_map=config.device)
 
 
 def measure(name: str, loaded: LoadedModel, config: BenchConfig) -> ModelResult:
@@ -351,7 +360,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"]
     )
-    parser.add_argument("--image", type=Path, default=DATA / "window-chromium-1920x1080.png")
+    parser.add_argument(
+        "--image",
+        type=Path,
+        help="screenshot (default window-chromium-1920x1080.png); with --step a folder: its "
+        "first three images (default: the 1920x1080 screenshots in tests/data)",
+    )
     parser.add_argument("--lossy-tau", type=float, default=0.05)
     parser.add_argument("--lossy-metric", default="mae", choices=["max", "mae", "rmse"])
     parser.add_argument("--repeat", type=int, default=3)
@@ -365,15 +379,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         help="also time whole LocalVLM.generate calls with this many new tokens",
     )
+    parser.add_argument(
+        "--step",
+        action="store_true",
+        help="one agent step instead: stock vs pruned vs fast (tools/bench_step.py)",
+    )
+    parser.add_argument(
+        "--answer-tokens", type=int, default=80, help="with --step: new tokens of the answer"
+    )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="with --step: write results")
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.models.split(",")]
     if unknown := [name for name in names if name not in MODEL_NAMES]:
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODEL_NAMES)}")
+    if args.json is not None and not args.step:
+        parser.error("--json goes with --step")
+    if args.step:
+        try:
+            images = bench_step.step_images(args.image)
+        except ValueError as error:
+            parser.error(str(error))
+        return run_step(names, args, images)
     config = BenchConfig(
         depth=args.depth,
         quant=args.quant,
         device=args.device,
-        image=args.image,
+        image=args.image or BenchConfig.image,
         lossy_tau=args.lossy_tau,
         lossy_metric=args.lossy_metric,
         repeat=args.repeat,
@@ -384,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
     console.print(
         f"{device_name}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
-        f"quantization {args.quant}; depth {args.depth or 'full'}; image {args.image.name}; "
+        f"quantization {args.quant}; depth {args.depth or 'full'}; image {config.image.name}; "
         f"median of {args.repeat} runs; speedup cells: measured / ideal (measured as % of ideal)"
     )
     for name in names:  # one table per model, printed as soon as it is done
@@ -394,6 +425,40 @@ def main(argv: Sequence[str] | None = None) -> int:
                 end_to_end(name, loaded, config, args.e2e_tokens, console)
     console.print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB")
     return 0
+
+
+def run_step(names: Sequence[str], args: argparse.Namespace, images: tuple[Path, ...]) -> int:
+    """`--step`: the agent-step benchmark for each model, one table each, optional JSON."""
+    config = BenchConfig(depth=args.depth, quant=args.quant, device=args.device)
+    step = bench_step.StepConfig(
+        images=images, answer_tokens=args.answer_tokens, repeat=args.repeat, device=args.device
+    )
+    console = Console(width=190)
+    console.print(_machine(args.device) + f"; images {', '.join(p.name for p in images)}")
+    results = []
+    for name in names:
+        with random_model_folder(name, config) as model_config:
+            result = bench_step.measure_step(
+                name,
+                Path(model_config.path),
+                model_config,
+                step,
+                depth=None if name in TINY else args.depth,
+                progress=lambda text: console.print(f"[dim]{text}[/dim]"),
+            )
+        console.print(bench_step.step_table(result))
+        for line in bench_step.ratio_lines(result):
+            console.print("  " + line)
+        results.append(result)
+    if args.json is not None:
+        bench_step.write_json(args.json, results, _machine(args.device))
+        console.print(f"wrote {args.json}")
+    return 0
+
+
+def _machine(device: str) -> str:
+    name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+    return f"{name}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
 
 
 if __name__ == "__main__":

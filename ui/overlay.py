@@ -8,7 +8,9 @@ keys go to the windows below). It draws the kept-cell heatmap mapped from the mo
 grid to the monitor's pixels (the rule of `pixelprune.render_heatmap`: pixel x belongs to cell
 x * cols // width), a marker where the proposed action lands, and a HUD: step, kept/full tokens,
 vision/prefill/decode times and the latency saved this step and in total ("measured" on a
-calibration step, "est." against a stored baseline, "?" when the backend cannot time stages).
+calibration step, "est." against a stored baseline, "?" when the backend cannot time stages),
+and on a line of its own what the vision cache saved (images reused instead of encoded again;
+never added to pruning's saving).
 
 With a compositing manager (every Windows/macOS desktop, most Linux ones) the heatmap is a
 translucent tint. Without one (plain X11, Xvfb) translucency would paint the screen black, so
@@ -57,7 +59,7 @@ from agent.events import (
     StepFinished,
 )
 from agent.hotkey import GlobalHotkey
-from agent.records import StepRecord
+from agent.records import StepRecord, VisionCacheUse
 from pixelprune import Selection
 from pixelprune.heatmap import KEPT_COLOR, render_heatmap
 from ui.bridge import AgentBridge
@@ -113,6 +115,8 @@ class HudState:
     saved_measured: bool = False
     saved_total: float = 0.0
     saved_steps: int = 0
+    cache: VisionCacheUse | None = None  # this step's vision cache use; None: not known
+    cache_saved_total: float = 0.0
     ending: str = ""
 
 
@@ -133,6 +137,13 @@ def hud_lines(state: HudState) -> list[str]:
         saved = f"saved {state.saved * 1000:.0f} ms ({label})"
     total = f"total {state.saved_total:.2f} s over {state.saved_steps} step(s) (est.)"
     lines = [f"PixelPrune · step {state.step} · {tokens}", stages, f"{saved} · {total}"]
+    if state.cache is not None:  # apart from pruning's saving, never added to it
+        lines.append(
+            f"vision cache: {state.cache.hits} image(s) reused, "
+            f"{state.cache.tokens_encoded:,} tokens encoded · saved "
+            f"{state.cache.seconds_saved * 1000:.0f} ms (est.) · "
+            f"total {state.cache_saved_total:.2f} s"
+        )
     if state.ending:
         lines.append(state.ending)
     return lines
@@ -250,6 +261,9 @@ class Overlay(QWidget):
         if latency is not None:
             self.hud.saved_total += latency.seconds
             self.hud.saved_steps += 1
+        self.hud.cache = record.vision_cache
+        if record.vision_cache is not None:
+            self.hud.cache_saved_total += record.vision_cache.seconds_saved
 
     def _place(self, frame: Frame) -> None:
         monitor = frame.monitor

@@ -318,6 +318,17 @@ def step_html(step: dict[str, Any]) -> str:
     if isinstance(latency, dict) and "seconds" in latency:
         how = "measured" if latency.get("measured") else "estimated"
         rows.append(("saved", _e(f"{_ms(latency['seconds'])} ({how})")))
+    cache = step.get("vision_cache")
+    if isinstance(cache, dict) and "hits" in cache:
+        rows.append(
+            (
+                "vision cache",
+                _e(
+                    f"{cache['hits']} image(s) reused, {cache.get('tokens_encoded')} tokens "
+                    f"encoded, saved {_ms(cache.get('seconds_saved') or 0.0)} (est.)"
+                ),
+            )
+        )
     rows.append(("timings", _e(timings_text(step.get("timings") or {}))))
     cells = "".join(
         f"<tr><td valign='top'><b>{name}</b>&nbsp;</td><td>{value}</td></tr>"

@@ -237,6 +237,9 @@ class OpenAICompatibleBackend(Backend):
             image_tokens_kept=_count(block.get("image_tokens_kept")),
             selections=selections,
             timings=timings,
+            vision_tokens_encoded=_count(block.get("vision_tokens_encoded")),
+            vision_cache_hits=_count(block.get("vision_cache_hits")),
+            vision_cache_seconds=_seconds(block.get("vision_cache_ms")),
         )
 
     def _selections(
@@ -541,6 +544,13 @@ def _message_text(data: Any, server: str) -> str:
     if not isinstance(content, str):
         raise RemoteProtocolError(f"{server} answered with no text (content {content!r})")
     return content
+
+
+def _seconds(milliseconds: Any) -> float | None:
+    """A reported duration in ms as seconds, or None when absent or not a number."""
+    if isinstance(milliseconds, int | float) and not isinstance(milliseconds, bool):
+        return milliseconds / 1000 if milliseconds >= 0 else None
+    return None
 
 
 def _count(value: Any) -> int | None:

@@ -39,6 +39,8 @@ class ModelSpec:
     min_pixels: int | None = None  # the server processor's bounds; None = the family's
     max_pixels: int | None = None
     timeout: float | None = None  # seconds to wait for a server's answer; None = 300
+    quantize_vision: bool = False  # local 4bit/8bit: quantize the vision tower too (saves ~1 GiB)
+    vision_cache: bool = True  # local: reuse the features of screenshots encoded before
 
     def __post_init__(self) -> None:
         sources = [self.path, self.scripted, self.server]
@@ -62,6 +64,16 @@ class ModelSpec:
         given = [name for name, value in server_only.items() if value is not None]
         if self.server is None and given:
             raise ModelError(f"{', '.join(given)} only apply to a model server (--server)")
+        local_only = [
+            name
+            for name, changed in (
+                ("quantize_vision", self.quantize_vision),
+                ("vision_cache", not self.vision_cache),
+            )
+            if changed
+        ]
+        if self.path is None and local_only:
+            raise ModelError(f"{', '.join(local_only)} only apply to a local model (--model)")
 
 
 def open_backend(spec: ModelSpec) -> Backend:
@@ -89,7 +101,11 @@ def open_backend(spec: ModelSpec) -> Backend:
     from agent.backends.local import LocalVLM
 
     return LocalVLM.from_pretrained(
-        spec.path, quantization=spec.quantization, device_map=spec.device_map
+        spec.path,
+        quantization=spec.quantization,
+        device_map=spec.device_map,
+        quantize_vision=spec.quantize_vision,
+        vision_cache=spec.vision_cache,
     )
 
 

@@ -17,10 +17,14 @@ What the one call runs:
   longest, with a key-padding mask. Measured on this CPU, that beats both a call per window and
   a dense block-diagonal mask over the whole sequence.
 
-Empty segments (windows whose cells were all pruned) are dropped before the call.
+Empty segments (windows whose cells were all pruned) are dropped before the padded call; the
+varlen kernel takes them as they are.
 """
 
 from __future__ import annotations
+
+import inspect
+import math
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +40,8 @@ try:  # torch ≥ 2.9 on CUDA; the CPU build has the module but no kernel behind
     from torch.nn.attention.varlen import varlen_attn as _varlen_attn
 except ImportError:  # pragma: no cover - older torch
     _varlen_attn = None
+# its first releases had no `scale` (always 1/sqrt(head_dim), which the Qwen-VL towers use)
+_VARLEN_SCALE = _varlen_attn is not None and "scale" in inspect.signature(_varlen_attn).parameters
 
 
 def enable_one_call_attention(model: PreTrainedModel) -> bool:
@@ -77,22 +83,26 @@ def one_call_attention(
     if cu_seq_lens_k is not None and not torch.equal(cu_seq_lens_k, cu_seq_lens_q):
         raise ValueError("the one-call vision attention needs the same segments for q and k")
     q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))  # (tokens, heads, head_dim)
-    bounds = torch.unique_consecutive(cu_seq_lens_q.to(torch.int64))  # drops empty segments
-    if _can_use_varlen(q):
-        longest = max_length_q if max_length_q is not None else int(bounds.diff().max())
-        cu = bounds.to(torch.int32)
-        out = _varlen_attn(q, k, v, cu, cu, longest, longest, scale=scaling)
+    if _can_use_varlen(q, scaling):
+        # empty segments are fine for the kernel; no host sync unless the longest is unknown
+        cu = cu_seq_lens_q.to(torch.int32)
+        longest = max_length_q if max_length_q is not None else int(cu.diff().max())
+        scale = {"scale": scaling} if _VARLEN_SCALE else {}
+        out = _varlen_attn(q, k, v, cu, cu, longest, longest, **scale)
     else:
+        bounds = torch.unique_consecutive(cu_seq_lens_q.to(torch.int64))  # drops empty segments
         out = _padded_attention(q, k, v, bounds, scaling)
     return out.unsqueeze(0), None
 
 
-def _can_use_varlen(q: torch.Tensor) -> bool:
+def _can_use_varlen(q: torch.Tensor, scaling: float | None) -> bool:
+    default_scale = scaling is None or math.isclose(scaling, q.shape[-1] ** -0.5)
     return (
         _varlen_attn is not None
         and q.is_cuda
         and q.dtype in (torch.bfloat16, torch.float16)
         and q.shape[-1] <= 256
+        and (_VARLEN_SCALE or default_scale)
     )
 
 

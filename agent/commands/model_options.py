@@ -13,9 +13,10 @@ import os
 from agent.backends.spec import ModelSpec
 from agent.errors import AgentError
 
-__all__ = ["add_model_arguments", "given", "model_spec"]
+__all__ = ["add_model_arguments", "add_vision_arguments", "given", "model_spec"]
 
 SERVER_ONLY = ("server_model", "api_key", "min_pixels", "max_pixels", "timeout")
+LOCAL_ONLY = {"quantize_vision": False, "vision_cache": True}  # their defaults
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -31,6 +32,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
         help="resize geometry of a server or scripted model (server: from the model id; "
         "scripted: qwen2.5)",
     )
+    add_vision_arguments(model)
     server = parser.add_argument_group("model server (OpenAI-compatible)")
     server.add_argument("--server", metavar="URL", help="e.g. http://gpu-box:8000/v1")
     server.add_argument("--server-model", metavar="ID", help="default: the server's only model")
@@ -43,6 +45,25 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
         "--server-timeout", type=float, metavar="SECONDS", help="wait for an answer (300)"
     )
     return model
+
+
+def add_vision_arguments(group: argparse._ArgumentGroup) -> None:
+    """The local model's vision-tower options (`run`, `eval-grounding`, `serve`)."""
+    group.add_argument(
+        "--quantize-vision",
+        action="store_true",
+        default=None,
+        help="with --quant 4bit/8bit, quantize the vision tower too: about 1 GiB less for a "
+        "7B model, slower vision (default: it stays in bf16)",
+    )
+    group.add_argument(
+        "--no-vision-cache",
+        dest="vision_cache",
+        action="store_false",
+        default=None,
+        help="encode every screenshot every step (default: reuse the features of screenshots "
+        "already encoded, e.g. the history)",
+    )
 
 
 def model_spec(args: argparse.Namespace, base: ModelSpec | None = None) -> ModelSpec:
@@ -59,6 +80,8 @@ def model_spec(args: argparse.Namespace, base: ModelSpec | None = None) -> Model
         min_pixels=args.min_pixels,
         max_pixels=args.max_pixels,
         timeout=args.server_timeout,
+        quantize_vision=args.quantize_vision,
+        vision_cache=args.vision_cache,
     )
     source = given(path=args.model or None, scripted=args.scripted, server=args.server)
     if base is None:
@@ -67,6 +90,8 @@ def model_spec(args: argparse.Namespace, base: ModelSpec | None = None) -> Model
         changes = {"path": None, "scripted": None, "server": None, **source, **changes}
     if changes.get("server", base.server) is None:  # a server's settings go with the server
         changes = {**dict.fromkeys(SERVER_ONLY), **changes}
+    if changes.get("path", base.path) is None:  # and a local model's with the local model
+        changes = {**LOCAL_ONLY, **changes}
     model = dataclasses.replace(base, **changes)
     if args.quant is not None:
         quantization = None if args.quant == "none" else args.quant

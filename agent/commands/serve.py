@@ -20,6 +20,7 @@ from pathlib import Path
 
 from agent.backends.base import PruneConfig, parse_prune_spec
 from agent.commands import setup_logging
+from agent.commands.model_options import add_vision_arguments
 from agent.errors import AgentError
 from agent.server.settings import MIB, ServerSettings
 
@@ -35,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--quant", choices=["4bit", "8bit", "none"], default="4bit", help="default 4bit"
     )
     model.add_argument("--served-model-name", help="id for /v1/models (default: --model)")
+    add_vision_arguments(model)
     prune = model.add_mutually_exclusive_group()
     prune.add_argument(
         "--prune",
@@ -124,7 +126,12 @@ def _serve(args: argparse.Namespace, settings: ServerSettings, sock: socket.sock
 
     quantization = None if args.quant == "none" else args.quant
     try:
-        vlm = LocalVLM.from_pretrained(args.model, quantization=quantization)
+        vlm = LocalVLM.from_pretrained(
+            args.model,
+            quantization=quantization,
+            quantize_vision=bool(args.quantize_vision),
+            vision_cache=args.vision_cache is not False,
+        )
     except AgentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

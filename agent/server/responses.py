@@ -75,6 +75,11 @@ def _pixelprune(answer: Answer, prune: PruneConfig | None, arrived: float) -> di
         "anchored": None if prune is None else prune.anchored,
         "image_tokens_full": result.image_tokens_full,
         "image_tokens_kept": result.image_tokens_kept,
+        # the vision cache: images repeated from earlier requests (e.g. a conversation's
+        # earlier screenshots) are not encoded again
+        "vision_tokens_encoded": result.vision_tokens_encoded,
+        "vision_cache_hits": result.vision_cache_hits,
+        "vision_cache_ms": round(result.vision_cache_seconds * 1000, 3),
     }
     if result.selections is not None:
         block["images"] = [keep_mask_field(selection) for selection in result.selections]
