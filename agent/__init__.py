@@ -18,10 +18,10 @@ from typing import Any
 
 _HOMES = {
     "Agent": "agent.loop",
-    "AgentConfig": "agent.loop",
+    "AgentConfig": "agent.settings",
     "Backend": "agent.backends.base",
     "ModelReply": "agent.backends.base",
-    "PruneConfig": "agent.backends.base",
+    "PruneConfig": "pixelprune",
     "ScriptedBackend": "agent.backends.scripted",
     "LocalVLM": "agent.backends.local",
     "CaptureConfig": "agent.capture",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, replace
+from typing import TypedDict
 
 from agent.errors import ParseError
 
@@ -27,6 +28,7 @@ __all__ = [
     "KeyPress",
     "Move",
     "Point",
+    "Said",
     "Scroll",
     "Space",
     "TypeText",
@@ -45,6 +47,13 @@ class Space(enum.Enum):
     NORM_1000 = "norm1000"  # 0..1000 over the image the model saw
     NORM_1 = "norm1"  # 0..1 over the image the model saw
     SCREEN = "screen"  # the coordinates pyautogui uses (virtual desktop, logical pixels)
+
+
+class Said(TypedDict):
+    """The text every action carries: `Click(point=p, **said)` in a parser."""
+
+    raw: str
+    thought: str
 
 
 @dataclass(frozen=True)
@@ -189,7 +198,7 @@ def points_of(action: Action) -> dict[str, Point]:
 
 def with_points(action: Action, points: dict[str, Point]) -> Action:
     """The same action with its points replaced (used to map model points to the screen)."""
-    return replace(action, **points)
+    return replace(action, **points)  # type: ignore[arg-type]  # fields named by points_of
 
 
 def describe(action: Action, *, secrets: tuple[str, ...] = ()) -> str:

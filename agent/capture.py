@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
@@ -110,7 +111,7 @@ class ScreenCapture:
             screen.close()
             self._local.mss = None
 
-    def _mss(self):  # -> mss.base.MSSBase
+    def _mss(self) -> Any:  # an mss.MSS, imported on first use
         screen = getattr(self._local, "mss", None)
         if screen is None:
             import mss

@@ -20,7 +20,7 @@ from agent.coords import Frame
 from pixelprune import Selection
 
 if TYPE_CHECKING:
-    from agent.loop import RunResult, StepRecord
+    from agent.records import RunResult, StepRecord
 
 __all__ = [
     "ActionProposed",

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from agent.errors import HotkeyError
 
@@ -149,7 +150,7 @@ class GlobalHotkey:
     ) -> None:
         self.stop()
 
-    def _listen(self, display, grabs: list[tuple[object, int, int]]) -> None:
+    def _listen(self, display: Any, grabs: list[tuple[Any, int, int]]) -> None:
         from Xlib import X
         from Xlib.error import ConnectionClosedError
 
@@ -168,7 +169,7 @@ class GlobalHotkey:
                 display.close()
 
 
-def _open_display(name: str | None):
+def _open_display(name: str | None) -> Any:
     """An Xlib Display, or HotkeyError saying the hotkey is unavailable and what still works."""
     if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
         raise HotkeyError(f"{sys.platform}: {_UNAVAILABLE}")
@@ -184,7 +185,7 @@ def _open_display(name: str | None):
         raise HotkeyError(f"cannot open X display {shown} ({exc}): {_UNAVAILABLE}") from exc
 
 
-def _grab(display, combo: Combo) -> list[tuple[object, int, int]]:
+def _grab(display: Any, combo: Combo) -> list[tuple[Any, int, int]]:
     """Grabs combo on every screen's root, with each lock state; returns (root, key, mask)."""
     from Xlib import XK, X, error
 
@@ -212,14 +213,14 @@ def _grab(display, combo: Combo) -> list[tuple[object, int, int]]:
     return grabs
 
 
-def _ungrab(display, grabs: list[tuple[object, int, int]]) -> None:
+def _ungrab(display: Any, grabs: list[tuple[Any, int, int]]) -> None:
     """Releases our grabs; ungrabbing one held by another client is ignored by X, not an error."""
     for root, key, mask in grabs:
         root.ungrab_key(key, mask)
     display.sync()
 
 
-def _numlock_mask(display) -> int:
+def _numlock_mask(display: Any) -> int:
     """The modifier bit NumLock is mapped to (Mod2 on nearly every layout)."""
     from Xlib import XK, X
 
@@ -227,7 +228,7 @@ def _numlock_mask(display) -> int:
     for index, keycodes in enumerate(display.get_modifier_mapping()):
         if keycode and keycode in keycodes:
             return 1 << index
-    return X.Mod2Mask
+    return int(X.Mod2Mask)
 
 
 @functools.cache

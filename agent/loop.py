@@ -20,11 +20,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from agent.actions import Action, CallUser, Finished, describe
-from agent.backends.base import Backend, ModelReply, PruneConfig
-from agent.capture import CaptureConfig, ScreenCapture, Screenshot
+from agent.backends.base import Backend, ModelReply
+from agent.capture import ScreenCapture, Screenshot
 from agent.coords import Frame, action_to_screen
 from agent.errors import ActionError, AgentError, HotkeyError
 from agent.events import (
@@ -37,48 +37,20 @@ from agent.events import (
     StepFinished,
     StepStarted,
 )
-from agent.executor import MODES, Executor, ExecutorConfig, FailSafeError, StopSwitch
-from agent.hotkey import DEFAULT_KILL_HOTKEY, GlobalHotkey
+from agent.executor import Executor, ExecutorConfig, FailSafeError, StopSwitch
+from agent.hotkey import GlobalHotkey
 from agent.latency import LatencyBaseline, prefill_seconds
+from agent.messages import PastStep, Prompt
 from agent.parsers import get_parser, parser_for_model
-from agent.parsers.base import PastStep, Prompt
 from agent.records import Attempt, RunResult, StepRecord
 from agent.secrets import redact
+from agent.settings import AgentConfig
 from agent.trajectory import RunWriter, new_run_dir
 
-__all__ = ["Agent", "AgentConfig", "CaptureGuard"]
+__all__ = ["Agent", "AgentConfig", "CaptureGuard"]  # AgentConfig: from agent.settings
 
 log = logging.getLogger(__name__)
 MODEL_STAGES = ("preprocess", "prune", "vision", "prefill", "decode")
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """Everything that shapes a run except the model and the secrets."""
-
-    prune: PruneConfig | None = field(default_factory=PruneConfig)  # None: send every patch
-    mode: str = "confirm"  # dry-run | confirm | auto
-    max_steps: int = 20
-    max_seconds: float | None = None  # wall-time cap of a run
-    history: int = 2  # earlier screenshots shown again (older steps: text only)
-    max_retries: int = 2  # extra model calls per step when an answer cannot be used
-    parser: str | None = None  # output convention; None = the model's default
-    capture: CaptureConfig = field(default_factory=CaptureConfig)
-    executor: ExecutorConfig | None = None  # pauses and typing speed; mode comes from `mode`
-    kill_hotkey: str | None = DEFAULT_KILL_HOTKEY  # None: run without (FAILSAFE still works)
-    record_to: str | None = None  # folder that receives one run folder per run
-    max_new_tokens: int = 256
-    calibrate: bool = True  # measure the unpruned time once per prompt shape (latency saved)
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise AgentError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.max_steps < 1:
-            raise AgentError(f"max_steps must be at least 1, got {self.max_steps}")
-        if self.history < 0 or self.max_retries < 0:
-            raise AgentError("history and max_retries must not be negative")
-        if self.max_seconds is not None and self.max_seconds <= 0:
-            raise AgentError(f"max_seconds must be positive, got {self.max_seconds}")
 
 
 class CaptureGuard(Protocol):
@@ -116,7 +88,7 @@ class Agent:
         secrets: Mapping[str, str] | None = None,
         screen_capture: ScreenCapture | None = None,
         screen: object = None,
-        **settings: object,
+        **settings: Any,
     ) -> None:
         """`settings` are `AgentConfig` fields, for short scripts: Agent(b, mode="auto").
 
@@ -281,7 +253,7 @@ class Agent:
         outcome = self.executor.perform(record.action)
         record.outcome = outcome.status
         record.timings["act"] = outcome.seconds
-        if not state.stop.is_set():
+        if not state.stop.is_set() and reply is not None:
             self._measure_saving(record, asked, reply)
 
     def _grab(self) -> Screenshot:
@@ -330,7 +302,7 @@ class Agent:
             for stage in MODEL_STAGES:
                 if stage in reply.timings:
                     _add(record.timings, stage, reply.timings[stage])
-            if attempt == 0:  # the current screenshot is the prompt's last image
+            if attempt == 0 and record.screenshot is not None:  # the prompt's last image
                 record.selection = reply.selections[-1] if reply.selections else None
                 self.events.emit(
                     ScreenCaptured(record.number, record.screenshot, record.selection, frame)

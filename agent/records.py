@@ -8,6 +8,7 @@ recorded run can be replayed and its actions compared with a fresh parse.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,5 +196,5 @@ def frame_from_dict(data: dict[str, Any]) -> Frame:
     return Frame(Monitor(**data["monitor"]), tuple(data["captured"]), tuple(data["model_input"]))
 
 
-def _maybe(function, value):
+def _maybe(function: Callable[[A.Action], dict[str, Any]], value: A.Action | None) -> Any:
     return None if value is None else function(value)

@@ -46,11 +46,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.backends.base import PruneConfig
 from agent.backends.spec import ModelSpec
 from agent.capture import CaptureConfig
 from agent.errors import TaskFileError
-from agent.loop import AgentConfig
+from agent.settings import AgentConfig
+from pixelprune import PruneConfig
 
 __all__ = ["TaskSpec", "load_task_file"]
 

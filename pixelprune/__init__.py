@@ -8,12 +8,13 @@ Arrays in, `Selection` out; no GUI, agent or model imports. The public surface:
     selection.keep, selection.kept_indices, selection.kept_share
 """
 
+from pixelprune.config import PruneConfig, parse_prune_spec
 from pixelprune.errors import PixelPruneError, PruneInputError
 from pixelprune.families import FAMILIES, Family, get_family, resize_for_model, smart_resize
 from pixelprune.image import as_rgb_array, images_from_pixel_values
 from pixelprune.reconstruct import gather_cells, reconstruct
 from pixelprune.selection import Selection
-from pixelprune.selectors import METHODS, METRICS, select, select_pixel_values
+from pixelprune.selectors import METHODS, METRICS, check_options, select, select_pixel_values
 
 __all__ = [
     "FAMILIES",
@@ -21,12 +22,15 @@ __all__ = [
     "METRICS",
     "Family",
     "PixelPruneError",
+    "PruneConfig",
     "PruneInputError",
     "Selection",
     "as_rgb_array",
+    "check_options",
     "gather_cells",
     "get_family",
     "images_from_pixel_values",
+    "parse_prune_spec",
     "reconstruct",
     "resize_for_model",
     "select",

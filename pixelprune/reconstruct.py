@@ -40,7 +40,8 @@ def gather_cells(image: Image.Image | np.ndarray, selection: Selection) -> np.nd
             f"image is {arr.shape[1]}x{arr.shape[0]} but the selection was made on "
             f"{selection.image_size[1]}x{selection.image_size[0]}"
         )
-    return split_cells(arr, selection.cell)[selection.kept_indices]
+    kept: np.ndarray = split_cells(arr, selection.cell)[selection.kept_indices]
+    return kept
 
 
 def reconstruct(selection: Selection, kept_cells: np.ndarray) -> np.ndarray:
@@ -56,7 +57,7 @@ def reconstruct(selection: Selection, kept_cells: np.ndarray) -> np.ndarray:
     canvas_cells = np.zeros((rows * cols, cs, cs, 3), dtype=cells.dtype)
     canvas_cells[selection.kept_indices] = cells
     if selection.method in SOURCE_METHODS:
-        if selection.tau != 0:
+        if selection.tau != 0 or selection.source is None:
             raise PruneInputError(f"{selection.method} at tau>0 is lossy and cannot be rebuilt")
         canvas_cells = canvas_cells[selection.source.reshape(-1)]
         return _join_cells(canvas_cells, rows, cols)

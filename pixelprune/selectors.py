@@ -33,6 +33,7 @@ from pixelprune.selection import Selection
 __all__ = [
     "METHODS",
     "METRICS",
+    "check_options",
     "compile_kernels",
     "prepare",
     "scan_order",
@@ -87,7 +88,7 @@ def select(
     """
     start = time.perf_counter()
     selector = _lookup(method)
-    options = _options(method, tau, metric, anchored, seed)
+    options = check_options(method, tau=tau, metric=metric, anchored=anchored, seed=seed)
     prepared = prepare(image, cell)
     keep, source = selector(prepared, options)
     shape = (prepared.rows, prepared.cols)
@@ -258,7 +259,14 @@ def _lookup(method: str) -> Callable[[Prepared, Options], Decision]:
         ) from None
 
 
-def _options(method: str, tau: Any, metric: str, anchored: Any, seed: Any) -> Options:
+def check_options(
+    method: str, *, tau: Any = 0.0, metric: str = "max", anchored: Any = True, seed: Any = None
+) -> Options:
+    """The options `select` would run with; `PruneInputError` says why they would be refused.
+
+    Checked without an image, so a command line or a request is refused before any work.
+    """
+    _lookup(method)
     if metric not in kernels.METRIC_CODES:
         raise PruneInputError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     try:
@@ -275,4 +283,10 @@ def _options(method: str, tau: Any, metric: str, anchored: Any, seed: Any) -> Op
         raise PruneInputError(f"anchored must be True or False, got {anchored!r}")
     if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
         raise PruneInputError(f"seed must be an integer or None, got {seed!r}")
-    return Options(tau_f, metric, kernels.METRIC_CODES[metric], bool(anchored), seed)
+    return Options(
+        tau_f,
+        metric,
+        kernels.METRIC_CODES[metric],
+        bool(anchored),
+        None if seed is None else int(seed),
+    )

@@ -16,14 +16,13 @@ from collections.abc import Callable
 import pytest
 from desktop import open_button_window, open_xterm_recorder, require_display
 
-from agent.backends.base import PruneConfig
 from agent.backends.scripted import ScriptedBackend
 from agent.capture import CaptureConfig
 from agent.coords import Monitor
 from agent.events import StepStarted
 from agent.executor import ExecutorConfig
 from agent.loop import Agent
-from pixelprune import smart_resize
+from pixelprune import PruneConfig, smart_resize
 
 SMALL = (Monitor(0, 0, 1280, 800, index=1),)
 TWO = (Monitor(0, 0, 1920, 1080, index=1), Monitor(1920, 0, 2560, 1440, index=2))

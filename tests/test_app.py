@@ -291,7 +291,8 @@ def test_a_bad_task_file_is_a_message(make_window, tmp_path):
     assert "cannot read task file" in window.error_line.text()
     task.write_text('task = "x"\n[model]\nscripted = "a.json"\n[prune]\nmethod = "pred2d"\n')
     assert not window.load_task_file(task)
-    assert "unknown pruning method 'pred2d'" in window.error_line.text()
+    assert "unknown method 'pred2d'" in window.error_line.text()
+    assert str(task) in window.error_line.text()
     assert window.task_text.toPlainText() == "open the terminal"  # the form is as it was
 
 

@@ -10,8 +10,9 @@ from conftest import TINY_FAMILIES
 from vlm_helpers import screenshots
 
 from agent.backends.loading import ModelConfig, load_model
-from agent.backends.local import LocalVLM, PruneConfig, Request
+from agent.backends.local import LocalVLM, Request
 from agent.errors import IncompleteModelError
+from pixelprune import PruneConfig
 
 
 def ask(text: str, images: int = 1) -> list[dict]:

@@ -17,7 +17,7 @@ from fakes import FakeScreen, StillCapture
 from PIL import Image
 
 from agent.actions import Click, Space, TypeText
-from agent.backends.base import ModelReply, PruneConfig
+from agent.backends.base import ModelReply
 from agent.backends.scripted import ScriptedBackend
 from agent.coords import Monitor
 from agent.errors import AgentError, CaptureError
@@ -32,6 +32,7 @@ from agent.events import (
 )
 from agent.loop import Agent
 from agent.trajectory import load_run
+from pixelprune import PruneConfig
 
 SCREEN = Image.open(DATA / "desktop-xterm-1920x1080.png").convert("RGB")
 MONITOR = Monitor(1920, 0, 1920, 1080, index=2)  # a second monitor, right of the first

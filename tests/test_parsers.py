@@ -841,3 +841,9 @@ def test_fuzz_never_crashes_and_points_stay_in_range(name, data):
 def test_valid_samples_parse(name):
     for text in VALID[name]:
         get_parser(name).parse(text)
+
+
+def test_every_convention_a_model_can_name_has_a_parser():
+    from agent.models import CONVENTIONS
+
+    assert sorted(CONVENTIONS) == sorted(PARSERS)

@@ -46,3 +46,78 @@ def test_pixelprune_stays_pure(path):
 def test_torchvision_is_absent():
     # torchvision beside this torch breaks transformers' Qwen imports; the PIL processors are used.
     assert importlib.util.find_spec("torchvision") is None
+
+
+# The layers, lowest first: a module imports only from its own layer or lower ones (data flows
+# capture → prune → model → parse → act → overlay; settings and records sit below the loop).
+LAYERS = [
+    ("pixelprune",),
+    ("agent.errors", "agent.secrets", "agent.latency"),
+    ("agent.actions", "agent.models"),
+    ("agent.coords", "agent.messages", "agent.hotkey"),
+    ("agent.capture", "agent.parsers", "agent.backends", "agent.executor", "agent.records"),
+    ("agent.events", "agent.trajectory", "agent.settings"),
+    ("agent.loop",),
+    ("agent.tasks",),
+    ("agent.server", "agent.commands"),
+    ("ui",),
+    ("tools",),
+    ("main",),
+]
+# tools that are PixelPrune alone (reports on images): no agent, model or GUI code
+PURE_TOOLS = ("tools.analyze", "tools.report", "tools.report_data", "tools.report_pages")
+
+
+def layer_of(module: str) -> int | None:
+    if module == "agent":  # the package's lazy facade (Agent, LocalVLM, ...): the top of agent/
+        module = "agent.commands"
+    for rank, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return rank
+    return None
+
+
+def project_modules() -> dict[str, Path]:
+    paths = [ROOT / "main.py"]
+    for package in ("pixelprune", "agent", "ui", "tools"):
+        paths += sorted((ROOT / package).rglob("*.py"))
+    modules = {}
+    for path in paths:
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def project_imports(path: Path) -> set[str]:
+    """Every project module `path` imports (`from agent import actions` counts as
+    agent.actions), function-level imports included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name for name in found if layer_of(name) is not None}
+
+
+@pytest.mark.parametrize("module", sorted(project_modules()))
+def test_no_import_reaches_up_a_layer(module):
+    path, rank = project_modules()[module], layer_of(module)
+    assert rank is not None, f"{module} is in no layer: add it to LAYERS"
+    above = sorted(name for name in project_imports(path) if layer_of(name) > rank)
+    assert not above, f"{module} (layer {rank}) imports from higher layers: {above}"
+
+
+@pytest.mark.parametrize("module", sorted(project_modules()))
+def test_parsers_and_backends_share_only_neutral_modules(module):
+    """Prompts, past steps and model ids live in agent.messages / agent.models."""
+    imports = project_imports(project_modules()[module])
+    for own, other in (("agent.parsers", "agent.backends"), ("agent.backends", "agent.parsers")):
+        if module.startswith(own):
+            assert not [name for name in imports if name.startswith(other)], module
+
+
+@pytest.mark.parametrize("module", PURE_TOOLS)
+def test_the_image_reports_use_pixelprune_alone(module):
+    imports = project_imports(project_modules()[module])
+    assert not [name for name in imports if name.startswith(("agent", "ui"))], imports

@@ -34,7 +34,6 @@ from fakes import FakeScreen, StillCapture
 from PIL import Image
 
 from agent.actions import Click, Point, Space
-from agent.backends.base import PruneConfig
 from agent.backends.remote import (
     AuthenticationError,
     BadRequestError,
@@ -43,17 +42,17 @@ from agent.backends.remote import (
     RemoteModelError,
     ServerUnavailableError,
     UnknownModelError,
-    family_for_model,
 )
 from agent.backends.scripted import ScriptedBackend
 from agent.backends.spec import ModelSpec
 from agent.coords import Monitor
 from agent.errors import ModelError
 from agent.loop import Agent
-from agent.parsers.base import PastStep, Prompt
+from agent.messages import PastStep, Prompt
+from agent.models import family_for_model
 from agent.parsers.uitars import UITarsParser
 from agent.trajectory import load_run
-from pixelprune import resize_for_model, select
+from pixelprune import PruneConfig, resize_for_model, select
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "ByteDance-Seed/UI-TARS-1.5-7B"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PIL import Image
 
-from agent.backends.base import PruneConfig, SelectionCache, select_cells
-from pixelprune import get_family
+from agent.backends.base import SelectionCache, select_cells
+from pixelprune import PruneConfig, get_family
 
 FAMILY = get_family("qwen2.5")
 

@@ -29,13 +29,13 @@ import pytest
 from PIL import Image
 
 import main as cli
-from agent.backends.base import PruneConfig
 from agent.backends.local import LocalVLM
 from agent.server import runner
 from agent.server.app import create_app
 from agent.server.engine import Engine
 from agent.server.runner import bind, running_server
 from agent.server.settings import ServerSettings
+from pixelprune import PruneConfig
 from tools import load_server
 
 MODEL_ID = "tiny-qwen2.5"

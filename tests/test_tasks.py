@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.backends.base import PruneConfig
 from agent.errors import TaskFileError
 from agent.tasks import load_task_file
+from pixelprune import PruneConfig
 
 FULL = """
 task = "Open the settings"
@@ -17,7 +17,7 @@ family = "qwen3"
 parser = "qwen3-computer"
 
 [prune]
-method = "global"
+method = "raster"
 tau = 0.02
 
 [run]
@@ -46,7 +46,7 @@ def test_a_full_task_file(tmp_path):
     assert spec.task == "Open the settings"
     assert spec.model.scripted == str(tmp_path / "outputs.json")
     assert spec.model.family == "qwen3" and spec.agent.parser == "qwen3-computer"
-    assert spec.agent.prune == PruneConfig(method="global", tau=0.02)
+    assert spec.agent.prune == PruneConfig(method="raster", tau=0.02)
     assert (spec.agent.mode, spec.agent.max_steps, spec.agent.max_seconds) == ("auto", 7, 90)
     assert spec.agent.capture.monitor == "mouse" and spec.agent.history == 1
     assert spec.agent.kill_hotkey == "ctrl+alt+k"
@@ -97,6 +97,13 @@ def test_vision_settings_of_a_local_model(tmp_path):
     assert spec.quantize_vision is True and spec.vision_cache is False
     plain = load_task_file(write(tmp_path, 'task = "x"\n[model]\npath = "m"\n')).model
     assert plain.quantize_vision is False and plain.vision_cache is True
+
+
+def test_a_pruning_setting_select_would_refuse_is_refused_on_load(tmp_path):
+    text = 'task = "x"\n[model]\npath = "m"\n[prune]\nmethod = "global"\ntau = 0.02\n'
+    with pytest.raises(TaskFileError, match="exact duplicates only") as error:
+        load_task_file(write(tmp_path, text))
+    assert "task.toml" in str(error.value)
 
 
 def test_a_missing_file_is_a_clear_error(tmp_path):

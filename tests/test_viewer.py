@@ -18,11 +18,11 @@ from conftest import DATA
 from fakes import FakeScreen, StillCapture
 from PIL import Image
 
-from agent.backends.base import PruneConfig
 from agent.backends.scripted import ScriptedBackend
 from agent.coords import Monitor
 from agent.loop import Agent
 from agent.trajectory import RecordedRun, load_run
+from pixelprune import PruneConfig
 from pixelprune.heatmap import KEPT_COLOR
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,6 @@ from fakes import FakeScreen
 from PIL import Image
 from vlm_helpers import process, screenshots
 
-from agent.backends.base import PruneConfig
 from agent.backends.local import LocalVLM
 from agent.backends.pruned_vision import encode_images
 from agent.backends.vision_cache import CachedImage, VisionCache, image_digest
@@ -17,6 +16,7 @@ from agent.capture import Screenshot
 from agent.coords import Monitor
 from agent.loop import Agent
 from agent.trajectory import load_run
+from pixelprune import PruneConfig
 
 
 def ask(images: int) -> list[dict]:

@@ -18,8 +18,15 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from agent.backends.base import PruneConfig, check_prune
-from pixelprune import METHODS, METRICS, PixelPruneError, get_family, resize_for_model, select
+from pixelprune import (
+    METHODS,
+    METRICS,
+    PixelPruneError,
+    PruneConfig,
+    get_family,
+    resize_for_model,
+    select,
+)
 from pixelprune.heatmap import overlay_heatmap, render_heatmap
 from pixelprune.selection import Selection
 from tools.image_files import ImageFileError, open_rgb
@@ -85,11 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Analyze every file; 0 when all succeeded, 1 when any file failed."""
-    try:
-        check_prune(
-            PruneConfig(
-                method=args.method, tau=args.tau, metric=args.metric, anchored=not args.no_anchor
-            )
+    try:  # a config that cannot be made is one select would refuse: say so before any file
+        PruneConfig(
+            method=args.method, tau=args.tau, metric=args.metric, anchored=not args.no_anchor
         )
     except PixelPruneError as exc:  # bad options: nothing to do per file
         print(f"error: {exc}", file=sys.stderr)

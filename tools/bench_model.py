@@ -37,10 +37,10 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.backends.decode import generate, prefill
 from agent.backends.loading import LoadedModel, ModelConfig, load_model
-from agent.backends.local import LocalVLM, PruneConfig
+from agent.backends.local import LocalVLM
 from agent.backends.prompt import IMAGE_PLACEHOLDER, build_inputs
 from agent.backends.pruned_vision import encode_images
-from pixelprune import get_family, images_from_pixel_values, select
+from pixelprune import PruneConfig, get_family, images_from_pixel_values, select
 from tools import bench_step
 from tools.offline_models import (
     REAL_SIZES,

@@ -25,7 +25,8 @@ import gc
 import json
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -34,8 +35,9 @@ from PIL import Image
 from rich.table import Table
 
 from agent.backends.loading import LoadedModel, ModelConfig, load_model
-from agent.backends.local import LocalVLM, PruneConfig
+from agent.backends.local import LocalVLM
 from agent.backends.prompt import build_inputs
+from pixelprune import PruneConfig
 
 __all__ = [
     "STEP_TARGETS",
@@ -261,7 +263,8 @@ def _stock_variant(
     loaded: LoadedModel, screenshots: list[Image.Image], config: StepConfig
 ) -> StepVariant:
     """transformers' own processor and `generate` on the unpruned prompt (mm_token_type_ids
-    given, so M-RoPE positions are the real 3-D ones)."""
+    given, so M-RoPE positions are the real 3-D ones). Vision is the tower's time inside the
+    first-token runs; prefill is the rest of them."""
     model, tokenizer = loaded.model, loaded.tokenizer
     sync = config.device == "cuda"
     text = tokenizer.apply_chat_template(_messages(), add_generation_prompt=True, tokenize=False)
@@ -292,18 +295,18 @@ def _stock_variant(
         )
 
     _reset_peak(sync)
-    with torch.no_grad():
-        encode = model.model.get_image_features
-        vision_ms, _ = _median(config.repeat, sync, encode, pixel_values, inputs["image_grid_thw"])
-        ttft_ms, _ = _median(config.repeat, sync, answer, 1)
+    with torch.no_grad(), _timed_module(model.model.visual, sync) as vision_seconds:
+        first_token, _ = _runs(config.repeat, sync, answer, 1)
+        vision = [seconds * 1e3 for seconds in vision_seconds[1:]]  # the warm-up's dropped
         whole_ms, out = _median(config.repeat, sync, answer, config.answer_tokens)
+    ttft_ms = statistics.median(first_token)
     new_tokens = out.shape[1] - prompt.input_ids.shape[1]
     return StepVariant(
         name="stock",
         preprocess_ms=preprocess_ms,
         prune_ms=0.0,
-        vision_ms=vision_ms,
-        prefill_ms=ttft_ms - vision_ms,
+        vision_ms=statistics.median(vision),
+        prefill_ms=statistics.median(t - v for t, v in zip(first_token, vision, strict=True)),
         ttft_ms=ttft_ms,
         decode_ms_per_token=(whole_ms - ttft_ms) / max(new_tokens - 1, 1),
         answer_tokens=new_tokens,
@@ -355,6 +358,31 @@ def _runtime_variant(
     )
 
 
+@contextmanager
+def _timed_module(module: torch.nn.Module, sync: bool) -> Iterator[list[float]]:
+    """Seconds of each call of `module` while the block runs (synced on CUDA), in a list that
+    fills as the calls happen: the stock tower timed inside transformers' own `generate`."""
+    seconds: list[float] = []
+    started: list[float] = []
+
+    def before(*_: object) -> None:
+        if sync:
+            torch.cuda.synchronize()
+        started.append(time.perf_counter())
+
+    def after(*_: object) -> None:
+        if sync:
+            torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - started.pop())
+
+    handles = [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+    try:
+        yield seconds
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def _messages(images: int = 3) -> list[dict[str, object]]:
     parts: list[dict[str, str]] = []
     for number in range(images):
@@ -369,6 +397,14 @@ def _median(
     repeat: int, sync: bool, fn: Callable[..., object], *args: object
 ) -> tuple[float, object]:
     """(median ms of `repeat` runs after one warm-up, the last result)."""
+    times, result = _runs(repeat, sync, fn, *args)
+    return statistics.median(times), result
+
+
+def _runs(
+    repeat: int, sync: bool, fn: Callable[..., object], *args: object
+) -> tuple[list[float], object]:
+    """(ms of each of `repeat` runs after one warm-up, the last result)."""
     result = fn(*args)
     times = []
     for _ in range(repeat):
@@ -379,7 +415,7 @@ def _median(
         if sync:
             torch.cuda.synchronize()
         times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times), result
+    return times, result
 
 
 def _ms(seconds: Iterable[float]) -> float:

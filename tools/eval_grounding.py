@@ -48,12 +48,13 @@ from rich.progress import (
 )
 
 from agent.actions import Action, points_of
-from agent.backends.base import Backend, PruneConfig, parse_prune_spec
+from agent.backends.base import Backend
 from agent.commands import setup_logging
 from agent.commands.model_options import add_model_arguments, model_spec
 from agent.coords import Frame, Monitor, action_to_screen
 from agent.errors import ActionError, AgentError
 from agent.parsers import Parser, get_parser, parser_for_model
+from pixelprune import PruneConfig, parse_prune_spec
 from tools.grounding_output import print_summary, write_outputs
 from tools.screenspot import GroundingSetError, Sample, Skipped, load_grounding_set
 

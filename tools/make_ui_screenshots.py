@@ -149,11 +149,11 @@ def _scripted_run(task: str, outputs: list[str], runs: Path) -> Path:
 
     The loop runs in dry-run mode, so nothing on this desktop is touched.
     """
-    from agent.backends.base import PruneConfig
     from agent.backends.scripted import ScriptedBackend
     from agent.capture import Screenshot
     from agent.coords import Monitor
     from agent.loop import Agent
+    from pixelprune import PruneConfig
 
     image = Image.open(CHROMIUM).convert("RGB")
     monitor = Monitor(0, 0, image.width, image.height)

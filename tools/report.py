@@ -28,8 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from agent.backends.base import PruneConfig, check_prune
-from pixelprune import METHODS, METRICS, PixelPruneError, get_family, resize_for_model
+from pixelprune import METHODS, METRICS, PixelPruneError, PruneConfig, get_family, resize_for_model
 from pixelprune.heatmap import overlay_heatmap, render_heatmap
 from pixelprune.selection import Selection
 from pixelprune.stats import time_select
@@ -358,8 +357,8 @@ def _refused(
     refused = {}
     for method in methods:
         for tau in taus:
-            try:
-                check_prune(PruneConfig(method=method, tau=tau, metric=metric))
+            try:  # refused on construction exactly when select would refuse it
+                PruneConfig(method=method, tau=tau, metric=metric)
             except PixelPruneError as exc:
                 refused[(method, tau)] = str(exc)
     for tau in taus:

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Runs the test suite on a private Xvfb display (with an Xauthority file: python-xlib needs one).
 # Extra arguments go to pytest, e.g. `tools/test.sh -m slow`. "No tests collected" is a failure.
+# Without arguments (as CI runs it) the lint and type checks (tools/lint.sh) run first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || { echo "no .venv: run tools/install.sh first" >&2; exit 2; }
+if [ "$#" -eq 0 ]; then
+  tools/lint.sh || exit 1
+fi
 
 workdir=$(mktemp -d)
 export XAUTHORITY="$workdir/Xauthority"

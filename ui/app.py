@@ -48,7 +48,7 @@ from PyQt6.QtWidgets import (
 )
 
 from agent.actions import describe
-from agent.backends.base import Backend, PruneConfig
+from agent.backends.base import Backend
 from agent.backends.spec import ModelSpec, open_backend
 from agent.capture import ScreenCapture
 from agent.errors import AgentError
@@ -64,12 +64,12 @@ from agent.events import (
 )
 from agent.executor import MODES
 from agent.hotkey import DEFAULT_KILL_HOTKEY
-from agent.loop import AgentConfig
 from agent.parsers.registry import PARSERS
 from agent.records import StepRecord
 from agent.secrets import redact
+from agent.settings import AgentConfig
 from agent.tasks import TaskSpec, load_task_file
-from pixelprune import METHODS, Selection
+from pixelprune import METHODS, PruneConfig, Selection
 from ui.confirm import GuiConfirm
 from ui.images import heatmap_over, to_pixmap
 from ui.overlay import Overlay
@@ -595,9 +595,7 @@ def _hidden_model_settings(loaded: TaskSpec | None, server: str | None) -> dict[
 
 def _unknown_choices(spec: TaskSpec) -> str:
     """What in a task file the form has no choice for (a typo must not become another setting)."""
-    config = spec.agent
-    if config.prune is not None and config.prune.method not in METHODS:
-        return f"unknown pruning method {config.prune.method!r}; known: {', '.join(METHODS)}"
+    config = spec.agent  # (an unknown pruning method cannot be loaded at all: PruneConfig refuses)
     if config.parser is not None and config.parser not in PARSERS:
         return f"unknown output format {config.parser!r}; known: {', '.join(sorted(PARSERS))}"
     return ""

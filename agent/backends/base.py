@@ -18,8 +18,16 @@ from typing import Generic, TypeVar
 import numpy as np
 from PIL import Image
 
-from agent.parsers.base import Prompt
-from pixelprune import Family, Selection, resize_for_model, select, smart_resize
+from agent.messages import Prompt
+from pixelprune import (
+    Family,
+    PruneConfig,
+    Selection,
+    parse_prune_spec,
+    resize_for_model,
+    select,
+    smart_resize,
+)
 
 T = TypeVar("T")
 
@@ -30,7 +38,6 @@ __all__ = [
     "ModelReply",
     "PruneConfig",
     "SelectionCache",
-    "check_prune",
     "input_size",
     "parse_prune_spec",
     "select_cells",
@@ -39,54 +46,6 @@ __all__ = [
 
 # PixelPrune family → transformers model_type, for backends that know only the family
 MODEL_TYPES = {"qwen2": "qwen2_vl", "qwen2.5": "qwen2_5_vl", "qwen3": "qwen3_vl"}
-
-
-@dataclass(frozen=True)
-class PruneConfig:
-    """How to prune a call's images (see `pixelprune.select`)."""
-
-    method: str = "pred_2d"
-    tau: float = 0.0
-    metric: str = "max"
-    anchored: bool = True
-
-
-def check_prune(prune: PruneConfig) -> None:
-    """Raise `PruneInputError` (a ValueError) if pixelprune would refuse `prune`.
-
-    Runs the selector on one blank cell: its own option checks (method, metric, τ range,
-    exact-only methods) decide, so no second set of rules lives here and a config accepted up
-    front cannot fail later.
-    """
-    select(
-        np.zeros((28, 28, 3), dtype=np.uint8),
-        cell=28,
-        method=prune.method,
-        tau=prune.tau,
-        metric=prune.metric,
-        anchored=prune.anchored,
-        seed=0,
-    )
-
-
-def parse_prune_spec(text: str) -> PruneConfig:
-    """`METHOD[:TAU[:METRIC]]` (`pred_2d`, `pred_2d:0.05`, `pred_2d:0.05:mae`), checked.
-
-    The one command-line syntax for a pruning setting; `ValueError` says what is wrong.
-    """
-    parts = text.strip().split(":")
-    if len(parts) > 3 or not parts[0]:
-        raise ValueError(f"{text!r}: expected METHOD[:TAU[:METRIC]], e.g. pred_2d:0.05")
-    try:
-        tau = float(parts[1]) if len(parts) > 1 and parts[1] else 0.0
-    except ValueError:
-        raise ValueError(f"{text!r}: τ {parts[1]!r} is not a number, e.g. pred_2d:0.02") from None
-    prune = PruneConfig(method=parts[0], tau=tau, metric=parts[2] if len(parts) > 2 else "max")
-    try:
-        check_prune(prune)
-    except ValueError as error:
-        raise ValueError(f"{text!r}: {error}") from None
-    return prune
 
 
 @dataclass(frozen=True)
@@ -187,7 +146,7 @@ class ImageCache(Generic[T]):
 
     def __init__(self, size: int = 16) -> None:
         self.size = size
-        self._entries: dict[int, tuple[weakref.ref, object, T]] = {}
+        self._entries: dict[int, tuple[weakref.ref[Image.Image], object, T]] = {}
 
     def get(self, image: Image.Image, key: object) -> T | None:
         entry = self._entries.get(id(image))

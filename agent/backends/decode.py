@@ -13,6 +13,7 @@ import inspect
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from transformers import DynamicCache, PreTrainedModel
@@ -116,13 +117,14 @@ def _until_stop(row: list[int], stop_ids: Sequence[int]) -> list[int]:
     return row
 
 
-def _cache_keyword(language: torch.nn.Module) -> str:
+def _cache_keyword(language: Any) -> str:
     """transformers renamed `past_key_values` to `cache` (5.2x); take whichever this one has."""
-    return _cache_keyword_of(type(language))
+    language_class: Any = type(language)
+    return _cache_keyword_of(language_class)
 
 
 @functools.cache
-def _cache_keyword_of(language_class: type) -> str:
+def _cache_keyword_of(language_class: Any) -> str:
     """Per class, once: inspecting a signature on every decode step would cost each token."""
     names = inspect.signature(language_class.forward).parameters
     return "cache" if "cache" in names else "past_key_values"

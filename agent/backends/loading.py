@@ -160,7 +160,7 @@ def check_model_dir(folder: Path) -> str:
         raise IncompleteModelError(
             f"{folder} is incomplete, missing: {', '.join(missing)}; download the model again"
         )
-    return model_type
+    return str(model_type)
 
 
 def _missing_weights(folder: Path) -> list[str]:
@@ -185,7 +185,10 @@ def _chat_template(folder: Path) -> str | None:
     json_file = folder / "chat_template.json"
     if json_file.is_file():
         try:
-            return json.loads(json_file.read_text())["chat_template"]
+            template = json.loads(json_file.read_text())["chat_template"]
+            if not isinstance(template, str):
+                raise TypeError(f"chat_template is a {type(template).__name__}, not text")
+            return template
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise IncompleteModelError(f"{json_file} is unreadable ({exc})") from None
     return None

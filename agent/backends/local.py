@@ -20,23 +20,17 @@ from typing import Any
 
 import torch
 from PIL import Image
+from transformers import PreTrainedModel
 
-from agent.backends.base import (
-    Backend,
-    ModelReply,
-    PruneConfig,
-    SelectionCache,
-    input_size,
-    select_cells,
-)
+from agent.backends.base import Backend, ModelReply, SelectionCache, input_size, select_cells
 from agent.backends.decode import generate
 from agent.backends.loading import DEFAULT_MODEL, LoadedModel, ModelConfig, load_model
 from agent.backends.preprocess import ImagePreprocessor
 from agent.backends.prompt import build_inputs, stack_inputs
 from agent.backends.pruned_vision import VisionFeatures, encode_images
 from agent.backends.vision_cache import CachedImage, VisionCache
-from agent.parsers.base import Prompt
-from pixelprune import Selection, get_family
+from agent.messages import Prompt
+from pixelprune import PruneConfig, Selection, get_family
 
 __all__ = ["GenerationResult", "LocalVLM", "PruneConfig", "Request", "Timings"]
 
@@ -181,8 +175,10 @@ class LocalVLM(Backend):
         prompts, first_image = [], 0
         for request in requests:
             count = len(request.images)
-            text = tokenizer.apply_chat_template(
-                request.messages, add_generation_prompt=True, tokenize=False
+            text = str(
+                tokenizer.apply_chat_template(
+                    request.messages, add_generation_prompt=True, tokenize=False
+                )
             )
             prompts.append(
                 build_inputs(
@@ -214,14 +210,12 @@ class LocalVLM(Backend):
             text_tokens = [t for t in tokens if t not in stop_ids]
             results.append(
                 GenerationResult(
-                    text=tokenizer.decode(text_tokens, skip_special_tokens=True),
+                    text=str(tokenizer.decode(text_tokens, skip_special_tokens=True)),
                     token_ids=tokens,
                     prompt_tokens=int(prompt.input_ids.shape[1]),
                     image_tokens_full=prompt.image_tokens_full,
                     image_tokens_kept=prompt.image_tokens_kept,
-                    selections=None
-                    if prune is None
-                    else tuple(encoded.selections[i] for i in images),
+                    selections=None if prune is None else encoded.selections(images),
                     timings=timings,
                     stopped=any(t in stop_ids for t in tokens),
                     **encoded.usage(images),
@@ -253,7 +247,7 @@ class LocalVLM(Backend):
         vision_seconds = time.perf_counter() - pruned
         encoded_tokens = sum(len(cells) for cells in features.kept_cells)
         for n, i in enumerate(missing):
-            entries[i] = CachedImage(
+            entry = entries[i] = CachedImage(
                 embeds=features.embeds[n],
                 deepstack=None
                 if features.deepstack is None
@@ -263,11 +257,11 @@ class LocalVLM(Backend):
                 selection=None if selections is None else selections[n],
                 seconds=vision_seconds * len(features.kept_cells[n]) / max(encoded_tokens, 1),
             )
-            if cache is not None and keys[i] is not None:
-                cache.put(keys[i], entries[i])
+            if cache is not None and (key := keys[i]) is not None:
+                cache.put(key, entry)
         return _Encoded(
-            entries=entries,
-            encoded={i: len(entries[i].kept_cells) for i in missing},
+            entries=[entry for entry in entries if entry is not None],  # all of them by now
+            encoded={i: len(features.kept_cells[n]) for n, i in enumerate(missing)},
             preprocess_seconds=preprocessed - start,
             prune_seconds=pruned - preprocessed,
             vision_seconds=vision_seconds,
@@ -316,9 +310,10 @@ class _Encoded:
             len(self.entries), 3
         )
 
-    @property
-    def selections(self) -> list[Selection | None]:
-        return [entry.selection for entry in self.entries]
+    def selections(self, images: range) -> tuple[Selection, ...]:
+        """The selections of the given images of a pruned call."""
+        chosen = [self.entries[i].selection for i in images]
+        return tuple(selection for selection in chosen if selection is not None)
 
     def usage(self, images: range) -> dict[str, Any]:
         """GenerationResult's vision fields for the images of one prompt."""
@@ -335,13 +330,13 @@ def _rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def _stop_ids(model: torch.nn.Module) -> list[int]:
+def _stop_ids(model: PreTrainedModel) -> list[int]:
     eos = model.generation_config.eos_token_id if model.generation_config else None
     if eos is None:
         return []
     return list(eos) if isinstance(eos, (list, tuple)) else [eos]
 
 
-def _sync(model: torch.nn.Module) -> None:
+def _sync(model: PreTrainedModel) -> None:
     if model.device.type == "cuda":
         torch.cuda.synchronize()

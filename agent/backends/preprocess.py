@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,7 +44,7 @@ class Preprocessed:
 class ImagePreprocessor:
     """Screenshots to the model's `pixel_values` and `image_grid_thw`, like its processor."""
 
-    def __init__(self, processor: object, family: Family, cache_size: int = 4) -> None:
+    def __init__(self, processor: Any, family: Family, cache_size: int = 4) -> None:
         self.family = family
         self.min_pixels = processor.size["shortest_edge"]
         self.max_pixels = processor.size["longest_edge"]
@@ -141,7 +142,7 @@ class ImagePreprocessor:
         return values
 
 
-def _value_table(processor: object) -> torch.Tensor:
+def _value_table(processor: Any) -> torch.Tensor:
     """Each channel's 256 uint8 values through the processor's own rescale and normalise."""
     levels = np.tile(np.arange(256, dtype=np.uint8), (3, 1, 1))  # (C, 1, 256), channel-first
     values = levels

@@ -92,7 +92,7 @@ def encode_images(
 
 
 def vision_kwargs(
-    visual: torch.nn.Module, image_grid_thw: torch.Tensor, keep: Sequence[torch.Tensor]
+    visual: Any, image_grid_thw: torch.Tensor, keep: Sequence[torch.Tensor]
 ) -> dict[str, Any]:
     """The index tensors a stock vision tower takes instead of deriving them from the full grid.
 
@@ -100,7 +100,7 @@ def vision_kwargs(
     """
     merge = visual.spatial_merge_size
     merge_unit = merge * merge
-    keep_all = torch.cat(keep)
+    keep_all = torch.cat(list(keep))
     patches = _kept_patches(keep_all, merge_unit)
     kept_per_image = torch.stack([mask.sum() for mask in keep])
     kwargs: dict[str, Any] = {

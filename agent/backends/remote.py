@@ -38,19 +38,12 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from agent.backends.base import (
-    MODEL_TYPES,
-    Backend,
-    ImageCache,
-    ModelReply,
-    PruneConfig,
-    input_size,
-)
+from agent.backends.base import MODEL_TYPES, Backend, ImageCache, ModelReply, input_size
 from agent.errors import AgentError, ModelError
-from agent.parsers.base import Prompt
-from agent.parsers.registry import parser_for_model
+from agent.messages import Prompt
+from agent.models import family_for_model
 from agent.secrets import redact
-from pixelprune import Family, PruneInputError, Selection, get_family
+from pixelprune import Family, PruneConfig, PruneInputError, Selection, get_family
 
 __all__ = [
     "AuthenticationError",
@@ -61,7 +54,6 @@ __all__ = [
     "RemoteProtocolError",
     "ServerUnavailableError",
     "UnknownModelError",
-    "family_for_model",
     "openai_messages",
 ]
 
@@ -70,13 +62,6 @@ log = logging.getLogger(__name__)
 OWNED_BY = "pixelprune-agent"  # the owner this project's server lists its models under
 _RETRY_STATUS = {408, 429}  # besides every 5xx: the server is busy or restarting, not refusing
 _MAX_BACKOFF = 30.0  # seconds, also the cap on a server's Retry-After
-# the base family of the fine-tunes `parser_for_model` recognises by name
-_CONVENTION_FAMILY = {
-    "uitars": "qwen2.5",
-    "uitars-v1": "qwen2",
-    "showui": "qwen2",
-    "osatlas": "qwen2",
-}
 
 
 class RemoteModelError(ModelError):
@@ -417,26 +402,6 @@ class OpenAICompatibleBackend(Backend):
             url = _encode(image, self.image_format)
             self._encoded.put(image, self.image_format, url)
         return url
-
-
-def family_for_model(model: str) -> str | None:
-    """The Qwen-VL family a model id or path names, or None when it does not tell.
-
-    Base models name theirs; fine-tunes are recognised by the output-convention markers of
-    `parser_for_model` (UI-TARS-1.5 is Qwen2.5-VL, UI-TARS v1, ShowUI and OS-Atlas Qwen2-VL).
-    """
-    name = model.lower().replace("_", "-")
-    if "qwen3" in name:
-        return "qwen3"
-    if any(marker in name for marker in ("qwen2.5", "qwen2-5", "qwen25")):
-        return "qwen2.5"
-    if any(marker in name for marker in ("qwen2-vl", "qwen2vl")):
-        return "qwen2"
-    try:
-        convention = parser_for_model("", model)
-    except AgentError:
-        return None
-    return _CONVENTION_FAMILY.get(convention)
 
 
 def openai_messages(

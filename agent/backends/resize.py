@@ -115,10 +115,9 @@ def _resample(
         factors = weights.T.reshape(taps, -1, 1, 1)
     else:  # per channel too: torch's CPU integer kernels are slow on a broadcast last axis
         factors = weights.T.reshape(taps, 1, -1, 1).expand(-1, -1, -1, 3).contiguous()
-    total = None
-    for tap in range(taps):
-        term = source.index_select(dim, index[:, tap]).mul_(factors[tap])
-        total = term if total is None else total.add_(term)
+    total = source.index_select(dim, index[:, 0]).mul_(factors[0])
+    for tap in range(1, taps):
+        total.add_(source.index_select(dim, index[:, tap]).mul_(factors[tap]))
     total.add_(1 << (PRECISION_BITS - 1))
     return total.bitwise_right_shift_(PRECISION_BITS).clamp_(0, 255).to(torch.uint8)
 

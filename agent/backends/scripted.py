@@ -16,14 +16,13 @@ from agent.backends.base import (
     MODEL_TYPES,
     Backend,
     ModelReply,
-    PruneConfig,
     SelectionCache,
     input_size,
     select_cells,
 )
 from agent.errors import ModelError
-from agent.parsers.base import Prompt
-from pixelprune import Family, get_family
+from agent.messages import Prompt
+from pixelprune import Family, PruneConfig, get_family
 
 __all__ = ["ScriptExhaustedError", "ScriptedBackend"]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agent.backends.base import Backend
 from agent.errors import ModelError
@@ -89,6 +90,7 @@ def open_backend(spec: ModelSpec) -> Backend:
     if spec.server is not None:
         from agent.backends.remote import OpenAICompatibleBackend
 
+        options: dict[str, Any] = {} if spec.timeout is None else {"timeout": spec.timeout}
         return OpenAICompatibleBackend(
             spec.server,
             spec.server_model,
@@ -96,10 +98,12 @@ def open_backend(spec: ModelSpec) -> Backend:
             family=spec.family,
             min_pixels=spec.min_pixels,
             max_pixels=spec.max_pixels,
-            **({} if spec.timeout is None else {"timeout": spec.timeout}),
+            **options,
         )
     from agent.backends.local import LocalVLM
 
+    if spec.path is None:  # cannot happen: a spec has exactly one source
+        raise ModelError("the model spec names no model")
     return LocalVLM.from_pretrained(
         spec.path,
         quantization=spec.quantization,

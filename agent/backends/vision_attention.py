@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,8 +38,11 @@ __all__ = ["ONE_CALL_ATTENTION", "enable_one_call_attention", "one_call_attentio
 ONE_CALL_ATTENTION = "pixelprune_flash_varlen"
 _STOCK = ("sdpa", "eager", None)
 
+_varlen_attn: Callable[..., Any] | None
 try:  # torch ≥ 2.9 on CUDA; the CPU build has the module but no kernel behind it
-    from torch.nn.attention.varlen import varlen_attn as _varlen_attn
+    from torch.nn.attention import varlen
+
+    _varlen_attn = varlen.varlen_attn
 except ImportError:  # pragma: no cover - older torch
     _varlen_attn = None
 # its first releases had no `scale` (always 1/sqrt(head_dim), which the Qwen-VL towers use)
@@ -83,12 +88,13 @@ def one_call_attention(
     if cu_seq_lens_k is not None and not torch.equal(cu_seq_lens_k, cu_seq_lens_q):
         raise ValueError("the one-call vision attention needs the same segments for q and k")
     q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))  # (tokens, heads, head_dim)
-    if _can_use_varlen(q, scaling):
+    kernel = _varlen_attn
+    if kernel is not None and _can_use_varlen(q, scaling):
         # empty segments are fine for the kernel; no host sync unless the longest is unknown
         cu = cu_seq_lens_q.to(torch.int32)
         longest = max_length_q if max_length_q is not None else int(cu.diff().max())
         scale = {"scale": scaling} if _VARLEN_SCALE else {}
-        out = _varlen_attn(q, k, v, cu, cu, longest, longest, **scale)
+        out = kernel(q, k, v, cu, cu, longest, longest, **scale)
     else:
         bounds = torch.unique_consecutive(cu_seq_lens_q.to(torch.int64))  # drops empty segments
         out = _padded_attention(q, k, v, bounds, scaling)
@@ -118,16 +124,18 @@ def _padded_attention(
     lengths = bounds.diff()
     longest = int(lengths.max())
     if int(lengths.min()) == longest:
-        segments = [t.view(-1, longest, heads, head_dim).transpose(1, 2) for t in (q, k, v)]
-        out = F.scaled_dot_product_attention(*segments, scale=scaling)
+        qs, ks, vs = (t.view(-1, longest, heads, head_dim).transpose(1, 2) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(qs, ks, vs, scale=scaling)
         return out.transpose(1, 2).reshape(tokens, heads, head_dim)
     offsets = torch.arange(longest, device=q.device)
     valid = offsets[None, :] < lengths[:, None]  # (segments, longest)
     rows = torch.where(valid, bounds[:-1, None] + offsets[None, :], 0).flatten()  # pad: row 0
     # (segments, heads, longest, head_dim), as SDPA takes a batch
-    padded = [
+    qp, kp, vp = (
         t.index_select(0, rows).view(len(lengths), longest, heads, head_dim).transpose(1, 2)
         for t in (q, k, v)
-    ]
-    out = F.scaled_dot_product_attention(*padded, attn_mask=valid[:, None, None, :], scale=scaling)
+    )
+    out = F.scaled_dot_product_attention(
+        qp, kp, vp, attn_mask=valid[:, None, None, :], scale=scaling
+    )
     return out.transpose(1, 2)[valid]  # back to the packed rows, in order

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from typing import Any
 
 from agent.backends.spec import ModelSpec
 from agent.errors import AgentError
@@ -99,7 +100,7 @@ def model_spec(args: argparse.Namespace, base: ModelSpec | None = None) -> Model
     return model
 
 
-def given(**values: object) -> dict[str, object]:
+def given(**values: Any) -> dict[str, Any]:
     """The values that were given (not None): command-line overrides."""
     return {name: value for name, value in values.items() if value is not None}
 

@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 from agent.actions import Action, describe
-from agent.backends.base import PruneConfig
 from agent.backends.spec import open_backend
 from agent.capture import CaptureConfig
 from agent.commands import setup_logging
@@ -29,9 +28,11 @@ from agent.commands.model_options import add_model_arguments, given, model_spec
 from agent.errors import AgentError
 from agent.events import Event, ModelFailed, RunStarted, StepFinished
 from agent.executor import MODES
-from agent.loop import Agent, AgentConfig
+from agent.loop import Agent
 from agent.records import StepRecord
+from agent.settings import AgentConfig
 from agent.tasks import TaskSpec, load_task_file
+from pixelprune import PruneConfig
 
 __all__ = ["add_arguments", "run"]
 

@@ -18,11 +18,11 @@ import socket
 import sys
 from pathlib import Path
 
-from agent.backends.base import PruneConfig, parse_prune_spec
 from agent.commands import setup_logging
 from agent.commands.model_options import add_vision_arguments
 from agent.errors import AgentError
 from agent.server.settings import MIB, ServerSettings
+from pixelprune import PruneConfig, parse_prune_spec
 
 __all__ = ["add_arguments", "is_loopback", "run"]
 

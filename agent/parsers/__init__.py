@@ -9,7 +9,8 @@ Registered names and the coordinate space of the points they emit: "uitars" (pix
 "osatlas" (0..1000).
 """
 
-from agent.parsers.base import Parser, PastStep, Prompt
+from agent.messages import PastStep, Prompt
+from agent.parsers.base import Parser
 from agent.parsers.registry import PARSERS, get_parser, parser_for_model
 
 __all__ = ["PARSERS", "Parser", "PastStep", "Prompt", "get_parser", "parser_for_model"]

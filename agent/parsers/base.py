@@ -10,31 +10,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from PIL import Image
 
 from agent.actions import Action, Space
+from agent.messages import PastStep, Prompt
 
-__all__ = ["Parser", "PastStep", "Prompt"]
-
-
-@dataclass(frozen=True)
-class PastStep:
-    """One earlier step as the model should see it again."""
-
-    output: str  # the model's raw answer at that step
-    action: Action | None  # what it was parsed into (None if it could not be parsed)
-    image: Image.Image | None  # that step's screenshot, or None once it is beyond `history`
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """Chat messages whose image parts are `images`, in order."""
-
-    messages: list[dict[str, Any]]
-    images: list[Image.Image]
+__all__ = ["Parser"]
 
 
 class Parser(ABC):

@@ -29,13 +29,15 @@ from agent.actions import (
     KeyPress,
     Move,
     Point,
+    Said,
     Scroll,
     Space,
     TypeText,
     Wait,
 )
 from agent.errors import ParseError
-from agent.parsers.base import Parser, PastStep, Prompt
+from agent.messages import PastStep, Prompt
+from agent.parsers.base import Parser
 from agent.parsers.common import (
     check_answer,
     compact,
@@ -185,7 +187,7 @@ class OSAtlasParser(Parser):
         if match is None:
             raise ParseError(f"cannot read the action {compact(line, 40)!r}; e.g. {EXAMPLE}")
         verb, argument = match.group(1).upper(), (match.group(2) or "").strip()
-        common = {"raw": raw, "thought": thought}
+        common: Said = {"raw": raw, "thought": thought}
         if verb in _BARE and argument:
             raise ParseError(f"{verb} takes no argument, got {compact(argument, 40)!r}")
         if verb in _CLICKS:

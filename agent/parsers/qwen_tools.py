@@ -32,9 +32,22 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from agent.actions import Action, Click, Drag, Finished, Move, Point, Scroll, Space, TypeText, Wait
+from agent.actions import (
+    Action,
+    Click,
+    Drag,
+    Finished,
+    Move,
+    Point,
+    Said,
+    Scroll,
+    Space,
+    TypeText,
+    Wait,
+)
 from agent.errors import ParseError
-from agent.parsers.base import Parser, PastStep, Prompt
+from agent.messages import PastStep, Prompt
+from agent.parsers.base import Parser
 from agent.parsers.common import (
     check_answer,
     compact,
@@ -171,7 +184,7 @@ class QwenComputerParser(Parser):
         return self._action(arguments, raw, thought)
 
     def _action(self, args: dict[str, Any], raw: str, thought: str) -> Action:
-        common = {"raw": raw, "thought": thought}
+        common: Said = {"raw": raw, "thought": thought}
         action = args.get("action")
         if action in _CLICKS:
             button, count = _CLICKS[action]
@@ -210,7 +223,7 @@ class QwenComputerParser(Parser):
         known = ", ".join(dict.fromkeys([*_CLICKS, *_ACTION_TEXT]))
         raise ParseError(f"unknown action {str(action)[:40]!r}; use one of: {known}")
 
-    def _scroll(self, action: str, args: dict[str, Any], common: dict[str, str]) -> Scroll:
+    def _scroll(self, action: str, args: dict[str, Any], common: Said) -> Scroll:
         if "pixels" not in args:
             raise ParseError(f'{action} needs "pixels" (positive: up/right, negative: down/left)')
         pixels = number(args["pixels"], "pixels")

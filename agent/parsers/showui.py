@@ -39,7 +39,8 @@ from agent.actions import (
     TypeText,
 )
 from agent.errors import ParseError
-from agent.parsers.base import Parser, PastStep, Prompt
+from agent.messages import PastStep, Prompt
+from agent.parsers.base import Parser
 from agent.parsers.common import (
     check_answer,
     compact,

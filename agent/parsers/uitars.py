@@ -28,13 +28,15 @@ from agent.actions import (
     Finished,
     Move,
     Point,
+    Said,
     Scroll,
     Space,
     TypeText,
     Wait,
 )
 from agent.errors import ParseError
-from agent.parsers.base import Parser, PastStep, Prompt
+from agent.messages import PastStep, Prompt
+from agent.parsers.base import Parser
 from agent.parsers.common import (
     check_answer,
     image_part,
@@ -173,7 +175,7 @@ class UITarsParser(Parser):
         return self._action(name, args, raw, thought)
 
     def _action(self, name: str, args: dict[str, str], raw: str, thought: str) -> Action:
-        common = {"raw": raw, "thought": thought}
+        common: Said = {"raw": raw, "thought": thought}
         if name in _CLICKS:
             _allow(name, args, _START)
             button, count = _CLICKS[name]

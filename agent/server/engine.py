@@ -21,11 +21,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.backends.base import PruneConfig
 from agent.backends.local import GenerationResult, LocalVLM, Request
 from agent.errors import AgentError
 from agent.server.errors import ApiError
-from pixelprune import PixelPruneError
+from pixelprune import PixelPruneError, PruneConfig
 
 __all__ = ["Answer", "Engine", "Job"]
 

@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from agent.backends.base import PruneConfig
 from agent.server.engine import Answer
 from agent.server.errors import ApiError
-from pixelprune import Selection
+from pixelprune import PruneConfig, Selection
 
 __all__ = ["completion_body", "keep_mask_field"]
 

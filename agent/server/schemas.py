@@ -18,10 +18,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from agent.backends.base import PruneConfig, check_prune
 from agent.server.errors import ApiError
 from agent.server.settings import ServerSettings
-from pixelprune import PruneInputError
+from pixelprune import PruneConfig, PruneInputError
 
 __all__ = ["IGNORED", "ChatRequest", "parse_chat_request", "parse_prune"]
 
@@ -110,12 +109,10 @@ def parse_prune(value: Any, default: PruneConfig | None) -> PruneConfig | None:
             raise ApiError(400, f"'pixelprune.{name}' must be {what}", "invalid_pixelprune")
     if "tau" in fields and not _is_number(fields["tau"]):
         raise ApiError(400, "'pixelprune.tau' must be a number", "invalid_pixelprune")
-    config = dataclasses.replace(default or PruneConfig(), **fields)
     try:
-        check_prune(config)
+        return dataclasses.replace(default or PruneConfig(), **fields)
     except PruneInputError as error:
         raise ApiError(400, f"bad 'pixelprune': {error}", "invalid_pixelprune") from None
-    return config
 
 
 def _refuse_unsupported(payload: dict[str, Any]) -> None:
@@ -136,7 +133,8 @@ def _messages(value: Any) -> tuple[list[dict[str, Any]], list[str]]:
         raise ApiError(400, "missing required field 'messages'", "missing_field")
     if not isinstance(value, list) or not value:
         raise ApiError(400, "'messages' must be a non-empty list", "invalid_messages")
-    messages, urls = [], []
+    messages: list[dict[str, Any]] = []
+    urls: list[str] = []
     for index, message in enumerate(value):
         where = f"messages[{index}]"
         if not isinstance(message, dict):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.backends.base import PruneConfig
+from pixelprune import PruneConfig
 
 __all__ = ["ServerSettings"]
 

@@ -1,0 +1,84 @@
+"""What a model's id (or folder) and `model_type` tell: its output convention and its family.
+
+    convention_for_model("qwen2_5_vl", "ByteDance-Seed/UI-TARS-1.5-7B")   # "uitars"
+    family_for_model("ByteDance-Seed/UI-TARS-1.5-7B")                    # "qwen2.5"
+
+The id is looked at first, because fine-tunes keep their base model's `model_type` while
+answering in their own convention (UI-TARS-1.5 is a `qwen2_5_vl`, ShowUI and OS-Atlas are
+`qwen2_vl`); then the base model's own convention:
+
+    ui-tars / uitars / ui_tars  → "uitars" (UI-TARS-1.5, pixels), or "uitars-v1" (0..1000) for
+                                  the v1 releases: a `qwen2_vl` model, or an id with SFT/DPO and
+                                  no "1.5" (UI-TARS-2B-SFT, UI-TARS-7B-DPO, UI-TARS-72B-SFT)
+    showui                      → "showui"
+    os-atlas / os_atlas / osatlas → "osatlas"
+    otherwise by model_type: qwen2_5_vl → "qwen2.5-computer", qwen3_vl(_moe) → "qwen3-computer",
+                             qwen2_vl → "osatlas" (Qwen2-VL has no computer-use tool format)
+
+The whole path is searched, not only its last part, so Hugging Face cache folders
+(`models--ByteDance-Seed--UI-TARS-1.5-7B/snapshots/<hash>`) are recognised. Parsers (which
+implement the conventions) and backends (a server's model id) both ask here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.errors import AgentError
+
+__all__ = ["CONVENTIONS", "convention_for_model", "family_for_model"]
+
+# every output convention `agent.parsers` implements (its registry is checked against this)
+CONVENTIONS = ("uitars", "uitars-v1", "qwen2.5-computer", "qwen3-computer", "showui", "osatlas")
+_BY_MODEL_TYPE = {
+    "qwen2_5_vl": "qwen2.5-computer",
+    "qwen3_vl": "qwen3-computer",
+    "qwen3_vl_moe": "qwen3-computer",
+    "qwen2_vl": "osatlas",
+}
+# the base family of the fine-tunes recognised by name
+_CONVENTION_FAMILY = {
+    "uitars": "qwen2.5",
+    "uitars-v1": "qwen2",
+    "showui": "qwen2",
+    "osatlas": "qwen2",
+}
+_VERSION_15 = re.compile(r"1[._-]5")
+
+
+def convention_for_model(model_type: str, name_or_path: str) -> str:
+    """The default convention for a model, from its id or folder, then its `model_type`."""
+    name = name_or_path.lower()
+    if any(marker in name for marker in ("ui-tars", "uitars", "ui_tars")):
+        v1_name = ("sft" in name or "dpo" in name) and not _VERSION_15.search(name)
+        return "uitars-v1" if model_type == "qwen2_vl" or v1_name else "uitars"
+    if "showui" in name:
+        return "showui"
+    if any(marker in name for marker in ("os-atlas", "os_atlas", "osatlas")):
+        return "osatlas"
+    if model_type in _BY_MODEL_TYPE:
+        return _BY_MODEL_TYPE[model_type]
+    raise AgentError(
+        f"no default output convention for model type {model_type!r} ({name_or_path}); "
+        f"choose one of: {', '.join(sorted(CONVENTIONS))}"
+    )
+
+
+def family_for_model(model: str) -> str | None:
+    """The Qwen-VL family a model id or path names, or None when it does not tell.
+
+    Base models name theirs; fine-tunes are recognised by their convention's markers
+    (UI-TARS-1.5 is Qwen2.5-VL; UI-TARS v1, ShowUI and OS-Atlas are Qwen2-VL).
+    """
+    name = model.lower().replace("_", "-")
+    if "qwen3" in name:
+        return "qwen3"
+    if any(marker in name for marker in ("qwen2.5", "qwen2-5", "qwen25")):
+        return "qwen2.5"
+    if any(marker in name for marker in ("qwen2-vl", "qwen2vl")):
+        return "qwen2"
+    try:
+        convention = convention_for_model("", model)
+    except AgentError:
+        return None
+    return _CONVENTION_FAMILY.get(convention)
