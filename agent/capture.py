@@ -15,14 +15,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from PIL import Image
 
 from agent.coords import Monitor
 from agent.errors import CaptureError
 
-__all__ = ["CaptureConfig", "ScreenCapture", "Screenshot", "monitor_under"]
+__all__ = ["CaptureConfig", "Grabber", "ScreenCapture", "Screenshot", "monitor_under"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,15 @@ class Screenshot:
     def scale(self) -> tuple[float, float]:
         """Captured pixels per pyautogui unit, per axis."""
         return self.image.width / self.monitor.width, self.image.height / self.monitor.height
+
+
+class Grabber(Protocol):
+    """What the loop captures with: `ScreenCapture`, or a stand-in (tests, demos, a remote
+    desktop) that returns screenshots of its own."""
+
+    def grab(self) -> Screenshot:
+        """The screen now."""
+        ...
 
 
 class ScreenCapture:

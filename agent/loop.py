@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from agent.actions import Action, CallUser, Finished, describe
 from agent.backends.base import Backend, ModelReply
-from agent.capture import ScreenCapture, Screenshot
+from agent.capture import Grabber, ScreenCapture, Screenshot
 from agent.coords import Frame, action_to_screen
 from agent.errors import ActionError, AgentError, HotkeyError
 from agent.events import (
@@ -86,7 +86,7 @@ class Agent:
         *,
         confirm: Callable[[Action], bool] | None = None,
         secrets: Mapping[str, str] | None = None,
-        screen_capture: ScreenCapture | None = None,
+        screen_capture: Grabber | None = None,
         screen: object = None,
         **settings: Any,
     ) -> None:

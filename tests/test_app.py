@@ -257,6 +257,22 @@ def test_a_task_file_fills_the_form(make_window, tmp_path):
     assert spec.agent.prune.method == "raster" and spec.agent.kill_hotkey is None
 
 
+def test_a_task_files_vision_settings_stay_with_its_local_model(make_window, tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    task = tmp_path / "task.toml"
+    task.write_text(
+        f'task = "x"\n[model]\npath = "{folder}"\nquantize_vision = true\nvision_cache = false\n'
+    )
+    window = make_window()
+    assert window.load_task_file(task)
+    model = window.task_spec().model
+    assert model.path == str(folder) and model.quantize_vision and not model.vision_cache
+    window.model_path.setText("http://gpu-box:8000/v1")  # a server: local settings stay behind
+    model = window.task_spec().model
+    assert model.server and not model.quantize_vision and model.vision_cache
+
+
 def test_a_server_url_in_the_model_field_is_a_model_server(make_window, tmp_path, monkeypatch):
     monkeypatch.setenv("TEST_APP_SERVER_KEY", "sk-test")
     task = tmp_path / "task.toml"

@@ -19,6 +19,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from PyQt6.QtCore import Qt
@@ -50,7 +51,7 @@ from PyQt6.QtWidgets import (
 from agent.actions import describe
 from agent.backends.base import Backend
 from agent.backends.spec import ModelSpec, open_backend
-from agent.capture import ScreenCapture
+from agent.capture import Grabber
 from agent.errors import AgentError
 from agent.events import (
     ActionProposed,
@@ -89,7 +90,7 @@ class AppWindow(QMainWindow):
         self,
         *,
         runs_dir: str = "runs",
-        screen_capture: ScreenCapture | None = None,
+        screen_capture: Grabber | None = None,
         screen: object = None,
         opener: Callable[[ModelSpec], Backend] = open_backend,
     ) -> None:
@@ -142,7 +143,7 @@ class AppWindow(QMainWindow):
             scripted=script,
             server=server,
             quantization=None if quantization == "none" else quantization,
-            **_hidden_model_settings(base, server),
+            **_hidden_model_settings(base, server, local=path is not None and server is None),
         )
         config = base.agent if base is not None else AgentConfig()
         prune = config.prune or PruneConfig()
@@ -229,7 +230,7 @@ class AppWindow(QMainWindow):
         if self.overlay is not None:
             self.overlay.setVisible(False)
             self.overlay.following = wanted
-        self.runner.capture_guards[:] = [self.overlay] if wanted else []
+        self.runner.capture_guards[:] = [self.overlay] if wanted and self.overlay else []
 
     def toggle_pause(self) -> None:
         if not self.runner.running:
@@ -290,8 +291,10 @@ class AppWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
-    def closeEvent(self, event: QCloseEvent) -> None:
+    def closeEvent(self, event: QCloseEvent | None) -> None:
         """Closing stops the run; the window goes once the step in progress is recorded."""
+        if event is None:
+            return
         if self.runner.running and not self.runner.loading:
             self._close_when_done = True
             self.stop()
@@ -411,8 +414,10 @@ class AppWindow(QMainWindow):
         self.steps = QTableWidget(0, len(COLUMNS))
         self.steps.setHorizontalHeaderLabels(COLUMNS)
         self.steps.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.steps.verticalHeader().setVisible(False)
-        header = self.steps.horizontalHeader()
+        vertical, header = self.steps.verticalHeader(), self.steps.horizontalHeader()
+        if vertical is None or header is None:  # a QTableWidget always has both
+            raise RuntimeError("the step table has no headers")
+        vertical.setVisible(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         for column_index in (1, 2):
             header.setSectionResizeMode(column_index, QHeaderView.ResizeMode.Stretch)
@@ -535,7 +540,7 @@ class ShotView(QLabel):
         self.source = to_pixmap(image)
         self._fit()
 
-    def resizeEvent(self, event: QResizeEvent) -> None:
+    def resizeEvent(self, event: QResizeEvent | None) -> None:
         super().resizeEvent(event)
         self._fit()
 
@@ -570,16 +575,21 @@ def step_row(record: StepRecord, secrets: tuple[str, ...] = ()) -> list[str]:
     ]
 
 
-def _hidden_model_settings(loaded: TaskSpec | None, server: str | None) -> dict[str, object]:
+def _hidden_model_settings(
+    loaded: TaskSpec | None, server: str | None, *, local: bool
+) -> dict[str, Any]:
     """Model settings of the loaded task file that the form does not show.
 
     A server's model id, key and pixel bounds only carry over while the form names the same
-    server, so typing another URL never sends one server's key to another.
+    server, so typing another URL never sends one server's key to another; a local model's
+    vision settings only while the form names a local model.
     """
     if loaded is None:
         return {}
     model = loaded.model
-    settings: dict[str, object] = {"family": model.family}
+    settings: dict[str, Any] = {"family": model.family}
+    if local:
+        settings |= {"quantize_vision": model.quantize_vision, "vision_cache": model.vision_cache}
     if server is None:
         settings["device_map"] = model.device_map
     elif model.server == server:

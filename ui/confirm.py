@@ -47,7 +47,8 @@ class GuiConfirm(QObject):
         self._pending: _Question | None = None
         self._cancelled = False
         self._parent = parent
-        self._asked.connect(self._show, Qt.ConnectionType.QueuedConnection)
+        # (PyQt6's stubs omit connect's connection type)
+        self._asked.connect(self._show, Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg]
 
     def __call__(self, action: Action) -> bool:
         """Ask the person about `action`; blocks the calling (agent) thread until answered."""

@@ -19,7 +19,9 @@ def to_qimage(image: Image.Image) -> QImage:
     """A deep-copied QImage (Qt must not keep pointing into a numpy buffer that goes away)."""
     rgba = np.ascontiguousarray(np.asarray(image.convert("RGBA")))
     height, width = rgba.shape[:2]
-    return QImage(rgba.data, width, height, 4 * width, QImage.Format.Format_RGBA8888).copy()
+    data = rgba.tobytes()  # alive until the deep copy below is made
+    shallow = QImage(data, width, height, 4 * width, QImage.Format.Format_RGBA8888)
+    return shallow.copy()
 
 
 def to_pixmap(image: Image.Image) -> QPixmap:

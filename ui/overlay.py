@@ -28,6 +28,7 @@ heatmap and Ctrl+Shift+F11 the HUD (global hotkeys: the window never has focus).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from PyQt6.QtGui import (
     QGuiApplication,
     QImage,
     QPainter,
+    QPaintEvent,
     QPen,
     QRegion,
 )
@@ -184,14 +186,20 @@ class Overlay(QWidget):
         self._hotkeys: list[GlobalHotkey] = []
         self._wanted = False  # shown unless hidden for a capture
         self.following = True  # False: ignore events and stay hidden (the app's checkbox)
-        self._hide_requested.connect(self._hide_now, Qt.ConnectionType.QueuedConnection)
-        self._show_requested.connect(self._show_now, Qt.ConnectionType.QueuedConnection)
-        self._toggle_requested.connect(self.toggle, Qt.ConnectionType.QueuedConnection)
+        queued = Qt.ConnectionType.QueuedConnection  # (PyQt6's stubs omit connect's type)
+        self._hide_requested.connect(self._hide_now, queued)  # type: ignore[call-arg]
+        self._show_requested.connect(self._show_now, queued)  # type: ignore[call-arg]
+        self._toggle_requested.connect(self.toggle, queued)  # type: ignore[call-arg]
         # bypassing the window manager keeps clicks passing through (a managed window gets a
         # frame that takes them), but the manager may raise windows over it: stay on top
-        self._keep_on_top = QTimer(self, interval=300)
-        self._keep_on_top.timeout.connect(lambda: self.isVisible() and self.raise_())
+        self._keep_on_top = QTimer(self)
+        self._keep_on_top.setInterval(300)
+        self._keep_on_top.timeout.connect(self._stay_on_top)
         self._keep_on_top.start()
+
+    def _stay_on_top(self) -> None:
+        if self.isVisible():
+            self.raise_()
 
     def attach(self, agent) -> None:  # agent.loop.Agent (not imported: ui follows agent events)
         """Follow `agent`'s events and keep out of its screenshots."""
@@ -295,7 +303,7 @@ class Overlay(QWidget):
             if combo is None:
                 continue
             try:
-                hotkey = GlobalHotkey(combo, lambda w=what: self._toggle_requested.emit(w))
+                hotkey = GlobalHotkey(combo, functools.partial(self._toggle_requested.emit, what))
                 hotkey.start()
             except HotkeyError as error:
                 log.warning("overlay %s hotkey unavailable: %s", what, error)
@@ -327,6 +335,12 @@ class Overlay(QWidget):
 
     # --- drawing -------------------------------------------------------------------------
 
+    def _placed(self) -> Monitor:
+        """The monitor the overlay covers (set by its first screenshot, before any drawing)."""
+        if self.monitor is None:
+            raise RuntimeError("the overlay draws nothing before its first screenshot")
+        return self.monitor
+
     def _redraw(self) -> None:
         """Repaint only what changed since the last redraw; a step that changes nothing drawn
         costs nothing, and the heatmap layer is built once per selection."""
@@ -354,7 +368,8 @@ class Overlay(QWidget):
 
     def render_picture(self) -> QImage:
         """What the overlay shows, at monitor size, transparent where it shows nothing."""
-        picture = QImage(self.monitor.width, self.monitor.height, QImage.Format.Format_RGBA8888)
+        monitor = self._placed()
+        picture = QImage(monitor.width, monitor.height, QImage.Format.Format_RGBA8888)
         picture.fill(Qt.GlobalColor.transparent)
         painter = QPainter(picture)
         self._paint(painter, picture.rect(), self._drawing())
@@ -363,7 +378,7 @@ class Overlay(QWidget):
 
     def _drawing(self) -> _Drawing:
         """What the overlay should show now, in window pixels."""
-        left, top = self.monitor.left, self.monitor.top
+        left, top = self._placed().left, self._placed().top
         marker = tuple((int(p.x) - left, int(p.y) - top) for p in self.marker)
         hud = tuple(hud_lines(self.hud)) if self.show_hud else ()
         previous = self._drawn
@@ -385,7 +400,7 @@ class Overlay(QWidget):
         """The cached layer while selection, monitor size and mode stay; else a new one."""
         if not self.show_heatmap or self.selection is None:
             return None
-        size = (self.monitor.width, self.monitor.height)
+        size = (self._placed().width, self._placed().height)
         layer = self.layer
         if layer is None or not layer.shows(self.selection, size, self.translucent):
             layer = self.layer = heatmap_layer(self.selection, size, self.translucent)
@@ -397,7 +412,7 @@ class Overlay(QWidget):
         metrics = QFontMetrics(self._font)
         width = max(metrics.horizontalAdvance(line) for line in lines) + 24
         height = metrics.height() * len(lines) + 16
-        return QRect(self.monitor.width - width - HUD_MARGIN, HUD_MARGIN, width, height)
+        return QRect(self._placed().width - width - HUD_MARGIN, HUD_MARGIN, width, height)
 
     def _paint(self, painter: QPainter, area: QRect, drawing: _Drawing) -> None:
         """Paint `area` of `drawing`: the cached heatmap layer, then marker and HUD over it."""
@@ -429,7 +444,9 @@ class Overlay(QWidget):
                 box.left() + 12, box.top() + 8 + metrics.ascent() + i * metrics.height(), line
             )
 
-    def paintEvent(self, event) -> None:
+    def paintEvent(self, event: QPaintEvent | None) -> None:
+        if event is None:
+            return
         painter = QPainter(self)
         if self._drawn is None:
             painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
@@ -477,7 +494,8 @@ def heatmap_layer(selection: Selection, size: tuple[int, int], translucent: bool
     tops, lefts = cell_edges(selection.grid, size)
     pixels = words.repeat(np.diff(lefts), axis=1).repeat(np.diff(tops), axis=0)
     width, height = size
-    image = QImage(pixels.data, width, height, 4 * width, QImage.Format.Format_RGBA8888)
+    # the layer keeps `pixels` alive as long as the image points into it
+    image = QImage(pixels.data, width, height, 4 * width, QImage.Format.Format_RGBA8888)  # type: ignore[call-overload]
     return HeatmapLayer(selection, size, image, QRegion(), pixels)
 
 
@@ -601,6 +619,6 @@ def compositing() -> bool:
         return False
     try:
         atom = connection.intern_atom(f"_NET_WM_CM_S{connection.get_default_screen()}")
-        return connection.get_selection_owner(atom) != 0
+        return bool(connection.get_selection_owner(atom) != 0)
     finally:
         connection.close()

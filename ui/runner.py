@@ -24,7 +24,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 
 from agent.backends.base import Backend
 from agent.backends.spec import ModelSpec, open_backend
-from agent.capture import ScreenCapture
+from agent.capture import Grabber
 from agent.errors import AgentError
 from agent.events import Event, EventBus, RunStarted
 from agent.loop import Agent, CaptureGuard
@@ -49,7 +49,7 @@ class AgentRunner(QObject):
         self,
         *,
         confirm: GuiConfirm | None = None,
-        screen_capture: ScreenCapture | None = None,
+        screen_capture: Grabber | None = None,
         screen: object = None,
         opener: Callable[[ModelSpec], Backend] = open_backend,
         parent: QObject | None = None,

@@ -258,6 +258,8 @@ def render_step(run: RecordedRun, step: dict[str, Any], *, heatmap: bool = True)
         raise ViewerError(f"step {step.get('number', '?')} recorded no screenshot")
     try:
         screenshot = run.screenshot(step)
+        if screenshot is None:  # checked above: the step names its screenshot
+            raise ViewerError(f"step {step.get('number', '?')} recorded no screenshot")
         screenshot.load()
     except OSError as error:
         raise ViewerError(f"screenshot {name} cannot be read: {_reason(error)}") from None
@@ -382,7 +384,7 @@ class _ImageView(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(1170, 660)
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def paintEvent(self, event: QPaintEvent | None) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(40, 40, 40))
         if self._image is None:
@@ -404,6 +406,8 @@ class _ImageView(QWidget):
         painter.drawPixmap(left, top, self._scaled)
 
     def _fit(self) -> QSize:
+        if self._image is None:
+            return self.size()
         return self._image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
 
 
