@@ -48,7 +48,16 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.backends.scripted import ScriptedBackend
 from agent.capture import CaptureConfig, ScreenCapture
-from agent.events import Event, RunFinished, RunStarted, StepFinished, StepStarted
+from agent.events import (
+    ActionProposed,
+    Event,
+    ModelFailed,
+    RunFinished,
+    RunStarted,
+    ScreenCaptured,
+    StepFinished,
+    StepStarted,
+)
 from agent.loop import Agent
 from agent.records import StepRecord
 from tools.make_screenshots import TERMINALS
@@ -239,7 +248,7 @@ class _StepClock:
             number = _step_of(event)
             self.overlay[number] += seconds
             if isinstance(event, StepFinished):
-                self.overlay_after[number] += seconds
+                self.overlay_after[event.record.number] += seconds
 
         return run
 
@@ -290,6 +299,8 @@ def _run_agent(size: tuple[int, int], mode: str, steps: int, workdir: Path) -> L
     measured = []
     for record in result.steps:
         full, kept = record.image_tokens
+        if record.screenshot is None or full is None or kept is None:
+            raise RuntimeError(f"step {record.number} recorded no screenshot or token counts")
         measured.append(
             LoopStep(record.number, record.screenshot.image.size, full, kept, clock.stages(record))
         )
@@ -301,7 +312,9 @@ def _step_of(event: Event) -> int | None:
         return None
     if isinstance(event, StepFinished):
         return event.record.number
-    return event.number
+    if isinstance(event, (StepStarted, ScreenCaptured, ActionProposed, ModelFailed)):
+        return event.number
+    raise TypeError(f"an event the benchmark does not know: {event!r}")
 
 
 @functools.cache

@@ -200,13 +200,13 @@ def measure(name: str, loaded: LoadedModel, config: BenchConfig) -> ModelResult:
         processed["pixel_values"], processed["image_grid_thw"], family
     )
     inputs_to_run: list[tuple[str, float | None, str | None]] = [("full", None, None)]
-    for tau, metric in ((0.0, "max"), (config.lossy_tau, config.lossy_metric)):
-        label = f"pruned τ={tau:g}" + (f" {metric}" if tau else "")
-        inputs_to_run.append((label, tau, metric))
+    for pruned_tau, pruned_metric in ((0.0, "max"), (config.lossy_tau, config.lossy_metric)):
+        label = f"pruned τ={pruned_tau:g}" + (f" {pruned_metric}" if pruned_tau else "")
+        inputs_to_run.append((label, pruned_tau, pruned_metric))
     variants = []
     for label, tau, metric in inputs_to_run:
         selection, select_ms = None, None
-        if tau is not None:
+        if tau is not None and metric is not None:
             selection = select(image, cell=cell, tau=tau, metric=metric)
             select_ms = timed(
                 config.repeat, False, select, image, cell=cell, tau=tau, metric=metric
@@ -427,7 +427,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run_step(names: Sequence[str], args: argparse.Namespace, images: tuple[Path, ...]) -> int:
+def run_step(
+    names: Sequence[str], args: argparse.Namespace, images: tuple[Path, Path, Path]
+) -> int:
     """`--step`: the agent-step benchmark for each model, one table each, optional JSON."""
     config = BenchConfig(depth=args.depth, quant=args.quant, device=args.device)
     step = bench_step.StepConfig(

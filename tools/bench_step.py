@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from PIL import Image
@@ -202,8 +203,9 @@ def step_table(result: StepResult) -> Table:
         f"one agent step (3 screenshots, history 2), median of {result.repeat}",
         show_edge=False,
     )
-    columns = ("variant", "vision tokens", "image tokens", "preprocess ms", "prune ms")
-    columns += ("vision ms", "prefill ms", "first token ms", "decode ms/token", "peak MiB")
+    columns: tuple[str, ...] = ("variant", "vision tokens", "image tokens", "preprocess ms")
+    columns += ("prune ms", "vision ms", "prefill ms", "first token ms", "decode ms/token")
+    columns += ("peak MiB",)
     for col in columns:
         table.add_column(col, justify="left" if col == "variant" else "right")
     for v in result.variants:
@@ -265,14 +267,16 @@ def _stock_variant(
     """transformers' own processor and `generate` on the unpruned prompt (mm_token_type_ids
     given, so M-RoPE positions are the real 3-D ones). Vision is the tower's time inside the
     first-token runs; prefill is the rest of them."""
-    model, tokenizer = loaded.model, loaded.tokenizer
+    model: Any = loaded.model  # the family's generation class (generate, .model.visual)
+    tokenizer: Any = loaded.tokenizer
     sync = config.device == "cuda"
     text = tokenizer.apply_chat_template(_messages(), add_generation_prompt=True, tokenize=False)
 
-    def preprocess() -> dict[str, torch.Tensor]:
+    def preprocess() -> Any:
         return loaded.image_processor(images=screenshots, return_tensors="pt")
 
     preprocess_ms, processed = _median(config.repeat, sync, preprocess)
+    processed = cast(dict[str, torch.Tensor], processed)
     pixel_values = processed["pixel_values"].to(model.device)
     grid = processed["image_grid_thw"]
     cells = [torch.arange(int(n)) for n in grid.prod(-1) // _merge_unit(model)]
@@ -298,7 +302,8 @@ def _stock_variant(
     with torch.no_grad(), _timed_module(model.model.visual, sync) as vision_seconds:
         first_token, _ = _runs(config.repeat, sync, answer, 1)
         vision = [seconds * 1e3 for seconds in vision_seconds[1:]]  # the warm-up's dropped
-        whole_ms, out = _median(config.repeat, sync, answer, config.answer_tokens)
+        whole_ms, generated = _median(config.repeat, sync, answer, config.answer_tokens)
+    out = cast(torch.Tensor, generated)
     ttft_ms = statistics.median(first_token)
     new_tokens = out.shape[1] - prompt.input_ids.shape[1]
     return StepVariant(
@@ -422,8 +427,8 @@ def _ms(seconds: Iterable[float]) -> float:
     return statistics.median(list(seconds)) * 1e3
 
 
-def _merge_unit(model: torch.nn.Module) -> int:
-    return model.config.vision_config.spatial_merge_size**2
+def _merge_unit(model: Any) -> int:
+    return int(model.config.vision_config.spatial_merge_size) ** 2
 
 
 def _open(path: Path) -> Image.Image:

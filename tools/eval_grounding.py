@@ -242,7 +242,7 @@ def evaluate(
                     evaluation.stopped = f"{sample.id} ({setting.name}): {error}"
                     return evaluation
                 seconds = time.perf_counter() - start
-                outcome, point, action, error = judge(reply.text, parser, frame, sample.bbox)
+                outcome, point, action, problem = judge(reply.text, parser, frame, sample.bbox)
                 full, kept = reply.image_tokens_full, reply.image_tokens_kept
                 result = Result(
                     sample=sample,
@@ -257,7 +257,7 @@ def evaluate(
                     seconds=seconds,
                     timings=dict(reply.timings),
                     output=reply.text,
-                    error=error,
+                    error=problem,
                 )
                 evaluation.results.append(result)
                 if on_result is not None:

@@ -178,7 +178,7 @@ def run_agents(
 def send(client: httpx.Client, url: str, planned: Planned, timeout: float | None = None) -> Outcome:
     start = time.perf_counter()
     try:
-        options = {} if timeout is None else {"timeout": timeout}
+        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         response = client.post(f"{url}/v1/chat/completions", json=planned.body, **options)
     except httpx.HTTPError as error:
         return Outcome(planned, None, time.perf_counter() - start, None, repr(error))
@@ -187,8 +187,8 @@ def send(client: httpx.Client, url: str, planned: Planned, timeout: float | None
         reply = response.json()
     except ValueError:
         return Outcome(planned, response.status_code, seconds, None, response.text[:200])
-    error = None if response.status_code == 200 else str(reply.get("error", reply))[:200]
-    return Outcome(planned, response.status_code, seconds, reply, error)
+    problem = None if response.status_code == 200 else str(reply.get("error", reply))[:200]
+    return Outcome(planned, response.status_code, seconds, reply, problem)
 
 
 def fingerprint(reply: dict[str, Any] | None) -> tuple[Any, ...]:
@@ -316,7 +316,9 @@ def _spawned(model: str, args: argparse.Namespace) -> Iterator[str]:
                 raise RuntimeError("the server exited:\n" + "".join(lines[-20:]))
             lines.append(line)
         url = lines[-1].split(" on ", 1)[1].split()[0]
-        threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True).start()
+        errors = process.stderr
+        if errors is not None:  # started with stderr=PIPE
+            threading.Thread(target=lambda: lines.extend(errors), daemon=True).start()
         yield url
     finally:
         process.send_signal(signal.SIGINT)

@@ -152,7 +152,7 @@ def write_v2(out: Path, shots: list[tuple[str, Image.Image, list[Target]]]) -> i
     """The ScreenSpot-v2 layout: `screenspot_web_v2.json` with [x, y, w, h] boxes."""
     images = out / "screenspotv2_image"
     images.mkdir(parents=True, exist_ok=True)
-    entries = []
+    entries: list[dict[str, Any]] = []
     for name, image, targets in shots:
         filename = f"{name}-{image.width}x{image.height}.png"
         image.save(images / filename, optimize=True)
@@ -176,7 +176,7 @@ def write_pro(out: Path, shots: list[tuple[str, Image.Image, list[Target]]]) -> 
     """The ScreenSpot-Pro layout: `annotations/web.json` with [x1, y1, x2, y2] boxes."""
     images = out / "images" / "web"
     images.mkdir(parents=True, exist_ok=True)
-    entries = []
+    entries: list[dict[str, Any]] = []
     for name, image, targets in shots:
         filename = f"{name}-{image.width}x{image.height}.png"
         image.save(images / filename, optimize=True)
@@ -285,9 +285,12 @@ class _Browser:
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session is not None:
             message["sessionId"] = session
+        pipe = self._process.stdin
+        if pipe is None:  # started with stdin=PIPE
+            raise RenderError("chromium has no input pipe")
         try:
-            self._process.stdin.write(json.dumps(message).encode() + b"\0")
-            self._process.stdin.flush()
+            pipe.write(json.dumps(message).encode() + b"\0")
+            pipe.flush()
         except BrokenPipeError as error:
             raise RenderError(f"chromium exited before {method}") from error
         while True:
@@ -305,6 +308,8 @@ class _Browser:
 
     def _read(self, timeout: float = 30.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
+        if self._process.stdout is None:  # started with stdout=PIPE
+            raise RenderError("chromium has no output pipe")
         stream = self._process.stdout.fileno()
         while b"\0" not in self._buffer:
             ready, _, _ = select.select([stream], [], [], max(deadline - time.monotonic(), 0))

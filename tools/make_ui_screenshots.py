@@ -94,8 +94,11 @@ def _overlay_picture(run_dir: Path, out: Path) -> None:
     run = load_run(run_dir)
     step = run.steps[0]
     frame, action = frame_from_dict(step["frame"]), action_from_dict(step["action"])
-    screenshot = run.screenshot(step).convert("RGB")
-    selection = selection_from_mask(run.mask(step))
+    shot, mask = run.screenshot(step), run.mask(step)
+    if shot is None or mask is None:
+        raise RuntimeError(f"{run_dir}: the demo run's first step has no screenshot or mask")
+    screenshot = shot.convert("RGB")
+    selection = selection_from_mask(mask)
     record = StepRecord(
         step["number"],
         step["started"],
@@ -171,7 +174,10 @@ def _scripted_run(task: str, outputs: list[str], runs: Path) -> Path:
         prune=PruneConfig(),
         record_to=str(runs),
     )
-    return Path(agent.run(task).run_dir)
+    folder = agent.run(task).run_dir
+    if folder is None:
+        raise RuntimeError("the demo run recorded no run folder")
+    return Path(folder)
 
 
 def _render(command: list[str]) -> None:

@@ -157,7 +157,7 @@ def _config(
     family: str, tokenizer: PreTrainedTokenizerFast, text: dict[str, Any], vision: dict[str, Any]
 ) -> PretrainedConfig:
     """The family's config class with the tokenizer's vocabulary and special token ids."""
-    ids = {
+    ids: dict[str, Any] = {
         name: tokenizer.convert_tokens_to_ids(token)
         for name, token in (
             ("image_token_id", "<|image_pad|>"),

@@ -11,6 +11,7 @@ import csv
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 # Numbers from the PixelPrune paper, shown for context only; nothing here measured them.
-PAPER_REFERENCE = {
+PAPER_REFERENCE: dict[str, Any] = {
     "source": "PixelPrune paper; for context, not measured by this report",
     "qwen3_vl_2b_tau0_kept_share": {"OCRBench": 0.661, "DocVQA": 0.701, "ChartQA": 0.731},
     "pixel_unique_share": [0.22, 0.71],
@@ -166,7 +167,9 @@ class Report:
                 note = self.refused.get((method, tau), "")
                 shares = np.asarray(self.shares(method, tau), dtype=float)
                 if note or shares.size == 0:
-                    rows.append(Summary(method, tau, 0, *[None] * 7, note=note))
+                    rows.append(
+                        Summary(method, tau, 0, None, None, None, None, None, None, None, note=note)
+                    )
                     continue
                 q25, median, q75 = np.percentile(shares, [25, 50, 75])
                 rows.append(

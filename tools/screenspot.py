@@ -137,7 +137,10 @@ def _read_entries(path: Path) -> list[Any]:
 
 def _read_v1(entry: Any, where: str, path: Path, images: Path) -> Sample:
     """A v1 or v2 entry: [x, y, w, h] box; the platform is in the file name."""
-    platform = (_V2.match(path.name) or _V1.match(path.name)).group(1)
+    named = _V2.match(path.name) or _V1.match(path.name)
+    if named is None:  # the reader lists only files whose names match
+        raise GroundingSetError(f"{path.name} names no platform")
+    platform = named.group(1)
     x, y, w, h = _box(entry)
     if w <= 0 or h <= 0:
         raise _BadEntry(f"bbox [x, y, w, h] {entry['bbox']} encloses no area")
@@ -192,12 +195,17 @@ def _box(entry: Any) -> tuple[float, float, float, float]:
     if not isinstance(entry, dict):
         raise _BadEntry(f"entry is a {type(entry).__name__}, not an object")
     box = entry.get("bbox")
-    numbers = isinstance(box, list) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box
-    )
-    if not numbers or len(box) != 4:
+    if (
+        not isinstance(box, list)
+        or len(box) != 4
+        or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in box
+        )
+    ):
         raise _BadEntry(f"bbox must be a list of four numbers, got {box!r}")
-    return tuple(float(v) for v in box)  # type: ignore[return-value]
+    x, y, w, h = (float(v) for v in box)
+    return x, y, w, h
 
 
 def _text(entry: dict[str, Any], name: str) -> str:
