@@ -124,18 +124,28 @@ def select_pixel_values(
 
 
 def compile_kernels() -> None:
-    """Compile every selector's kernels for 8-bit images, or load them from numba's disk cache.
+    """Compile every kernel for every layout the selectors meet, or load it from numba's cache.
 
-    The first compile takes tens of seconds; the install script calls this once so that no
-    user's first screenshot pays for it.
+    Layouts: 8-bit pixels in cells whose rows fill 32-bit words (Qwen's 28 and 32 px) or not
+    (odd cells, compared byte by byte), float32 and float64 pixels, and the writable canvas
+    `reconstruct` fills. A first compile takes tens of seconds per layout; the install script
+    calls this once, so no user's first screenshot (and no cold test run) pays for it.
     """
-    image = np.zeros((56, 56, 3), np.uint8)
-    image[28:, 28:] = 1
-    for method in METHODS:
-        select(image, method=method, seed=0)
-        if method not in EXACT_ONLY:
-            for metric in ("max", "mae", "rmse"):
-                select(image, method=method, tau=0.01, metric=metric, seed=0)
+    from pixelprune.reconstruct import SCAN_METHODS, gather_cells, reconstruct  # (imports us)
+
+    for dtype, cell in ((np.uint8, 28), (np.uint8, 7), (np.float32, 28), (np.float64, 28)):
+        image = np.zeros((2 * cell, 2 * cell, 3), dtype)
+        image[cell:, cell:] = 1
+        for method in METHODS:
+            select(image, cell=cell, method=method, seed=0)
+            if method not in EXACT_ONLY:
+                for metric in ("max", "mae", "rmse"):
+                    select(image, cell=cell, method=method, tau=0.01, metric=metric, seed=0)
+        prepared = prepare(image, cell)
+        global_from_hashes(prepared, np.zeros(prepared.rows * prepared.cols, np.uint64))
+        for method in SCAN_METHODS:
+            selection = select(image, cell=cell, method=method)
+            reconstruct(selection, gather_cells(image, selection))
 
 
 def prepare(image: Image.Image | np.ndarray, cell: int, *, writable: bool = False) -> Prepared:

@@ -89,3 +89,34 @@ def tiny_models(tiny_model_dirs):
         family: load_model(ModelConfig(str(folder), None, "cpu"))
         for family, folder in tiny_model_dirs.items()
     }
+
+
+# Test tiers. `model`: runs a tiny random-weight model (any test using these fixtures);
+# `desktop`: drives the X display (real windows, mss, pyautogui, global hotkeys, Chromium),
+# listed by module or marked where it is written. Everything else is the fast tier:
+#   tools/test.sh -m "not model and not desktop"
+MODEL_FIXTURES = {"tiny_models", "tiny_model_dirs", "stock_models"}
+DESKTOP_MODULES = {
+    "test_agent_desktop",
+    "test_bench",  # the loop benchmark runs its own Xvfb
+    "test_capture",
+    "test_cli_run",
+    "test_corpus",  # renders real scenes on its own Xvfb
+    "test_desktop_harness",
+    "test_hotkey",
+    "test_overlay",
+}
+DESKTOP_TESTS = {
+    "test_the_app_opens_its_window_on_the_display_and_closes",
+    "test_cli_run_against_a_server_in_dry_run",
+    "test_cli_task_file_with_a_server_and_a_key_from_the_environment",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        if module in DESKTOP_MODULES or item.originalname in DESKTOP_TESTS:
+            item.add_marker(pytest.mark.desktop)

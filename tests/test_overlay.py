@@ -161,9 +161,16 @@ def test_hotkeys_toggle_the_heatmap_and_the_hud(tmp_path):
         return is_color(pixels, OUTLINE_COLOR).sum(), is_color(pixels, HUD_BACKGROUND).sum()
 
     def press(keys: str) -> tuple[int, int]:
+        """The counts once the toggle has redrawn: changed, and the same on two reads in a row
+        (or as they are after 5 s, for the assertion to show)."""
+        before = counts()
         subprocess.run(["xdotool", "key", keys], check=True)
-        time.sleep(0.5)
-        return counts()
+        deadline = time.monotonic() + 5
+        last, now = before, counts()
+        while (now == before or now != last) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            last, now = now, counts()
+        return now
 
     with overlay_process("static", tmp_path, "--marker", "3000,700"):
         marks, hud = counts()

@@ -192,3 +192,31 @@ def test_tau_exactly_at_the_distance_is_similar(metric, step):
     tau = step / 255
     assert select(image, cell=4, tau=tau, metric=metric).n_kept == 1
     assert select(image, cell=4, tau=np.nextafter(tau, 0), metric=metric).n_kept == 2
+
+
+def test_compile_kernels_leaves_nothing_to_compile_for_the_layouts_in_use():
+    """After compile_kernels, selecting and rebuilding 8-bit (even and odd cells) and float
+    images compiles nothing new: a cold test run or a user's first screenshot does not wait."""
+    from numba.core.registry import CPUDispatcher
+
+    from pixelprune import kernels
+    from pixelprune.selectors import compile_kernels
+
+    def signatures():
+        return {
+            name: set(map(str, value.signatures))
+            for name, value in vars(kernels).items()
+            if isinstance(value, CPUDispatcher)
+        }
+
+    compile_kernels()
+    before = signatures()
+    rng = np.random.default_rng(1)
+    for dtype, cell in ((np.uint8, 28), (np.uint8, 9), (np.float32, 32), (np.float64, 14)):
+        image = rng.integers(0, 2, (3 * cell, 4 * cell, 3)).astype(dtype)
+        for method in ("pred_2d", "raster", "serpentine", "conncomp", "global", "random"):
+            selection = select(image, cell=cell, method=method, seed=0)
+            if method in ("pred_2d", "raster", "serpentine"):
+                rebuilt = reconstruct(selection, gather_cells(image, selection))
+                assert np.array_equal(rebuilt, image)
+    assert signatures() == before
