@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from agent.actions import (
     Action,
@@ -40,9 +40,21 @@ from agent.actions import (
 from agent.errors import ExecutionError
 from agent.secrets import reveal
 
-__all__ = ["MODES", "Executor", "ExecutorConfig", "FailSafeError", "Outcome", "StopSwitch"]
+__all__ = [
+    "MODES",
+    "ActionStatus",
+    "Executor",
+    "ExecutorConfig",
+    "FailSafeError",
+    "Mode",
+    "Outcome",
+    "StopSwitch",
+]
 
-MODES = ("dry-run", "confirm", "auto")
+Mode = Literal["dry-run", "confirm", "auto"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+# what happened to one action
+ActionStatus = Literal["performed", "dry-run", "rejected", "stopped", "no-op"]
 log = logging.getLogger(__name__)
 
 
@@ -54,7 +66,7 @@ class FailSafeError(ExecutionError):
 class ExecutorConfig:
     """How actions reach the screen."""
 
-    mode: str = "confirm"
+    mode: Mode = "confirm"
     pause: float = 0.1  # seconds after each action, so the screen can react
     type_interval: float = 0.01  # seconds between typed characters
     drag_seconds: float = 0.3  # how long a drag takes (apps miss instant drags)
@@ -69,7 +81,7 @@ class Outcome:
     """What happened to an action: performed, or why not."""
 
     performed: bool
-    status: str  # performed | dry-run | rejected | stopped | no-op
+    status: ActionStatus
     seconds: float = 0.0
 
 
@@ -146,8 +158,9 @@ class Executor:
             ) from error
         if performed and self.config.pause:
             self.stop.sleep(self.config.pause)
-        status = "performed" if performed else "stopped"
-        return Outcome(performed, status, time.perf_counter() - start)
+        return Outcome(
+            performed, "performed" if performed else "stopped", time.perf_counter() - start
+        )
 
     def _perform(self, screen: Any, action: Action) -> bool:
         match action:

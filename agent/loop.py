@@ -42,7 +42,7 @@ from agent.hotkey import GlobalHotkey
 from agent.latency import LatencyBaseline, prefill_seconds
 from agent.messages import PastStep, Prompt
 from agent.parsers import get_parser, parser_for_model
-from agent.records import Attempt, RunResult, StepRecord
+from agent.records import Attempt, RunResult, RunStatus, StepRecord
 from agent.secrets import redact
 from agent.settings import AgentConfig
 from agent.trajectory import RunWriter, new_run_dir
@@ -354,7 +354,11 @@ class Agent:
         if not state.stop.is_set():
             return None
         reason = state.stop.reason
-        status = reason if reason in ("failsafe", "max_seconds") else "stopped"
+        status: RunStatus = "stopped"
+        if reason == "failsafe":
+            status = "failsafe"
+        elif reason == "max_seconds":
+            status = "max_seconds"
         return self._result(status, reason)
 
     def _ending(self, record: StepRecord) -> RunResult | None:
@@ -417,7 +421,7 @@ class Agent:
             "started": time.time(),
         }
 
-    def _result(self, status: str, answer: str) -> RunResult:
+    def _result(self, status: RunStatus, answer: str) -> RunResult:
         state = self._require_run()
         folder = None if state.writer is None else str(state.writer.folder)
         return RunResult(status, answer, list(state.records), folder)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from agent import actions as A
 from agent.capture import Screenshot
@@ -21,6 +21,8 @@ from pixelprune import Selection
 __all__ = [
     "Attempt",
     "RunResult",
+    "RunStatus",
+    "StepOutcome",
     "StepRecord",
     "VisionCacheUse",
     "action_from_dict",
@@ -61,6 +63,21 @@ class Attempt:
     vision_cache_seconds: float | None = None  # what the reused images had cost to encode
 
 
+# how a step ended: an action's status, or "failed" (no usable answer, or an error)
+StepOutcome = Literal["performed", "dry-run", "rejected", "stopped", "no-op", "failed"]
+RunStatus = Literal[
+    "finished",  # the model said the task is done
+    "call_user",  # the model asked the user something
+    "max_steps",
+    "max_seconds",
+    "stopped",  # stop(), the kill hotkey, or closed by the caller
+    "failsafe",  # pyautogui's FAILSAFE: the mouse in a screen corner
+    "rejected",  # the user said no to an action (confirm mode)
+    "malformed_output",  # no usable answer after the retries
+    "error",  # capture, model or execution failure
+]
+
+
 @dataclass(frozen=True)
 class VisionCacheUse:
     """A step's vision-tower work: what went through it, and what the vision cache saved.
@@ -84,7 +101,7 @@ class StepRecord:
     attempts: list[Attempt] = field(default_factory=list)
     model_action: A.Action | None = None  # as parsed, in the model's coordinates
     action: A.Action | None = None  # mapped to the screen
-    outcome: str = ""  # performed | dry-run | rejected | stopped | no-op | failed
+    outcome: StepOutcome | Literal[""] = ""  # "" until the step ends
     error: str | None = None
     # seconds: capture, prune, vision, prefill, decode (summed over attempts), model, parse,
     # act, total; a stage the backend did not measure is absent, never zero
@@ -149,7 +166,7 @@ class StepRecord:
 class RunResult:
     """How a run ended."""
 
-    status: str  # finished | call_user | max_steps | max_seconds | stopped | failsafe | error
+    status: RunStatus
     answer: str  # the model's final answer or question, or why the run ended
     steps: list[StepRecord]
     run_dir: str | None = None

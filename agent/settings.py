@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from agent.capture import CaptureConfig
 from agent.errors import AgentError
-from agent.executor import MODES, ExecutorConfig
+from agent.executor import MODES, ExecutorConfig, Mode
 from agent.hotkey import DEFAULT_KILL_HOTKEY
 from pixelprune import PruneConfig
 
@@ -24,7 +24,7 @@ class AgentConfig:
     """Everything that shapes a run except the model and the secrets."""
 
     prune: PruneConfig | None = field(default_factory=PruneConfig)  # None: send every patch
-    mode: str = "confirm"  # dry-run | confirm | auto
+    mode: Mode = "confirm"
     max_steps: int = 20
     max_seconds: float | None = None  # wall-time cap of a run
     history: int = 2  # earlier screenshots shown again (older steps: text only)

@@ -63,7 +63,7 @@ from agent.events import (
     StepFinished,
     StepStarted,
 )
-from agent.executor import MODES
+from agent.executor import MODES, Mode
 from agent.hotkey import DEFAULT_KILL_HOTKEY
 from agent.parsers.registry import PARSERS
 from agent.records import StepRecord
@@ -153,7 +153,7 @@ class AppWindow(QMainWindow):
             prune=dataclasses.replace(prune, method=self.method.currentText(), tau=self.tau.value())
             if self.prune.isChecked()
             else None,
-            mode=self.mode.currentText(),
+            mode=_mode(self.mode.currentText()),
             max_steps=self.max_steps.value(),
             max_seconds=float(self.max_seconds.value()) or None,
             history=self.history.value(),
@@ -601,6 +601,14 @@ def _hidden_model_settings(
             "timeout": model.timeout,
         }
     return settings
+
+
+def _mode(text: str) -> Mode:
+    """The combo's text as a mode (the combo lists MODES only)."""
+    for mode in MODES:
+        if mode == text:
+            return mode
+    raise AgentError(f"mode must be one of {', '.join(MODES)}, got {text!r}")
 
 
 def _unknown_choices(spec: TaskSpec) -> str:
