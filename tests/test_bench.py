@@ -79,13 +79,13 @@ def test_loop_stages_come_from_real_captures_of_the_screen(quick):
         assert run["overhead_ms"] == pytest.approx(statistics.median(overheads))
 
 
-def test_the_recorded_gpu_step_is_read_from_the_log(quick):
-    text = (ROOT / "docs" / "bench" / "h200-e2e-4bit.log").read_text(encoding="utf-8")
-    row = next(line for line in text.splitlines() if line.split("│")[0].strip() == "pruned τ=0")
-    total = float(row.split("│")[3])
+def test_the_recorded_gpu_step_is_read_from_its_json_and_matches_its_log(quick):
     recorded = quick["report"]["loop"]["recorded"]
-    assert recorded["total_ms"] == total and recorded["device"] == "NVIDIA H200"
-    assert recorded["new_tokens_max"] == 16
+    text = (ROOT / recorded["source"]).read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.split("│")[0].strip() == "pruned τ=0")
+    assert float(row.split("│")[3]) == recorded["total_ms"]  # the JSON holds the log's figure
+    assert float(row.split("│")[2]) == recorded["first_token_ms"]
+    assert recorded["device"] == "NVIDIA H200" and recorded["new_tokens_max"] == 16
 
 
 def test_each_ratio_is_the_quotient_of_its_parts(quick):
@@ -152,11 +152,14 @@ def test_options_that_cannot_run_exit_2_before_any_benchmark(options, message, c
     assert message in captured.err and captured.out == ""
 
 
-def test_a_malformed_recorded_log_is_a_clear_error(tmp_path):
-    log = tmp_path / "h200.log"
-    log.write_text("NVIDIA H200, torch 2.11\nno table here\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"no LocalVLM\.generate table"):
-        bench_loop.read_recorded_step(log)
+def test_a_malformed_recorded_step_is_a_clear_error(tmp_path):
+    recorded = tmp_path / "step.json"
+    recorded.write_text('{"device": "NVIDIA H200", "total_ms": "fast"}', encoding="utf-8")
+    with pytest.raises(ValueError, match="is not a recorded model step"):
+        bench_loop.read_recorded_step(recorded)
+    recorded.write_text("NVIDIA H200, torch 2.11\nno table here\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="cannot read the recorded model step"):
+        bench_loop.read_recorded_step(recorded)
 
 
 def test_the_selector_benchmark_cli_still_prints_its_tables(capsys):

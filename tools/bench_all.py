@@ -10,9 +10,10 @@ weights in the published configs: vision, prefill and decode, full vs pruned) an
 tools/bench_loop.py (the real agent loop on a private Xvfb: capture, prune, parse, overlay,
 run folder), then prints every ratio with both of its parts, all measured in this run — except
 the GPU model step that the loop overhead is also compared with, which is read from
-docs/bench/h200-e2e-4bit.log and labelled as recorded. `--json FILE` keeps every raw number and
-the machine description. The CPU is often shared, so ratios of parts measured side by side
-are what to read; absolute times move with the load.
+docs/bench/h200-e2e-4bit-step.json (the figures of docs/bench/h200-e2e-4bit.log) and labelled
+as recorded. `--json FILE` keeps every raw number and the machine description. The CPU is
+often shared, so ratios of parts measured side by side are what to read; absolute times move
+with the load.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ __all__ = ["Ratio", "add_arguments", "run"]
 BENCHES = ("prune", "model", "loop")
 DEFAULT_MODELS = "qwen2.5-vl-3b"
 DEFAULT_DEPTH = 2  # the default run stays near 10 minutes on a 2-core CPU
-DECODE_TOKENS = 16  # as many as the recorded GPU step (docs/bench/h200-e2e-4bit.log)
+DECODE_TOKENS = 16  # as many as the recorded GPU step (docs/bench/h200-e2e-4bit-step.json)
 PRUNE_SCREENS = (  # one per resolution; tools/bench_prune.py runs them all
     "desktop-xterm-1920x1080.png",
     "chromium-python-policy-2560x1440.png",

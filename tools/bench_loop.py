@@ -19,7 +19,7 @@ building, frame mapping, events).
 The first step warms up (mss connection, compiled selectors) and is reported apart.
 
 The overhead is compared with a model step: the one recorded on an H200
-(docs/bench/h200-e2e-4bit.log, not measured here) and, in tools/bench_all.py, the model
+(docs/bench/h200-e2e-4bit-step.json, not measured here) and, in tools/bench_all.py, the model
 benchmark's time measured in the same run. Target: overhead < 5 % of the model's time.
 """
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import re
 import shutil
@@ -77,7 +78,7 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORDED = ROOT / "docs" / "bench" / "h200-e2e-4bit.log"
+RECORDED = ROOT / "docs" / "bench" / "h200-e2e-4bit-step.json"
 SIZES = ((1920, 1080), (2560, 1440))
 OVERLAYS = ("translucent", "shaped")  # with a compositing manager / without one (plain X11)
 STAGES = ("capture", "prune", "parse", "act", "overlay", "record", "other")
@@ -139,7 +140,7 @@ class LoopRun:
 class RecordedStep:
     """A model step recorded on a GPU earlier: LocalVLM.generate end to end."""
 
-    source: str  # the log, relative to the repository
+    source: str  # the log the figures were read from, relative to the repository
     device: str  # e.g. NVIDIA H200
     setup: str  # the log's first line: device, torch, quantization, depth
     model: str
@@ -167,37 +168,33 @@ def bench_loop(
     return runs
 
 
-def read_recorded_step(path: Path = RECORDED, input_label: str = "pruned τ=0") -> RecordedStep:
-    """The `input_label` row of the LocalVLM.generate table in a tools/bench_model.py log."""
+def read_recorded_step(path: Path = RECORDED) -> RecordedStep:
+    """The GPU model step recorded in `path`, a JSON file whose `log` names the run it is from.
+
+    `ValueError` names the file and what is wrong with it.
+    """
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"cannot read the recorded model step {path}: {error}") from error
-    titles = (re.match(r"\s*(\S+): LocalVLM\.generate, (\d+) new tokens max", x) for x in lines)
-    title = next((match for match in titles if match), None)
-    header = next(
-        (x for x in lines if "┃" in x and "total ms" in x and "first token ms" in x), None
-    )
-    row = next(
-        (line for line in lines if "│" in line and line.split("│")[0].strip() == input_label),
-        None,
-    )
-    columns = [] if header is None else [name.strip() for name in header.split("┃")]
-    cells = [] if row is None else [cell.strip() for cell in row.split("│")]
-    if title is None or not columns or len(columns) != len(cells):
-        raise ValueError(f"{path} has no LocalVLM.generate table with a {input_label!r} row")
-    model, tokens = title.groups()
-    value = dict(zip(columns, cells, strict=True))
-    source = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+    text = ("log", "device", "setup", "model", "input")
+    numbers = ("first_token_ms", "total_ms")
+    if not isinstance(data, dict) or not (
+        all(isinstance(data.get(key), str) for key in text)
+        and all(isinstance(data.get(key), int | float) for key in numbers)
+        and isinstance(data.get("new_tokens_max"), int)
+    ):
+        keys = ", ".join((*text, *numbers, "new_tokens_max"))
+        raise ValueError(f"{path} is not a recorded model step (needs {keys})")
     return RecordedStep(
-        source=source,
-        device=lines[0].split(",")[0].strip(),
-        setup=lines[0].split("; speedup")[0].strip(),
-        model=model,
-        input=input_label,
-        new_tokens_max=int(tokens),
-        first_token_ms=float(value["first token ms"]),
-        total_ms=float(value["total ms"]),
+        source=data["log"],
+        device=data["device"],
+        setup=data["setup"],
+        model=data["model"],
+        input=data["input"],
+        new_tokens_max=data["new_tokens_max"],
+        first_token_ms=float(data["first_token_ms"]),
+        total_ms=float(data["total_ms"]),
     )
 
 
