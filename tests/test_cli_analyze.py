@@ -67,8 +67,8 @@ def test_analyze_table_and_single_heatmap_file(tmp_path, screenshot_paths):
         str(screenshot_paths[0]),
         "--family",
         "qwen3",
-        "--tau",
-        "0.02",
+        "--prune",
+        "pred_2d:0.02",
         "--heatmap",
         str(target),
         "--grid",
@@ -79,5 +79,16 @@ def test_analyze_table_and_single_heatmap_file(tmp_path, screenshot_paths):
 
 
 def test_analyze_refuses_bad_options(screenshot_paths):
-    out = run_cli("analyze", str(screenshot_paths[0]), "--method", "global", "--tau", "0.1")
+    out = run_cli("analyze", str(screenshot_paths[0]), "--prune", "global:0.1")
     assert out.returncode == 2 and "exact duplicates only" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_the_old_option_spelling_still_works_with_a_note(screenshot_paths):
+    old = run_cli("analyze", str(screenshot_paths[0]), "--method", "raster", "--tau", "0.02")
+    new = run_cli("analyze", str(screenshot_paths[0]), "--prune", "raster:0.02", "--json")
+    assert old.returncode == new.returncode == 0, old.stderr
+    assert "deprecated; use --prune raster:0.02" in old.stderr
+    assert json.loads(new.stdout)[0]["kept"] > 0
+    bad = run_cli("analyze", str(screenshot_paths[0]), "--method", "global", "--tau", "0.1")
+    assert bad.returncode == 2 and "exact duplicates only" in bad.stderr

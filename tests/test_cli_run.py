@@ -151,3 +151,35 @@ def test_a_local_models_vision_settings_go_with_the_local_model():
     assert served.path is None and not served.quantize_vision and served.vision_cache
     kept = model_spec(parser.parse_args([]), task_model)
     assert kept.quantize_vision is True and kept.vision_cache is False
+
+
+def run_args(*argv: str):
+    import argparse
+
+    from agent.commands import run as run_command
+
+    parser = argparse.ArgumentParser()
+    run_command.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_pruning_is_one_spec_on_the_command_line(tmp_path, capsys):
+    from agent.commands.run import _spec
+    from pixelprune import PruneConfig
+
+    script(tmp_path, ["Action: wait()"])
+    base = ["open it", "--scripted", str(tmp_path / "outputs.json")]
+    assert _spec(run_args(*base)).agent.prune == PruneConfig()
+    chosen = _spec(run_args(*base, "--prune", "raster:0.02:mae")).agent.prune
+    assert chosen == PruneConfig("raster", 0.02, "mae")
+    assert _spec(run_args(*base, "--no-prune")).agent.prune is None
+    old = _spec(run_args(*base, "--prune-method", "raster", "--tau", "0.02")).agent.prune
+    assert old == PruneConfig("raster", 0.02)
+    assert "use --prune raster:0.02" in capsys.readouterr().err
+    task = tmp_path / "task.toml"
+    task.write_text('task = "x"\n[model]\nscripted = "outputs.json"\n[prune]\ntau = 0.05\n')
+    assert _spec(run_args(str(task))).agent.prune == PruneConfig(tau=0.05)  # the file's
+    assert _spec(run_args(str(task), "--no-prune")).agent.prune is None
+    with pytest.raises(SystemExit) as stopped:
+        run_args(*base, "--prune", "bogus")
+    assert stopped.value.code == 2 and "unknown method 'bogus'" in capsys.readouterr().err

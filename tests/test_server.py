@@ -583,8 +583,9 @@ def test_serve_command_refuses_bad_setups_with_exit_2(tmp_path, capsys, monkeypa
     assert cli.main(["serve", "--model", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert "not found" in err and "Traceback" not in err
-    assert cli.main(["serve", "--model", str(tmp_path), "--prune", "magic:0"]) == 2
-    assert "unknown method" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse's own error, before any work
+        cli.main(["serve", "--model", str(tmp_path), "--prune", "magic:0"])
+    assert refused.value.code == 2 and "unknown method 'magic'" in capsys.readouterr().err
     args = ["serve", "--model", str(tmp_path / "missing"), "--host", "0.0.0.0", "--port", "0"]
     assert cli.main(args) == 2
     assert "WITHOUT an API key" in capsys.readouterr().err

@@ -9,6 +9,7 @@ and the exit status says something failed, but every other file is still process
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from dataclasses import asdict, dataclass
@@ -19,14 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from pixelprune import (
-    METHODS,
-    METRICS,
     PixelPruneError,
-    PruneConfig,
     get_family,
     resize_for_model,
     select,
 )
+from pixelprune.cli import add_prune_options, legacy_prune
 from pixelprune.heatmap import overlay_heatmap, render_heatmap
 from pixelprune.selection import Selection
 from tools.image_files import ImageFileError, open_rgb
@@ -59,27 +58,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["qwen2", "qwen2.5", "qwen3"],
         help="model family whose resize and cell size to use (default qwen2.5)",
     )
-    parser.add_argument(
-        "--method", default="pred_2d", choices=list(METHODS), help="selector (default pred_2d)"
-    )
-    parser.add_argument(
-        "--tau",
-        type=float,
-        default=0.0,
-        help="tolerance on [0, 1] pixel values; 0 is lossless (default 0)",
-    )
-    parser.add_argument(
-        "--metric",
-        default="max",
-        choices=list(METRICS),
-        help="cell distance for tau>0 (default max)",
+    add_prune_options(
+        parser,
+        what="selector, tolerance on [0, 1] pixel values (0: lossless) and cell distance",
+        off=False,
+        legacy_method="--method",
     )
     parser.add_argument(
         "--no-anchor",
         action="store_true",
         help="tau>0: compare raw neighbours instead of the reconstruction",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for --method random")
+    parser.add_argument("--seed", type=int, default=0, help="seed for --prune random")
     parser.add_argument(
         "--heatmap",
         type=Path,
@@ -92,10 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Analyze every file; 0 when all succeeded, 1 when any file failed."""
-    try:  # a config that cannot be made is one select would refuse: say so before any file
-        PruneConfig(
-            method=args.method, tau=args.tau, metric=args.metric, anchored=not args.no_anchor
-        )
+    try:  # refused before any file: a setting select would refuse cannot be made
+        prune = legacy_prune(args, args.prune) or args.prune
+        args.prune = dataclasses.replace(prune, anchored=not args.no_anchor)
     except PixelPruneError as exc:  # bad options: nothing to do per file
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -119,13 +108,14 @@ def _analyze_one(path: Path, args: argparse.Namespace) -> Row:
         return row
     try:
         resized = resize_for_model(original, args.family)
+        prune = args.prune
         selection = select(
             resized,
             cell=get_family(args.family).cell,
-            method=args.method,
-            tau=args.tau,
-            metric=args.metric,
-            anchored=not args.no_anchor,
+            method=prune.method,
+            tau=prune.tau,
+            metric=prune.metric,
+            anchored=prune.anchored,
             seed=args.seed,
         )
     except PixelPruneError as exc:

@@ -32,7 +32,8 @@ from agent.loop import Agent
 from agent.records import StepRecord
 from agent.settings import AgentConfig
 from agent.tasks import TaskSpec, load_task_file
-from pixelprune import PruneConfig
+from pixelprune import PixelPruneError, PruneConfig
+from pixelprune.cli import add_prune_options, legacy_prune
 
 __all__ = ["add_arguments", "run"]
 
@@ -41,9 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="a task file (.toml) or the task text")
     add_model_arguments(parser)
     prune = parser.add_argument_group("pruning")
-    prune.add_argument("--no-prune", action="store_true", help="send every patch")
-    prune.add_argument("--prune-method", help="pred_2d (default), raster, global, ...")
-    prune.add_argument("--tau", type=float, help="0 = lossless (default)")
+    add_prune_options(
+        prune,
+        default=None,
+        what="pruning (default: the task file's, else pred_2d)",
+        legacy_method="--prune-method",
+    )
     limits = parser.add_argument_group("mode and limits")
     limits.add_argument("--mode", choices=MODES, help="default confirm")
     limits.add_argument("--max-steps", type=int)
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         spec = _spec(args)
         backend = open_backend(spec.model)
         agent = Agent(backend, spec.agent, confirm=ask_on_terminal, secrets=spec.secrets)
-    except AgentError as error:
+    except (AgentError, PixelPruneError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     agent.events.subscribe(_print_event)
@@ -103,12 +107,10 @@ def _spec(args: argparse.Namespace) -> TaskSpec:
         model = model_spec(args)
         spec = TaskSpec(args.target, model, AgentConfig(record_to=args.runs_dir))
     config = spec.agent
-    prune = config.prune or PruneConfig()
-    if args.prune_method or args.tau is not None:
-        prune = dataclasses.replace(prune, **given(method=args.prune_method, tau=args.tau))
-        config = dataclasses.replace(config, prune=prune)
-    if args.no_prune:
-        config = dataclasses.replace(config, prune=None)
+    if "prune" in vars(args):  # --prune SPEC or --no-prune
+        config = dataclasses.replace(config, prune=args.prune)
+    elif (old := legacy_prune(args, config.prune or PruneConfig())) is not None:
+        config = dataclasses.replace(config, prune=old)
     monitor = None
     if args.monitor is not None:
         monitor = CaptureConfig(int(args.monitor) if args.monitor.isdigit() else args.monitor)

@@ -22,7 +22,7 @@ from agent.commands import setup_logging
 from agent.commands.model_options import add_vision_arguments
 from agent.errors import AgentError
 from agent.server.settings import MIB, ServerSettings
-from pixelprune import PruneConfig, parse_prune_spec
+from pixelprune.cli import add_prune_options
 
 __all__ = ["add_arguments", "is_loopback", "run"]
 
@@ -37,14 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument("--served-model-name", help="id for /v1/models (default: --model)")
     add_vision_arguments(model)
-    prune = model.add_mutually_exclusive_group()
-    prune.add_argument(
-        "--prune",
-        metavar="METHOD[:TAU]",
-        default="pred_2d:0",
-        help="default pruning of requests without a pixelprune object (default pred_2d:0)",
-    )
-    prune.add_argument("--no-prune", action="store_true", help="default: no pruning")
+    add_prune_options(model, what="pruning of requests that send no pixelprune object")
     net = parser.add_argument_group("network and access")
     net.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
     net.add_argument("--port", type=int, default=8000)
@@ -93,13 +86,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _prune(text: str) -> PruneConfig:
-    try:
-        return parse_prune_spec(text)
-    except ValueError as error:
-        raise ValueError(f"--prune {error}") from None
-
-
 def _settings(args: argparse.Namespace, api_key: str | None) -> ServerSettings:
     for name in ("max_concurrency", "max_images", "max_image_bytes"):
         if getattr(args, name) < 1:
@@ -111,7 +97,7 @@ def _settings(args: argparse.Namespace, api_key: str | None) -> ServerSettings:
     return ServerSettings(
         model_id=args.served_model_name or args.model,
         api_key=api_key,
-        default_prune=None if args.no_prune else _prune(args.prune),
+        default_prune=args.prune,
         max_images=args.max_images,
         max_image_bytes=args.max_image_bytes,
         file_root=args.allow_file_urls,
