@@ -84,7 +84,8 @@ def test_renders_a_terminal_and_a_qt_dialog(tmp_path):
     result = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "tools" / "make_corpus.py"),
+            "-m",
+            "tools.make_corpus",
             "--out",
             str(tmp_path),
             "--only",
@@ -96,6 +97,7 @@ def test_renders_a_terminal_and_a_qt_dialog(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=ROOT,  # `-m tools.make_corpus` from this tree
     )
     assert result.returncode == 0, result.stderr
     entries = json.loads((tmp_path / "manifest.json").read_text())

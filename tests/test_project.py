@@ -121,3 +121,21 @@ def test_parsers_and_backends_share_only_neutral_modules(module):
 def test_the_image_reports_use_pixelprune_alone(module):
     imports = project_imports(project_modules()[module])
     assert not [name for name in imports if name.startswith(("agent", "ui"))], imports
+
+
+@pytest.mark.parametrize("module", sorted(project_modules()))
+def test_no_script_edits_sys_path(module):
+    """Scripts run as `python -m tools.NAME` (or through the editable install), never by
+    putting the repository on sys.path themselves."""
+    tree = ast.parse(project_modules()[module].read_text())
+    edits = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr in ("insert", "append", "extend")
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "path"
+        and isinstance(node.value.value, ast.Name)
+        and node.value.value.id == "sys"
+    ]
+    assert not edits, f"{module} edits sys.path"

@@ -1,6 +1,6 @@
 """Loop-overhead benchmark: the agent's own work per step outside the model, on a real screen.
 
-    python tools/bench_loop.py [--sizes 1920x1080,2560x1440] [--steps 10] [--overlays translucent]
+    python -m tools.bench_loop [--sizes 1920x1080,2560x1440] [--steps 10] [--overlays translucent]
 
 For each screen size it starts a private Xvfb (tools/xvfb.virtual_display) with xterms full of
 text and runs the real `Agent` loop on it: dry-run mode, mss captures of that display, the
@@ -46,7 +46,6 @@ from PIL import ImageChops
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.backends.scripted import ScriptedBackend
 from agent.capture import CaptureConfig, ScreenCapture
 from agent.events import (

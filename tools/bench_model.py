@@ -1,7 +1,7 @@
 """Model benchmark: vision tower and prefill time, full vs PixelPrune-pruned, at real model sizes.
 
-    python tools/bench_model.py [--models qwen2.5-vl-3b,qwen3-vl-2b] [--depth 2] [--quant none]
-    python tools/bench_model.py --models qwen2.5-vl-7b,qwen3-vl-2b --quant 4bit   # on a GPU
+    python -m tools.bench_model [--models qwen2.5-vl-3b,qwen3-vl-2b] [--depth 2] [--quant none]
+    python -m tools.bench_model --models qwen2.5-vl-7b,qwen3-vl-2b --quant 4bit   # on a GPU
 
 Random weights in the published configs (tools/offline_models.REAL_SIZES), saved as a model
 folder and loaded through the runtime's own loader (bitsandbytes 4-bit when asked), so the
@@ -21,7 +21,6 @@ import argparse
 import gc
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +33,6 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.backends.decode import generate, prefill
 from agent.backends.loading import LoadedModel, ModelConfig, load_model
 from agent.backends.local import LocalVLM

@@ -1,6 +1,6 @@
 """Selector benchmark on real screenshots: every method's time, and pred_2d against torch baselines.
 
-    python tools/bench_prune.py [--family qwen2.5] [--repeat 30] [--screens 1080p]
+    python -m tools.bench_prune [--family qwen2.5] [--repeat 30] [--screens 1080p]
 
 For 1920x1080, 2560x1440 and 3840x2160 screenshots from tests/data (resized as the model would),
 it prints each method's median time and kept share, then pred_2d against two torch
@@ -20,7 +20,6 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,6 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pixelprune import METHODS, get_family, resize_for_model, select
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Agent-step benchmark: one realistic step, stock transformers against what this runtime does.
 
-    python tools/bench_model.py --step --models qwen2.5-vl-3b --depth 2          # CPU
-    python tools/bench_model.py --step --models qwen2.5-vl-7b --quant 4bit --json step.json
+    python -m tools.bench_model --step --models qwen2.5-vl-3b --depth 2          # CPU
+    python -m tools.bench_model --step --models qwen2.5-vl-7b --quant 4bit --json step.json
 
 The step: three screenshots (history 2: the first two were in the previous step's prompt), a
 UI-TARS-style prompt, an answer of `--answer-tokens` new tokens (80, a UI-TARS-length thought

@@ -31,7 +31,7 @@ timeout 120 python3 -m pytest -q -p no:cacheprovider -m gpu \
 
 run() {  # model quant seconds
   local name="step-$1-$2"
-  timeout "$3" python3 tools/bench_model.py --step --models "$1" --quant "$2" --device cuda \
+  timeout "$3" python3 -m tools.bench_model --step --models "$1" --quant "$2" --device cuda \
     --repeat 3 --json "$out/$name.json" 2>&1 | grep -v -e '^Loading weights' -e '^Writing model' \
     | tee "$out/$name.log"
 }

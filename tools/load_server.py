@@ -1,7 +1,7 @@
 """Load test of `main.py serve`: simulated agents sending chat requests with real screenshots.
 
-    python tools/load_server.py --spawn-tiny --agents 4 --requests 6 --image-size 960x540
-    python tools/load_server.py --url http://127.0.0.1:8000 --model ByteDance-Seed/UI-TARS-1.5-7B
+    python -m tools.load_server --spawn-tiny --agents 4 --requests 6 --image-size 960x540
+    python -m tools.load_server --url http://127.0.0.1:8000 --model ByteDance-Seed/UI-TARS-1.5-7B
 
 Each of --agents threads plays one agent: it sends its --requests chat requests one after the
 other (as an agent loop does), each with a screenshot from tests/data and a text with a unique
@@ -47,7 +47,6 @@ from typing import Any
 import httpx
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.commands.serve import is_loopback
 
 ROOT = Path(__file__).resolve().parents[1]

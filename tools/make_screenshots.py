@@ -5,7 +5,7 @@ Three kinds of scene, all real renderings rather than synthetic arrays:
 - a Chromium window (tabs, address bar and page) under Xvfb, captured with mss;
 - headless Chromium on local HTML documentation from /usr/share/doc, at 1080p to 4K.
 
-    python tools/make_screenshots.py [--out tests/data]
+    python -m tools.make_screenshots [--out tests/data]
 
 Needs the Debian packages that tools/install.sh installs (xvfb, openbox, xterm, chromium).
 """
@@ -16,7 +16,6 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +23,6 @@ from pathlib import Path
 import mss
 import mss.tools
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tools.xvfb import virtual_display
 
 CHROMIUM_FLAGS = [

@@ -1,8 +1,8 @@
 """Render the documentation's pictures of the UIs (docs/<name>.png) from realistic runs.
 
-    python tools/make_ui_screenshots.py            # every picture
-    python tools/make_ui_screenshots.py viewer     # only these
-    python tools/make_ui_screenshots.py --out /tmp/pictures
+    python -m tools.make_ui_screenshots            # every picture
+    python -m tools.make_ui_screenshots viewer     # only these
+    python -m tools.make_ui_screenshots --out /tmp/pictures
 
 Each entry of `SCREENSHOTS` renders one picture into the folder it is given and returns its
 path; a new UI adds one function and one line. Windows render on Qt's offscreen platform in a
@@ -24,7 +24,6 @@ from pathlib import Path
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 MAX_BYTES = 300_000
 WINDOW_SIZE = "1400x900"
