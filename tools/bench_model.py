@@ -22,7 +22,6 @@ import gc
 import resource
 import statistics
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from tools.offline_models import (
     save_random_model,
     tiny_config,
 )
+from tools.timing import timed_runs
 
 __all__ = [
     "MODEL_NAMES",
@@ -138,17 +138,7 @@ def timed(
     repeat: int, sync: bool, fn: Callable[..., object], *args: object, **kwargs: object
 ) -> float:
     """Median ms of fn(*args, **kwargs) over `repeat` runs after one warm-up."""
-    fn(*args, **kwargs)
-    times = []
-    for _ in range(repeat):
-        if sync:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn(*args, **kwargs)
-        if sync:
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return statistics.median(timed_runs(repeat, sync, fn, *args, **kwargs)[0])
 
 
 @contextmanager

@@ -39,6 +39,7 @@ from agent.backends.loading import LoadedModel, ModelConfig, load_model
 from agent.backends.local import LocalVLM
 from agent.backends.prompt import build_inputs
 from pixelprune import PruneConfig
+from tools.timing import timed_runs
 
 __all__ = [
     "STEP_TARGETS",
@@ -300,7 +301,7 @@ def _stock_variant(
 
     _reset_peak(sync)
     with torch.no_grad(), _timed_module(model.model.visual, sync) as vision_seconds:
-        first_token, _ = _runs(config.repeat, sync, answer, 1)
+        first_token, _ = timed_runs(config.repeat, sync, answer, 1)
         vision = [seconds * 1e3 for seconds in vision_seconds[1:]]  # the warm-up's dropped
         whole_ms, generated = _median(config.repeat, sync, answer, config.answer_tokens)
     out = cast(torch.Tensor, generated)
@@ -402,25 +403,8 @@ def _median(
     repeat: int, sync: bool, fn: Callable[..., object], *args: object
 ) -> tuple[float, object]:
     """(median ms of `repeat` runs after one warm-up, the last result)."""
-    times, result = _runs(repeat, sync, fn, *args)
+    times, result = timed_runs(repeat, sync, fn, *args)
     return statistics.median(times), result
-
-
-def _runs(
-    repeat: int, sync: bool, fn: Callable[..., object], *args: object
-) -> tuple[list[float], object]:
-    """(ms of each of `repeat` runs after one warm-up, the last result)."""
-    result = fn(*args)
-    times = []
-    for _ in range(repeat):
-        if sync:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        result = fn(*args)
-        if sync:
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1e3)
-    return times, result
 
 
 def _ms(seconds: Iterable[float]) -> float:

@@ -230,10 +230,10 @@ class LocalVLM(Backend):
         model = self.loaded.model
         start = time.perf_counter()
         cache = self.vision_cache
-        keys = [None if cache is None else cache.key(image, prune) for image in images]
-        entries: list[CachedImage | None] = [
-            None if cache is None or key is None else cache.get(key) for key in keys
-        ]
+        keys = [] if cache is None else [cache.key(image, prune) for image in images]
+        entries: list[CachedImage | None] = (
+            [None] * len(images) if cache is None else [cache.get(key) for key in keys]
+        )
         missing = [i for i, entry in enumerate(entries) if entry is None]
         new_images = [images[i] for i in missing]
         processed = self._preprocess(new_images, model.device)
@@ -257,8 +257,8 @@ class LocalVLM(Backend):
                 selection=None if selections is None else selections[n],
                 seconds=vision_seconds * len(features.kept_cells[n]) / max(encoded_tokens, 1),
             )
-            if cache is not None and (key := keys[i]) is not None:
-                cache.put(key, entry)
+            if cache is not None:
+                cache.put(keys[i], entry)
         return _Encoded(
             entries=[entry for entry in entries if entry is not None],  # all of them by now
             encoded={i: len(features.kept_cells[n]) for n, i in enumerate(missing)},

@@ -17,7 +17,10 @@ from agent.backends.base import Backend
 from agent.errors import ModelError
 from pixelprune import PruneInputError, get_family
 
-__all__ = ["ModelSpec", "open_backend"]
+__all__ = ["LOCAL_DEFAULTS", "ModelSpec", "open_backend"]
+
+# the settings only a local model has, with their defaults (a server or script keeps these)
+LOCAL_DEFAULTS: dict[str, Any] = {"quantize_vision": False, "vision_cache": True}
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,7 @@ class ModelSpec:
         if self.server is None and given:
             raise ModelError(f"{', '.join(given)} only apply to a model server (--server)")
         local_only = [
-            name
-            for name, changed in (
-                ("quantize_vision", self.quantize_vision),
-                ("vision_cache", not self.vision_cache),
-            )
-            if changed
+            name for name, default in LOCAL_DEFAULTS.items() if getattr(self, name) != default
         ]
         if self.path is None and local_only:
             raise ModelError(f"{', '.join(local_only)} only apply to a local model (--model)")

@@ -11,13 +11,12 @@ import dataclasses
 import os
 from typing import Any
 
-from agent.backends.spec import ModelSpec
+from agent.backends.spec import LOCAL_DEFAULTS, ModelSpec
 from agent.errors import AgentError
 
 __all__ = ["add_model_arguments", "add_vision_arguments", "given", "model_spec"]
 
 SERVER_ONLY = ("server_model", "api_key", "min_pixels", "max_pixels", "timeout")
-LOCAL_ONLY = {"quantize_vision": False, "vision_cache": True}  # their defaults
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -92,7 +91,7 @@ def model_spec(args: argparse.Namespace, base: ModelSpec | None = None) -> Model
     if changes.get("server", base.server) is None:  # a server's settings go with the server
         changes = {**dict.fromkeys(SERVER_ONLY), **changes}
     if changes.get("path", base.path) is None:  # and a local model's with the local model
-        changes = {**LOCAL_ONLY, **changes}
+        changes = {**LOCAL_DEFAULTS, **changes}
     model = dataclasses.replace(base, **changes)
     if args.quant is not None:
         quantization = None if args.quant == "none" else args.quant
