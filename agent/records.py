@@ -15,6 +15,7 @@ from typing import Any, Literal
 from agent import actions as A
 from agent.capture import Screenshot
 from agent.coords import Frame, Monitor
+from agent.executor import ActionStatus
 from agent.latency import LatencySaved
 from pixelprune import Selection
 
@@ -63,8 +64,8 @@ class Attempt:
     vision_cache_seconds: float | None = None  # what the reused images had cost to encode
 
 
-# how a step ended: an action's status, or "failed" (no usable answer, or an error)
-StepOutcome = Literal["performed", "dry-run", "rejected", "stopped", "no-op", "failed"]
+# how a step ended: its action's status, or "failed" (no usable answer, or an error)
+StepOutcome = ActionStatus | Literal["failed"]
 RunStatus = Literal[
     "finished",  # the model said the task is done
     "call_user",  # the model asked the user something
