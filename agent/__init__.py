@@ -30,7 +30,9 @@ _HOMES = {
     "ExecutorConfig": "agent.executor",
     "RunResult": "agent.records",
     "StepRecord": "agent.records",
-    "load_task_file": "agent.tasks",
+    "ModelSpec": "agent.settings",
+    "Settings": "agent.settings",
+    "load_task_file": "agent.settings",
 }
 __all__ = sorted(_HOMES)
 

@@ -20,9 +20,10 @@ from fakes import FakeScreen, StillCapture
 from PIL import Image
 
 from agent.backends.scripted import ScriptedBackend
-from agent.backends.spec import ModelSpec, read_script
+from agent.backends.spec import read_script
 from agent.events import StepFinished
 from agent.records import StepRecord
+from agent.settings import ModelSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREEN = Image.open(DATA / "desktop-xterm-1920x1080.png").convert("RGB")
@@ -252,7 +253,7 @@ def test_a_task_file_fills_the_form(make_window, tmp_path):
     assert not window.kill_hotkey.isChecked()
     assert window.runs_dir.text() == str(tmp_path / "myruns")
     assert "1 secret" in window.task_file.text()
-    spec = window.task_spec()
+    spec = window.settings()
     assert spec.secrets == {"password": "hunter2"} and spec.model.family == "qwen2"
     assert spec.agent.prune.method == "raster" and spec.agent.kill_hotkey is None
 
@@ -266,10 +267,10 @@ def test_a_task_files_vision_settings_stay_with_its_local_model(make_window, tmp
     )
     window = make_window()
     assert window.load_task_file(task)
-    model = window.task_spec().model
+    model = window.settings().model
     assert model.path == str(folder) and model.quantize_vision and not model.vision_cache
     window.model_path.setText("http://gpu-box:8000/v1")  # a server: local settings stay behind
-    model = window.task_spec().model
+    model = window.settings().model
     assert model.server and not model.quantize_vision and model.vision_cache
 
 
@@ -284,7 +285,7 @@ def test_a_server_url_in_the_model_field_is_a_model_server(make_window, tmp_path
     assert window.load_task_file(task)
     assert not window.scripted.isChecked()
     assert window.model_path.text() == "http://gpu-box:8000/v1"
-    model = window.task_spec().model
+    model = window.settings().model
     assert (model.server, model.path, model.server_model) == (
         "http://gpu-box:8000/v1",
         None,
@@ -292,7 +293,7 @@ def test_a_server_url_in_the_model_field_is_a_model_server(make_window, tmp_path
     )
     assert model.api_key == "sk-test" and model.family == "qwen2.5"
     window.model_path.setText("https://other-box/v1")  # another server never gets the key
-    model = window.task_spec().model
+    model = window.settings().model
     assert (model.server, model.api_key, model.server_model) == ("https://other-box/v1", None, None)
 
 
@@ -421,3 +422,37 @@ def _has_window(server, title: str) -> bool:
         except Exception:  # a window that went away while we looked
             continue
     return False
+
+
+def test_the_form_and_the_command_line_override_a_task_file_alike(make_window, tmp_path):
+    from agent.commands.run import settings_from
+    from tests.test_cli_run import run_args
+
+    (tmp_path / "answers.json").write_text("[]")
+    task = tmp_path / "task.toml"
+    task.write_text(
+        'task = "Open the settings"\n[model]\nscripted = "answers.json"\nfamily = "qwen2"\n'
+        '[prune]\nmetric = "mae"\n[run]\nmonitor = "mouse"\nmax_retries = 5\n'
+        '[secrets]\npassword = "hunter2"\n'
+    )
+    window = make_window()
+    assert window.load_task_file(task)
+    window.method.setCurrentText("raster")
+    window.tau.setValue(0.5)
+    window.mode.setCurrentText("auto")
+    window.max_steps.setValue(9)
+    window.history.setValue(3)
+    window.kill_hotkey.setChecked(False)
+    window.parser.setCurrentText("uitars")
+    window.runs_dir.setText(str(tmp_path / "elsewhere"))
+    from_the_form = window.settings()
+    from_the_command_line = settings_from(
+        run_args(
+            str(task),
+            *("--prune", "raster:0.5:mae", "--mode", "auto", "--max-steps", "9"),
+            *("--history", "3", "--no-kill-hotkey", "--parser", "uitars"),
+            *("--runs-dir", str(tmp_path / "elsewhere")),
+        )
+    )
+    assert from_the_form == from_the_command_line
+    assert from_the_form.agent.capture.monitor == "mouse" and from_the_form.agent.max_retries == 5

@@ -135,21 +135,18 @@ def test_bad_input_is_a_message_not_a_traceback(args, message):
     assert message in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_local_models_vision_settings_go_with_the_local_model():
-    import argparse
+def test_a_local_models_vision_settings_go_with_the_local_model(tmp_path):
+    from agent.commands.run import settings_from
 
-    from agent.backends.spec import ModelSpec
-    from agent.commands.model_options import add_model_arguments, model_spec
-
-    parser = argparse.ArgumentParser()
-    add_model_arguments(parser)
-    given = ["--model", "m", "--quantize-vision", "--no-vision-cache"]
-    local = model_spec(parser.parse_args(given))
-    assert local.quantize_vision is True and local.vision_cache is False
-    task_model = ModelSpec(path="m", quantize_vision=True, vision_cache=False)
-    served = model_spec(parser.parse_args(["--server", "http://h/v1"]), task_model)
+    local = settings_from(run_args("x", "--model", "m", "--quantize-vision", "--no-vision-cache"))
+    assert local.model.quantize_vision is True and local.model.vision_cache is False
+    task = tmp_path / "task.toml"
+    task.write_text(
+        'task = "x"\n[model]\npath = "m"\nquantize_vision = true\nvision_cache = false\n'
+    )
+    served = settings_from(run_args(str(task), "--server", "http://h/v1")).model
     assert served.path is None and not served.quantize_vision and served.vision_cache
-    kept = model_spec(parser.parse_args([]), task_model)
+    kept = settings_from(run_args(str(task))).model
     assert kept.quantize_vision is True and kept.vision_cache is False
 
 
@@ -164,7 +161,7 @@ def run_args(*argv: str):
 
 
 def test_pruning_is_one_spec_on_the_command_line(tmp_path, capsys):
-    from agent.commands.run import _spec
+    from agent.commands.run import settings_from as _spec
     from pixelprune import PruneConfig
 
     script(tmp_path, ["Action: wait()"])

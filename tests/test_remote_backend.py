@@ -44,13 +44,13 @@ from agent.backends.remote import (
     UnknownModelError,
 )
 from agent.backends.scripted import ScriptedBackend
-from agent.backends.spec import ModelSpec
 from agent.coords import Monitor
 from agent.errors import ModelError
 from agent.loop import Agent
 from agent.messages import PastStep, Prompt
 from agent.models import family_for_model
 from agent.parsers.uitars import UITarsParser
+from agent.settings import ModelSpec
 from agent.trajectory import load_run
 from pixelprune import PruneConfig, resize_for_model, select
 

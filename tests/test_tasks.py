@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.errors import TaskFileError
-from agent.tasks import load_task_file
+from agent.settings import load_task_file
 from pixelprune import PruneConfig
 
 FULL = """

@@ -50,7 +50,7 @@ from rich.progress import (
 from agent.actions import Action, points_of
 from agent.backends.base import Backend
 from agent.commands import setup_logging
-from agent.commands.model_options import add_model_arguments, model_spec
+from agent.commands.model_options import add_model_arguments, model_settings
 from agent.coords import Frame, Monitor, action_to_screen
 from agent.errors import ActionError, AgentError
 from agent.parsers import Parser, get_parser, parser_for_model
@@ -437,8 +437,9 @@ def _prepare_out(out: Path) -> None:
 def _open_backend(args: argparse.Namespace) -> Backend:
     """The model as `main.py run` opens it: same options, same spec, same errors."""
     from agent.backends.spec import open_backend
+    from agent.settings import ModelSpec
 
-    return open_backend(model_spec(args))
+    return open_backend(ModelSpec(**model_settings(args)))
 
 
 def _evaluate_with_progress(

@@ -50,7 +50,7 @@ from PyQt6.QtWidgets import (
 
 from agent.actions import describe
 from agent.backends.base import Backend
-from agent.backends.spec import ModelSpec, open_backend
+from agent.backends.spec import open_backend
 from agent.capture import Grabber
 from agent.errors import AgentError
 from agent.events import (
@@ -68,8 +68,14 @@ from agent.hotkey import DEFAULT_KILL_HOTKEY
 from agent.parsers.registry import PARSERS
 from agent.records import StepRecord
 from agent.secrets import redact
-from agent.settings import AgentConfig
-from agent.tasks import TaskSpec, load_task_file
+from agent.settings import (
+    QUANTIZATIONS,
+    RUNS_DIR,
+    AgentConfig,
+    ModelSpec,
+    Settings,
+    load_task_file,
+)
 from pixelprune import METHODS, PruneConfig, Selection
 from ui.confirm import GuiConfirm
 from ui.images import heatmap_over, to_pixmap
@@ -80,7 +86,6 @@ __all__ = ["COLUMNS", "AppWindow", "ShotView", "step_row"]
 
 COLUMNS = ("step", "thought", "action", "outcome", "model ms", "tokens kept/full", "kept")
 DEFAULT_PARSER = "(the model's own)"
-QUANTIZATIONS = ("4bit", "8bit", "none")
 
 
 class AppWindow(QMainWindow):
@@ -89,7 +94,7 @@ class AppWindow(QMainWindow):
     def __init__(
         self,
         *,
-        runs_dir: str = "runs",
+        runs_dir: str = RUNS_DIR,
         screen_capture: Grabber | None = None,
         screen: object = None,
         opener: Callable[[ModelSpec], Backend] = open_backend,
@@ -98,7 +103,7 @@ class AppWindow(QMainWindow):
         self.setWindowTitle("PixelPrune agent")
         self.state = "idle"  # idle | loading | running | paused | stopping | how the run ended
         self.run_dir: str | None = None
-        self.loaded: TaskSpec | None = None  # the task file behind the form, if any
+        self.loaded: Settings | None = None  # the task file behind the form, if any
         self._secrets: tuple[str, ...] = ()
         self._shown_step = 0  # the step whose screenshot is on view
         self._close_when_done = False
@@ -120,48 +125,54 @@ class AppWindow(QMainWindow):
 
     # -- the form ---------------------------------------------------------------------------
 
-    def task_spec(self) -> TaskSpec:
-        """The run the form describes, over the loaded task file; `AgentError` says what's wrong."""
+    def settings(self) -> Settings:
+        """The run the form describes, over the loaded task file; `AgentError` says what's wrong.
+
+        What the form does not show (secrets, model family, monitor, retries, a server's key)
+        is kept from the file by `Settings.with_overrides`, as on the command line.
+        """
         task = self.task_text.toPlainText().strip()
         if not task:
             raise AgentError("type a task, or open a task file")
-        base = self.loaded
+        form = {"task": task} | self._form_model() | self._form_run()
+        if self.loaded is None:
+            return Settings.for_task(**form)
+        return self.loaded.with_overrides(**form)
+
+    def _form_model(self) -> dict[str, Any]:
+        """The model the form names: a script, a server URL, or a local folder or hub id."""
         if self.scripted.isChecked():
-            path, script = None, self.script_path.text().strip()
+            script = self.script_path.text().strip()
             if not script:
                 raise AgentError("choose a scripted outputs file (a JSON list of model answers)")
-        else:
-            path, script = self.model_path.text().strip(), None
-            if not path:
-                raise AgentError("choose a model folder, type a hub id or a server URL")
-            if path.startswith(("/", "~", ".")) and not Path(path).expanduser().is_dir():
-                raise AgentError(f"no model folder at {path}")
-        server = path if path and path.startswith(("http://", "https://")) else None
-        quantization = self.quantization.currentText()
-        model = ModelSpec(
-            path=None if server else path,
-            scripted=script,
-            server=server,
-            quantization=None if quantization == "none" else quantization,
-            **_hidden_model_settings(base, server, local=path is not None and server is None),
-        )
-        config = base.agent if base is not None else AgentConfig()
-        prune = config.prune or PruneConfig()
+            return {"scripted": script}
+        path = self.model_path.text().strip()
+        if not path:
+            raise AgentError("choose a model folder, type a hub id or a server URL")
+        if path.startswith(("http://", "https://")):
+            return {"server": path}
+        if path.startswith(("/", "~", ".")) and not Path(path).expanduser().is_dir():
+            raise AgentError(f"no model folder at {path}")
+        return {"path": path, "quantization": self.quantization.currentText()}
+
+    def _form_run(self) -> dict[str, Any]:
+        """Pruning, output format, mode, limits, kill hotkey and runs folder as the form says."""
+        prune = (self.loaded.agent.prune if self.loaded else None) or PruneConfig()
         parser = self.parser.currentText()
-        config = dataclasses.replace(
-            config,
-            prune=dataclasses.replace(prune, method=self.method.currentText(), tau=self.tau.value())
+        return {
+            "prune": dataclasses.replace(
+                prune, method=self.method.currentText(), tau=self.tau.value()
+            )
             if self.prune.isChecked()
             else None,
-            mode=_mode(self.mode.currentText()),
-            max_steps=self.max_steps.value(),
-            max_seconds=float(self.max_seconds.value()) or None,
-            history=self.history.value(),
-            parser=None if parser == DEFAULT_PARSER else parser,
-            kill_hotkey=self._hotkey if self.kill_hotkey.isChecked() else None,
-            record_to=self.runs_dir.text().strip() or "runs",
-        )
-        return TaskSpec(task, model, config, {} if base is None else dict(base.secrets))
+            "parser": None if parser == DEFAULT_PARSER else parser,
+            "mode": _mode(self.mode.currentText()),
+            "max_steps": self.max_steps.value(),
+            "max_seconds": float(self.max_seconds.value()) or None,
+            "history": self.history.value(),
+            "kill_hotkey": self._hotkey if self.kill_hotkey.isChecked() else None,
+            "record_to": self.runs_dir.text().strip() or RUNS_DIR,
+        }
 
     def load_task_file(self, path: str | Path) -> bool:
         """Fill the form from a task file; a bad file is shown as a message (False)."""
@@ -207,7 +218,7 @@ class AppWindow(QMainWindow):
         if self.runner.running:
             return False
         try:
-            spec = self.task_spec()
+            spec = self.settings()
         except AgentError as error:
             self.show_error(str(error))
             return False
@@ -575,34 +586,6 @@ def step_row(record: StepRecord, secrets: tuple[str, ...] = ()) -> list[str]:
     ]
 
 
-def _hidden_model_settings(
-    loaded: TaskSpec | None, server: str | None, *, local: bool
-) -> dict[str, Any]:
-    """Model settings of the loaded task file that the form does not show.
-
-    A server's model id, key and pixel bounds only carry over while the form names the same
-    server, so typing another URL never sends one server's key to another; a local model's
-    vision settings only while the form names a local model.
-    """
-    if loaded is None:
-        return {}
-    model = loaded.model
-    settings: dict[str, Any] = {"family": model.family}
-    if local:
-        settings |= {"quantize_vision": model.quantize_vision, "vision_cache": model.vision_cache}
-    if server is None:
-        settings["device_map"] = model.device_map
-    elif model.server == server:
-        settings |= {
-            "server_model": model.server_model,
-            "api_key": model.api_key,
-            "min_pixels": model.min_pixels,
-            "max_pixels": model.max_pixels,
-            "timeout": model.timeout,
-        }
-    return settings
-
-
 def _mode(text: str) -> Mode:
     """The combo's text as a mode (the combo lists MODES only)."""
     for mode in MODES:
@@ -611,7 +594,7 @@ def _mode(text: str) -> Mode:
     raise AgentError(f"mode must be one of {', '.join(MODES)}, got {text!r}")
 
 
-def _unknown_choices(spec: TaskSpec) -> str:
+def _unknown_choices(spec: Settings) -> str:
     """What in a task file the form has no choice for (a typo must not become another setting)."""
     config = spec.agent  # (an unknown pruning method cannot be loaded at all: PruneConfig refuses)
     if config.parser is not None and config.parser not in PARSERS:

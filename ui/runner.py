@@ -3,7 +3,7 @@
     runner = AgentRunner(confirm=GuiConfirm(window))
     runner.agent_event.connect(window.on_event)      # agent events, on the GUI thread
     runner.failed.connect(window.on_failure)   # the run could not start: a message, no traceback
-    runner.start(task_spec)                    # returns at once
+    runner.start(settings)                    # returns at once
     runner.pause(); runner.resume(); runner.stop()
 
 The worker thread opens the backend (loading a model takes from seconds to minutes), builds the
@@ -23,12 +23,12 @@ from collections.abc import Callable
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from agent.backends.base import Backend
-from agent.backends.spec import ModelSpec, open_backend
+from agent.backends.spec import open_backend
 from agent.capture import Grabber
 from agent.errors import AgentError
 from agent.events import Event, EventBus, RunStarted
 from agent.loop import Agent, CaptureGuard
-from agent.tasks import TaskSpec
+from agent.settings import ModelSpec, Settings
 from ui.bridge import AgentBridge
 from ui.confirm import GuiConfirm
 
@@ -87,7 +87,7 @@ class AgentRunner(QObject):
     def paused(self) -> bool:
         return self._paused
 
-    def start(self, spec: TaskSpec) -> None:
+    def start(self, spec: Settings) -> None:
         """Open the spec's model and run its task on a new worker thread; returns at once."""
         if self.running:
             raise AgentError("a run is in progress; stop it first")
@@ -141,7 +141,7 @@ class AgentRunner(QObject):
             thread.join(timeout)
         return thread is None or not thread.is_alive()
 
-    def _work(self, spec: TaskSpec) -> None:
+    def _work(self, spec: Settings) -> None:
         try:
             backend = self._open(spec.model)
             self._loading = False
@@ -165,7 +165,7 @@ class AgentRunner(QObject):
             self.failed.emit(f"cannot open the model: {type(error).__name__}: {error}")
         return None
 
-    def _drive(self, backend: Backend, spec: TaskSpec) -> None:
+    def _drive(self, backend: Backend, spec: Settings) -> None:
         """Run the task; the loop records every step and the ending in the run folder."""
         try:
             self._run(backend, spec)
@@ -177,7 +177,7 @@ class AgentRunner(QObject):
         finally:
             backend.close()
 
-    def _run(self, backend: Backend, spec: TaskSpec) -> None:
+    def _run(self, backend: Backend, spec: Settings) -> None:
         agent = Agent(
             backend,
             spec.agent,

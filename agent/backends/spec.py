@@ -1,78 +1,24 @@
-"""Which model to use, as a task file or the CLI says it, and how to open it.
+"""Open the model a `ModelSpec` names: a local model, a model server or a scripted stand-in.
 
-Kept apart from the backends themselves so that reading a task file does not import torch,
-and so that choosing the scripted backend is always explicit (`scripted = "outputs.json"`).
-A spec holds an API key's value, never reads one: the CLI and the task loader take it from the
-environment variable the user names, so no key sits in a task file or a command line.
+    backend = open_backend(ModelSpec(path="ByteDance-Seed/UI-TARS-1.5-7B"))
+
+Each backend is imported only when chosen, so opening a server or a script never imports torch.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.backends.base import Backend
 from agent.errors import ModelError
-from pixelprune import PruneInputError, get_family
+from agent.settings import ModelSpec
 
-__all__ = ["LOCAL_DEFAULTS", "ModelSpec", "open_backend"]
+if TYPE_CHECKING:
+    from agent.backends.local import LocalVLM
 
-# the settings only a local model has, with their defaults (a server or script keeps these)
-LOCAL_DEFAULTS: dict[str, Any] = {"quantize_vision": False, "vision_cache": True}
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A local model (folder or hub id in the local cache), a model server, or a scripted stand-in.
-
-    Exactly one of `path`, `server` and `scripted`.
-    """
-
-    path: str | None = None  # folder or hub id
-    quantization: str | None = "4bit"  # 4bit | 8bit | None
-    device_map: str = "auto"
-    scripted: str | None = None  # JSON file with a list of model outputs to replay
-    # resize and token geometry: qwen2 | qwen2.5 | qwen3; None = scripted: qwen2.5, server:
-    # inferred from the model id (a local model reads its own config)
-    family: str | None = None
-    server: str | None = None  # OpenAI-compatible base URL, e.g. http://host:8000/v1
-    server_model: str | None = None  # the model id on the server; None = its only model
-    api_key: str | None = field(default=None, repr=False)  # the value, from the environment
-    min_pixels: int | None = None  # the server processor's bounds; None = the family's
-    max_pixels: int | None = None
-    timeout: float | None = None  # seconds to wait for a server's answer; None = 300
-    quantize_vision: bool = False  # local 4bit/8bit: quantize the vision tower too (saves ~1 GiB)
-    vision_cache: bool = True  # local: reuse the features of screenshots encoded before
-
-    def __post_init__(self) -> None:
-        sources = [self.path, self.scripted, self.server]
-        if sum(source is not None for source in sources) != 1:
-            raise ModelError(
-                "give exactly one of a model path (--model), a model server (--server) "
-                "or a script (--scripted)"
-            )
-        if self.family is not None:
-            try:
-                get_family(self.family)
-            except PruneInputError as error:
-                raise ModelError(str(error)) from None
-        server_only = {
-            "server_model": self.server_model,
-            "api_key": self.api_key,
-            "min_pixels": self.min_pixels,
-            "max_pixels": self.max_pixels,
-            "timeout": self.timeout,
-        }
-        given = [name for name, value in server_only.items() if value is not None]
-        if self.server is None and given:
-            raise ModelError(f"{', '.join(given)} only apply to a model server (--server)")
-        local_only = [
-            name for name, default in LOCAL_DEFAULTS.items() if getattr(self, name) != default
-        ]
-        if self.path is None and local_only:
-            raise ModelError(f"{', '.join(local_only)} only apply to a local model (--model)")
+__all__ = ["open_backend", "open_local", "read_script"]
 
 
 def open_backend(spec: ModelSpec) -> Backend:
@@ -98,10 +44,15 @@ def open_backend(spec: ModelSpec) -> Backend:
             max_pixels=spec.max_pixels,
             **options,
         )
+    return open_local(spec)
+
+
+def open_local(spec: ModelSpec) -> LocalVLM:
+    """The local model a spec names (`ModelError` when it names a server or a script)."""
     from agent.backends.local import LocalVLM
 
-    if spec.path is None:  # cannot happen: a spec has exactly one source
-        raise ModelError("the model spec names no model")
+    if spec.path is None:
+        raise ModelError("the model spec names no local model")
     return LocalVLM.from_pretrained(
         spec.path,
         quantization=spec.quantization,

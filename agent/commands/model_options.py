@@ -7,23 +7,18 @@ same errors, so a user who can run a task on a GPU server can evaluate that serv
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
 from typing import Any
 
-from agent.backends.spec import LOCAL_DEFAULTS, ModelSpec
-from agent.errors import AgentError
+from agent.settings import QUANTIZATIONS, api_key_from_environment
 
-__all__ = ["add_model_arguments", "add_vision_arguments", "given", "model_spec"]
-
-SERVER_ONLY = ("server_model", "api_key", "min_pixels", "max_pixels", "timeout")
+__all__ = ["add_model_arguments", "add_vision_arguments", "given", "model_settings"]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """The "model" and "model server" option groups; returns the first, for command extras."""
     model = parser.add_argument_group("model")
     model.add_argument("--model", help="model folder or hub id in the local HF cache")
-    model.add_argument("--quant", choices=["4bit", "8bit", "none"], help="default 4bit")
+    model.add_argument("--quant", choices=QUANTIZATIONS, help="default 4bit")
     model.add_argument("--parser", help="output convention (default: the model's own)")
     model.add_argument("--scripted", metavar="FILE", help="replay outputs from a JSON list")
     model.add_argument(
@@ -66,46 +61,30 @@ def add_vision_arguments(group: argparse._ArgumentGroup) -> None:
     )
 
 
-def model_spec(args: argparse.Namespace, base: ModelSpec | None = None) -> ModelSpec:
-    """`base` (a task file's model) with the command line's model options applied.
+def model_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The model settings given on the command line, by their settings names.
 
-    A model source given here (`--model`, `--server`, `--scripted`) replaces the base's; without
-    a base exactly one must be given (`ModelError` otherwise). The API key is read from the
-    environment variable `--api-key-env` names, never from the command line.
+    For `Settings.with_overrides` over a task file, or `ModelSpec(**...)` on their own. The API
+    key is read from the environment variable `--api-key-env` names, never from the command line.
     """
-    changes = given(
+    return given(
+        path=args.model or None,
+        scripted=args.scripted,
+        server=args.server,
+        quantization=args.quant,
         family=args.family,
         server_model=args.server_model,
-        api_key=_environment(args.api_key_env) if args.api_key_env else None,
+        api_key=api_key_from_environment(args.api_key_env, "--api-key-env")
+        if args.api_key_env is not None
+        else None,
         min_pixels=args.min_pixels,
         max_pixels=args.max_pixels,
         timeout=args.server_timeout,
         quantize_vision=args.quantize_vision,
         vision_cache=args.vision_cache,
     )
-    source = given(path=args.model or None, scripted=args.scripted, server=args.server)
-    if base is None:
-        base = ModelSpec(**source)
-    elif source:
-        changes = {"path": None, "scripted": None, "server": None, **source, **changes}
-    if changes.get("server", base.server) is None:  # a server's settings go with the server
-        changes = {**dict.fromkeys(SERVER_ONLY), **changes}
-    if changes.get("path", base.path) is None:  # and a local model's with the local model
-        changes = {**LOCAL_DEFAULTS, **changes}
-    model = dataclasses.replace(base, **changes)
-    if args.quant is not None:
-        quantization = None if args.quant == "none" else args.quant
-        model = dataclasses.replace(model, quantization=quantization)
-    return model
 
 
 def given(**values: Any) -> dict[str, Any]:
     """The values that were given (not None): command-line overrides."""
     return {name: value for name, value in values.items() if value is not None}
-
-
-def _environment(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise AgentError(f"--api-key-env names {name}, which is not set in the environment")
-    return value

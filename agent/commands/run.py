@@ -16,22 +16,18 @@ action is shown and waits for y/N on this terminal. Each step prints one line; t
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
-from pathlib import Path
 
 from agent.actions import Action, describe
 from agent.backends.spec import open_backend
-from agent.capture import CaptureConfig
 from agent.commands import setup_logging
-from agent.commands.model_options import add_model_arguments, given, model_spec
+from agent.commands.model_options import add_model_arguments, given, model_settings
 from agent.errors import AgentError
 from agent.events import Event, ModelFailed, RunStarted, StepFinished
 from agent.executor import MODES
 from agent.loop import Agent
 from agent.records import StepRecord
-from agent.settings import AgentConfig
-from agent.tasks import TaskSpec, load_task_file
+from agent.settings import RUNS_DIR, Settings
 from pixelprune import PixelPruneError, PruneConfig
 from pixelprune.cli import add_prune_options, legacy_prune
 
@@ -57,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     limits.add_argument("--kill-hotkey", help="default ctrl+shift+f12")
     limits.add_argument("--no-kill-hotkey", action="store_true")
     record = parser.add_argument_group("recording")
-    record.add_argument("--runs-dir", default="runs", help="where run folders go (runs/)")
+    record.add_argument(
+        "--runs-dir", help=f"where run folders go (default: the task file's, else {RUNS_DIR}/)"
+    )
     record.add_argument("--no-record", action="store_true", help="keep no run folder")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every detail")
 
@@ -65,15 +63,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
     try:
-        spec = _spec(args)
-        backend = open_backend(spec.model)
-        agent = Agent(backend, spec.agent, confirm=ask_on_terminal, secrets=spec.secrets)
+        settings = settings_from(args)
+        backend = open_backend(settings.model)
+        agent = Agent(backend, settings.agent, confirm=ask_on_terminal, secrets=settings.secrets)
     except (AgentError, PixelPruneError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     agent.events.subscribe(_print_event)
     try:
-        result = agent.run(spec.task)
+        result = agent.run(settings.task)
     except AgentError as error:  # the run could not start (kill hotkey, run folder)
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -97,42 +95,40 @@ def ask_on_terminal(action: Action) -> bool:
     return reply.strip().lower() in ("y", "yes")
 
 
-def _spec(args: argparse.Namespace) -> TaskSpec:
-    """The task file (if the target is one) with the command line's overrides applied."""
-    target = Path(args.target)
-    if target.suffix == ".toml":
-        spec = load_task_file(target)
-        model = model_spec(args, spec.model)
-    else:
-        model = model_spec(args)
-        spec = TaskSpec(args.target, model, AgentConfig(record_to=args.runs_dir))
-    config = spec.agent
-    if "prune" in vars(args):  # --prune SPEC or --no-prune
-        config = dataclasses.replace(config, prune=args.prune)
-    elif (old := legacy_prune(args, config.prune or PruneConfig())) is not None:
-        config = dataclasses.replace(config, prune=old)
-    monitor = None
-    if args.monitor is not None:
-        monitor = CaptureConfig(int(args.monitor) if args.monitor.isdigit() else args.monitor)
-    config = dataclasses.replace(
-        config,
-        **given(
-            mode=args.mode,
-            max_steps=args.max_steps,
-            max_seconds=args.max_seconds,
-            history=args.history,
-            parser=args.parser,
-            kill_hotkey=args.kill_hotkey,
-            capture=monitor,
-        ),
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The task file (if the target is one) or the task text, with the options given here."""
+    changes = model_settings(args) | given(
+        parser=args.parser,
+        mode=args.mode,
+        max_steps=args.max_steps,
+        max_seconds=args.max_seconds,
+        history=args.history,
+        monitor=_monitor(args.monitor),
+        kill_hotkey=args.kill_hotkey,
+        record_to=args.runs_dir,
     )
+    if "prune" in vars(args):  # --prune SPEC or --no-prune
+        changes["prune"] = args.prune
     if args.no_kill_hotkey:
-        config = dataclasses.replace(config, kill_hotkey=None)
+        changes["kill_hotkey"] = None
     if args.no_record:
-        config = dataclasses.replace(config, record_to=None)
-    elif config.record_to is None:
-        config = dataclasses.replace(config, record_to=args.runs_dir)
-    return TaskSpec(spec.task, model, config, spec.secrets)
+        changes["record_to"] = None
+    if args.target.endswith(".toml"):
+        settings = Settings.from_toml(args.target)
+        if (old := legacy_prune(args, settings.agent.prune or PruneConfig())) is not None:
+            changes.setdefault("prune", old)
+        settings = settings.with_overrides(**changes)
+    else:
+        if (old := legacy_prune(args, PruneConfig())) is not None:
+            changes.setdefault("prune", old)
+        settings = Settings.for_task(args.target, **changes)
+    if settings.agent.record_to is None and not args.no_record:
+        settings = settings.with_overrides(record_to=RUNS_DIR)
+    return settings
+
+
+def _monitor(text: str | None) -> int | str | None:
+    return int(text) if text is not None and text.isdigit() else text
 
 
 def _print_event(event: Event) -> None:

@@ -19,9 +19,10 @@ import sys
 from pathlib import Path
 
 from agent.commands import setup_logging
-from agent.commands.model_options import add_vision_arguments
+from agent.commands.model_options import add_vision_arguments, given
 from agent.errors import AgentError
 from agent.server.settings import MIB, ServerSettings
+from agent.settings import QUANTIZATIONS, ModelSpec
 from pixelprune.cli import add_prune_options
 
 __all__ = ["add_arguments", "is_loopback", "run"]
@@ -32,9 +33,7 @@ API_KEY_VARIABLE = "PIXELPRUNE_API_KEY"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--model", required=True, help="model folder or hub id in the HF cache")
-    model.add_argument(
-        "--quant", choices=["4bit", "8bit", "none"], default="4bit", help="default 4bit"
-    )
+    model.add_argument("--quant", choices=QUANTIZATIONS, help="default 4bit")
     model.add_argument("--served-model-name", help="id for /v1/models (default: --model)")
     add_vision_arguments(model)
     add_prune_options(model, what="pruning of requests that send no pixelprune object")
@@ -63,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
     api_key = args.api_key or os.environ.get(API_KEY_VARIABLE) or None
     try:
+        model = _model(args)
         settings = _settings(args, api_key)
         if not is_loopback(args.host) and api_key is None:
             _warn_open(args.host, args.port)
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     with sock:
-        return _serve(args, settings, sock)
+        return _serve(args, model, settings, sock)
 
 
 def is_loopback(host: str) -> bool:
@@ -84,6 +84,17 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _model(args: argparse.Namespace) -> ModelSpec:
+    return ModelSpec(
+        **given(
+            path=args.model,
+            quantization=args.quant,
+            quantize_vision=args.quantize_vision,
+            vision_cache=args.vision_cache,
+        )
+    )
 
 
 def _settings(args: argparse.Namespace, api_key: str | None) -> ServerSettings:
@@ -104,20 +115,16 @@ def _settings(args: argparse.Namespace, api_key: str | None) -> ServerSettings:
     )
 
 
-def _serve(args: argparse.Namespace, settings: ServerSettings, sock: socket.socket) -> int:
-    from agent.backends.local import LocalVLM
+def _serve(
+    args: argparse.Namespace, model: ModelSpec, settings: ServerSettings, sock: socket.socket
+) -> int:
+    from agent.backends.spec import open_local
     from agent.server.app import create_app
     from agent.server.engine import Engine
     from agent.server.runner import serve
 
-    quantization = None if args.quant == "none" else args.quant
     try:
-        vlm = LocalVLM.from_pretrained(
-            args.model,
-            quantization=quantization,
-            quantize_vision=bool(args.quantize_vision),
-            vision_cache=args.vision_cache is not False,
-        )
+        vlm = open_local(model)
     except AgentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

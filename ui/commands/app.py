@@ -24,6 +24,7 @@ from agent.backends.scripted import ScriptedBackend
 from agent.capture import Screenshot
 from agent.commands import setup_logging
 from agent.coords import Monitor
+from agent.settings import RUNS_DIR
 from ui.commands import window_size
 
 __all__ = ["DEMO_TASK", "add_arguments", "demo_outputs", "run"]
@@ -34,7 +35,7 @@ DEMO_SECONDS = 60.0  # bound on the demo run before a screenshot (it takes well 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task_file", nargs="?", help="a task file (.toml) to fill the form with")
-    parser.add_argument("--runs-dir", default="runs", help="where run folders go (runs/)")
+    parser.add_argument("--runs-dir", default=RUNS_DIR, help=f"where run folders go ({RUNS_DIR}/)")
     parser.add_argument(
         "--demo",
         metavar="IMAGE",
