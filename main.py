@@ -11,8 +11,12 @@
     python main.py bench
     python main.py serve --model ByteDance-Seed/UI-TARS-1.5-7B --port 8000
 
-Each subcommand lives in its own module and is imported only when chosen, so `--help` stays fast
-and a command never pays for another's imports (torch, Qt).
+This is the one registry of commands. Each lives in its own module (`add_arguments(parser)`,
+`run(args) -> int`), imported only when chosen, so `--help` stays fast and a command never pays
+for another's imports (torch, Qt). Every command takes `-v/--verbose`; the shared options
+(`--prune`, `--out DIR`, `--json FILE`) come from `pixelprune.cli`. Development scripts (test
+data generators, the tiny-model builder, the load test) are not commands:
+`python -m tools.dev.NAME`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from agent.commands import setup_logging
 
 # name → (module with add_arguments(parser) and run(args) -> int, one-line help)
 COMMANDS = {
@@ -47,9 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Desktop GUI agent with PixelPrune: drop pixel-duplicate patches before "
         "the vision encoder.",
     )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="log every detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, summary) in COMMANDS.items():
-        command = sub.add_parser(name, help=summary, description=summary)
+        command = sub.add_parser(name, help=summary, description=summary, parents=[common])
         command.set_defaults(module=module)
         if name in sys.argv[1:2]:  # only the chosen command's module is imported
             importlib.import_module(module).add_arguments(command)
@@ -60,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     sys.argv[1:] = argv
     args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
     return importlib.import_module(args.module).run(args)
 
 

@@ -42,7 +42,7 @@ from agent.hotkey import GlobalHotkey
 from agent.latency import LatencyBaseline, prefill_seconds
 from agent.messages import PastStep, Prompt
 from agent.parsers import get_parser, parser_for_model
-from agent.records import Attempt, RunResult, RunStatus, StepRecord
+from agent.records import Attempt, RunHeader, RunResult, RunStatus, StepRecord
 from agent.secrets import redact
 from agent.settings import AgentConfig
 from agent.trajectory import RunWriter, new_run_dir
@@ -409,17 +409,16 @@ class Agent:
             ) from error
         return hotkey
 
-    def _header(self, task: str) -> dict[str, object]:
-        config = dataclasses.asdict(self.config)
-        return {
-            "task": self._mask(task),
-            "model": self.backend.name,
-            "model_type": self.backend.model_type,
-            "parser": self.parser.name,
-            "config": config,
-            "secrets": sorted(self.secrets),
-            "started": time.time(),
-        }
+    def _header(self, task: str) -> RunHeader:
+        return RunHeader(
+            task=self._mask(task),
+            model=self.backend.name,
+            model_type=self.backend.model_type,
+            parser=self.parser.name,
+            config=dataclasses.asdict(self.config),
+            secrets=sorted(self.secrets),
+            started=time.time(),
+        )
 
     def _result(self, status: RunStatus, answer: str) -> RunResult:
         state = self._require_run()

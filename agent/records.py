@@ -1,8 +1,9 @@
-"""What a run remembers: one `StepRecord` per step, one `RunResult` per run, and their JSON form.
+"""What a run remembers: a `RunHeader`, one `StepRecord` per step, a `RunResult`, as JSON and back.
+
+    StepRecord.from_dict(record.to_dict()) == record     # but for the screenshot and mask images
 
 Records hold text with secrets already masked, so anything that stores or shows them (the
-trajectory, events, UIs) cannot leak a secret. Actions serialise to plain dicts and back, so a
-recorded run can be replayed and its actions compared with a fresh parse.
+trajectory, events, UIs) cannot leak a secret. A run folder reads back into these same classes.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+import numpy as np
 
 from agent import actions as A
 from agent.capture import Screenshot
@@ -21,6 +24,7 @@ from pixelprune import Selection
 
 __all__ = [
     "Attempt",
+    "RunHeader",
     "RunResult",
     "RunStatus",
     "StepOutcome",
@@ -32,6 +36,8 @@ __all__ = [
     "frame_to_dict",
 ]
 
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 _ACTION_TYPES = {
     cls.__name__: cls
     for cls in (
@@ -62,6 +68,31 @@ class Attempt:
     vision_tokens_encoded: int | None = None  # cells through the vision tower (None: unknown)
     vision_cache_hits: int | None = None  # images whose features were reused
     vision_cache_seconds: float | None = None  # what the reused images had cost to encode
+
+
+@dataclass(frozen=True)
+class RunHeader:
+    """What a run was: run.json."""
+
+    task: str  # secrets masked
+    model: str
+    model_type: str | None
+    parser: str
+    config: dict[str, Any]  # the AgentConfig, as JSON
+    secrets: list[str]  # the names of the secrets, never their values
+    started: float  # unix time
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunHeader:
+        return cls(
+            task=str(data["task"]),
+            model=str(data["model"]),
+            model_type=data.get("model_type"),
+            parser=str(data["parser"]),
+            config=dict(data.get("config") or {}),
+            secrets=list(data.get("secrets") or []),
+            started=float(data.get("started") or 0.0),
+        )
 
 
 # how a step ended: its action's status, or "failed" (no usable answer, or an error)
@@ -156,11 +187,40 @@ class StepRecord:
                 "method": self.selection.method,
                 "tau": self.selection.tau,
                 "metric": self.selection.metric,
+                "anchored": self.selection.anchored,
+                "cell": self.selection.cell,
                 "grid": list(self.selection.grid),
                 "kept": self.selection.n_kept,
                 "kept_share": self.selection.kept_share,
             },
         }
+
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, Any], *, task: str = "", keep: np.ndarray | None = None
+    ) -> StepRecord:
+        """A step as `to_dict` wrote it; `keep` is its stored mask (the selection needs it).
+
+        KeyError, TypeError or ValueError (an ActionError for a bad action) for data that is
+        no step record.
+        """
+        frame = _maybe(frame_from_dict, data.get("frame"))
+        return cls(
+            number=int(data["number"]),
+            started=float(data["started"]),
+            task=task,
+            frame=frame,
+            attempts=[_attempt(item) for item in data.get("attempts") or []],
+            model_action=None
+            if data.get("model_action") is None
+            else action_from_dict(data["model_action"]),
+            action=None if data.get("action") is None else action_from_dict(data["action"]),
+            outcome=data.get("outcome") or "",
+            error=data.get("error"),
+            timings={str(k): float(v) for k, v in (data.get("timings") or {}).items()},
+            latency=_maybe(lambda values: LatencySaved(**values), data.get("latency")),
+            selection=_selection(data.get("selection"), keep, frame, data.get("timings") or {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -214,5 +274,35 @@ def frame_from_dict(data: dict[str, Any]) -> Frame:
     return Frame(Monitor(**data["monitor"]), tuple(data["captured"]), tuple(data["model_input"]))
 
 
-def _maybe(function: Callable[[A.Action], dict[str, Any]], value: A.Action | None) -> Any:
+def _maybe(function: Callable[[_In], _Out], value: _In | None) -> _Out | None:
     return None if value is None else function(value)
+
+
+def _attempt(data: dict[str, Any]) -> Attempt:
+    """An attempt as written; keys of a newer release are ignored, missing ones default."""
+    names = {item.name for item in dataclasses.fields(Attempt)}
+    return Attempt(**{name: value for name, value in data.items() if name in names})
+
+
+def _selection(
+    data: dict[str, Any] | None,
+    keep: np.ndarray | None,
+    frame: Frame | None,
+    timings: dict[str, float],
+) -> Selection | None:
+    """The recorded selection: its settings from JSON, its cells from the mask (None without)."""
+    if data is None or keep is None:
+        return None
+    cell = data.get("cell")
+    if cell is None and frame is not None:  # runs written before the cell size was recorded
+        cell = frame.model_input[0] // keep.shape[1]
+    return Selection(
+        method=data["method"],
+        cell=int(cell or 0),
+        tau=float(data["tau"]),
+        metric=data["metric"],
+        anchored=bool(data.get("anchored", True)),
+        keep=keep,
+        source=None,
+        seconds=float(timings.get("prune", 0.0)),
+    )

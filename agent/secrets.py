@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from agent.errors import ActionError
 
-__all__ = ["MASK", "redact", "reveal"]
+__all__ = ["MASK", "redact", "redact_data", "reveal"]
 
 MASK = "••••••"
 _REFERENCE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -36,3 +37,14 @@ def redact(text: str, values: Iterable[str]) -> str:
     for secret in sorted((v for v in values if v), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+def redact_data(data: Any, values: tuple[str, ...]) -> Any:
+    """JSON-ready `data` with secret values masked in every string, however deep."""
+    if isinstance(data, str):
+        return redact(data, values)
+    if isinstance(data, dict):
+        return {key: redact_data(value, values) for key, value in data.items()}
+    if isinstance(data, list):
+        return [redact_data(value, values) for value in data]
+    return data

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -205,13 +206,15 @@ def load_task_file(path: str | Path) -> Settings:
 def api_key_from_environment(variable: str, where: str) -> str:
     """The value of the environment variable `variable`; `where` names who asked, for errors.
 
-    The name is never echoed: it may be the key itself, put in the wrong place.
+    Only a conventional name (upper case, digits, _) is echoed: anything else may be the key
+    itself, put in the wrong place.
     """
     if not variable.isidentifier():
         raise AgentError(f"{where} must name an environment variable, not hold the key itself")
     value = os.environ.get(variable)
     if not value:
-        raise AgentError(f"{where} names an environment variable that is not set (or empty)")
+        name = variable if re.fullmatch(r"[A-Z_][A-Z0-9_]*", variable) else "a variable"
+        raise AgentError(f"{where} names {name}, which is not set (or empty) in the environment")
     return value
 
 

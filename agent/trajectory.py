@@ -16,6 +16,7 @@ process dies are lost (at most QUEUE_STEPS + 1); a normal exit writes them first
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import os
 import queue
@@ -23,16 +24,16 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
 
 from agent.errors import AgentError
-from agent.records import RunResult, StepRecord
-from agent.secrets import redact
+from agent.records import RunHeader, RunResult, StepRecord
+from agent.secrets import redact_data
 
 __all__ = [
     "PNG_LEVEL",
@@ -43,6 +44,8 @@ __all__ = [
     "new_run_dir",
     "save_png",
 ]
+
+_T = TypeVar("_T")
 
 # zlib level of the PNGs: lossless at any level; at 1920x1080 level 1 encodes a desktop
 # screenshot in ~42 ms against ~73 ms at the default (6), for files ~5 % larger (~0.2 MB)
@@ -75,7 +78,7 @@ class RunWriter:
     def __init__(
         self,
         folder: str | Path,
-        header: dict[str, Any],
+        header: RunHeader,
         secrets: tuple[str, ...] = (),
         *,
         save_image: Callable[[Image.Image, Path], None] | None = None,
@@ -84,7 +87,7 @@ class RunWriter:
         self.folder = Path(folder)
         self.secrets = secrets  # values masked in every string written
         self.folder.mkdir(parents=True, exist_ok=False)
-        _write_json(self.folder / "run.json", self._masked(header))
+        _write_json(self.folder / "run.json", self._masked(dataclasses.asdict(header)))
         self._steps = open(self.folder / "steps.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         self._save_image = save_image or save_png
         self._queue: queue.Queue[_Step | None] = queue.Queue(maxsize=QUEUE_STEPS)
@@ -187,14 +190,7 @@ class RunWriter:
             raise self._error
 
     def _masked(self, data: Any) -> Any:
-        """`data` with secret values masked in every string, however deep."""
-        if isinstance(data, str):
-            return redact(data, self.secrets)
-        if isinstance(data, dict):
-            return {key: self._masked(value) for key, value in data.items()}
-        if isinstance(data, list):
-            return [self._masked(value) for value in data]
-        return data
+        return redact_data(data, self.secrets)
 
 
 def save_png(image: Image.Image, path: Path) -> None:
@@ -213,43 +209,89 @@ class _Step:
 
 @dataclass(frozen=True)
 class RecordedRun:
-    """A run folder read back."""
+    """A run folder read back into the classes the loop wrote.
+
+    Steps hold their selection (settings and kept cells, from the mask) but not their
+    screenshot: `screenshot(step)` opens it when it is wanted.
+    """
 
     folder: Path
-    header: dict[str, Any]
-    steps: list[dict[str, Any]]
-    result: dict[str, Any] | None  # None when the run did not finish (crash, kill)
+    header: RunHeader
+    steps: list[StepRecord]
+    result: RunResult | None  # None when the run did not finish (crash, kill)
+    screenshots: dict[int, str] = field(default_factory=dict)  # step number → file name
 
-    def screenshot(self, step: dict[str, Any]) -> Image.Image | None:
-        name = step.get("screenshot")
-        return None if name is None else Image.open(self.folder / name)
+    def screenshot(self, step: StepRecord) -> Image.Image | None:
+        """The step's screenshot (OSError when its file is missing or unreadable)."""
+        name = self.screenshots.get(step.number)
+        if name is None:
+            return None
+        with Image.open(self.folder / name) as image:
+            image.load()
+            return image
 
-    def mask(self, step: dict[str, Any]) -> np.ndarray | None:
+    def mask(self, step: StepRecord) -> np.ndarray | None:
         """The step's kept cells as a (rows, cols) bool array, if it was pruned."""
-        name = step.get("mask")
-        return None if name is None else np.asarray(Image.open(self.folder / name)) > 0
+        return None if step.selection is None else step.selection.keep
 
 
 def load_run(folder: str | Path) -> RecordedRun:
-    """Read a run folder; a torn last line (the process died mid-write) is ignored."""
+    """Read a run folder; a torn last line (the process died mid-write) is ignored.
+
+    `AgentError` names the file (and line) that is not what the loop writes. A step's mask that
+    cannot be read only loses the step's selection.
+    """
     folder = Path(folder)
     header_file = folder / "run.json"
     if not header_file.is_file():
         raise AgentError(f"{folder} is not a run folder (no run.json)")
-    header = json.loads(header_file.read_text(encoding="utf-8"))
-    steps = []
+    header = _read(header_file, lambda data: RunHeader.from_dict(data))
+    steps, screenshots = [], {}
     steps_file = folder / "steps.jsonl"
-    if steps_file.is_file():
-        lines = steps_file.read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines, start=1):
-            try:
-                steps.append(json.loads(line))
-            except json.JSONDecodeError:
-                if number != len(lines):
-                    raise AgentError(f"{steps_file}:{number} is not valid JSON") from None
+    lines = steps_file.read_text(encoding="utf-8").splitlines() if steps_file.is_file() else []
+    for number, line in enumerate(lines, start=1):
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break
+            raise AgentError(f"{steps_file}:{number} is not valid JSON") from None
+        try:
+            step = StepRecord.from_dict(data, task=header.task, keep=_mask(folder, data))
+        except (KeyError, TypeError, ValueError, AttributeError, AgentError) as error:
+            raise AgentError(f"{steps_file}:{number} is not a step record: {error!r}") from None
+        steps.append(step)
+        if data.get("screenshot"):
+            screenshots[step.number] = str(data["screenshot"])
+    result = None
     result_file = folder / "result.json"
-    result = json.loads(result_file.read_text(encoding="utf-8")) if result_file.is_file() else None
-    return RecordedRun(folder, header, steps, result)
+    if result_file.is_file():
+        result = _read(
+            result_file,
+            lambda data: RunResult(data["status"], str(data["answer"]), steps, str(folder)),
+        )
+    return RecordedRun(folder, header, steps, result, screenshots)
+
+
+def _read(path: Path, make: Callable[[dict[str, Any]], _T]) -> _T:
+    try:
+        return make(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise AgentError(f"{path} is not valid JSON: {error}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise AgentError(f"{path} is not what a run writes: {error!r}") from None
+
+
+def _mask(folder: Path, data: dict[str, Any]) -> np.ndarray | None:
+    name = data.get("mask")
+    if not name:
+        return None
+    try:
+        with Image.open(folder / name) as image:
+            keep = np.asarray(image) > 0
+    except OSError:
+        return None
+    return keep if keep.ndim == 2 else None
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ Arrays in, `Selection` out; no GUI, agent or model imports. The public surface:
     selection.keep, selection.kept_indices, selection.kept_share
 """
 
-from pixelprune.config import PruneConfig, parse_prune_spec
+from pixelprune.config import PruneConfig, format_prune_spec, parse_prune_spec
 from pixelprune.errors import PixelPruneError, PruneInputError
 from pixelprune.families import FAMILIES, Family, get_family, resize_for_model, smart_resize
 from pixelprune.image import as_rgb_array, images_from_pixel_values
@@ -27,6 +27,7 @@ __all__ = [
     "Selection",
     "as_rgb_array",
     "check_options",
+    "format_prune_spec",
     "gather_cells",
     "get_family",
     "images_from_pixel_values",

@@ -2,6 +2,7 @@
 
     PruneConfig(tau=0.05, metric="mae")          # PruneInputError if select would refuse it
     parse_prune_spec("pred_2d:0.05:mae")         # the same, as every command line spells it
+    format_prune_spec(config)                    # and back: "pred_2d:0.05:mae"
 
 A config that exists is one `select` accepts: the checks are `select`'s own
 (`check_options`), run on construction, so nothing downstream validates again.
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pixelprune.errors import PruneInputError
 from pixelprune.selectors import check_options
 
-__all__ = ["PruneConfig", "parse_prune_spec"]
+__all__ = ["PruneConfig", "format_prune_spec", "parse_prune_spec"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,9 @@ def parse_prune_spec(text: str) -> PruneConfig:
         return PruneConfig(method=parts[0], tau=tau, metric=metric)
     except PruneInputError as error:
         raise PruneInputError(f"{text!r}: {error}") from None
+
+
+def format_prune_spec(config: PruneConfig) -> str:
+    """The spec `parse_prune_spec` reads back as `config` (metric only when not the default)."""
+    metric = "" if config.metric == "max" else f":{config.metric}"
+    return f"{config.method}:{config.tau:g}{metric}"

@@ -314,4 +314,4 @@ def test_the_tiny_local_model_runs_the_loop_end_to_end(tiny_models, tmp_path):
     full, kept = step.image_tokens
     assert full == 46 * 29 and 0 < kept < full == step.attempts[0].image_tokens_full
     run = load_run(result.run_dir)
-    assert run.result["status"] == "malformed_output" and run.mask(run.steps[0]).sum() == kept
+    assert run.result.status == "malformed_output" and run.mask(run.steps[0]).sum() == kept

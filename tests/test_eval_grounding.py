@@ -299,9 +299,13 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def in_process(*args: str) -> int:
+    """The command in this process; an argparse usage error is its exit status 2."""
     parser = argparse.ArgumentParser()
     eval_grounding.add_arguments(parser)
-    return eval_grounding.run(parser.parse_args(list(args)))
+    try:
+        return eval_grounding.run(parser.parse_args(list(args)))
+    except SystemExit as stop:
+        return int(stop.code or 0)
 
 
 def test_the_command_with_a_script_writes_every_output(tmp_path):

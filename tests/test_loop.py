@@ -208,14 +208,14 @@ def test_the_run_folder_has_every_step_and_no_secret(tmp_path):
     result = agent.run("log in, password is hunter2")
     assert screen.typed() == "hunter2"
     run = load_run(result.run_dir)
-    assert len(run.steps) == 3 and run.result["status"] == "finished"
+    assert len(run.steps) == 3 and run.result.status == "finished"
     assert run.mask(run.steps[0]).sum() == result.steps[0].selection.n_kept
     assert run.screenshot(run.steps[0]).size == SCREEN.size
     assert "hunter2" not in (run.folder / "run.json").read_text()
     assert "hunter2" not in (run.folder / "steps.jsonl").read_text()
-    assert run.header["parser"] == "uitars" and run.header["secrets"] == ["password"]
+    assert run.header.parser == "uitars" and run.header.secrets == ["password"]
     step = run.steps[1]
-    assert step["action"]["type"] == TypeText.__name__ and step["outcome"] == "performed"
+    assert isinstance(step.action, TypeText) and step.outcome == "performed"
 
 
 def test_step_by_step_driving():

@@ -28,8 +28,8 @@ from agent.capture import CaptureConfig, ScreenCapture, Screenshot
 from agent.coords import Frame, Monitor
 from agent.events import ActionProposed, ScreenCaptured, StepFinished, StepStarted
 from agent.records import Attempt, StepRecord, VisionCacheUse
+from pixelprune import Selection
 from pixelprune.heatmap import render_heatmap
-from ui.images import selection_from_mask
 from ui.overlay import (
     HUD_BACKGROUND,
     MARKER_COLOR,
@@ -273,7 +273,8 @@ def qapp():
 
 
 def random_selection(grid: tuple[int, int], seed: int = 0):
-    return selection_from_mask(np.random.default_rng(seed).random(grid) < 0.4)
+    keep = np.random.default_rng(seed).random(grid) < 0.4
+    return Selection("random", 1, 0.0, "max", True, keep, None, 0.0)
 
 
 def step_events(number: int, selection, monitor: Monitor, click: tuple[int, int]):

@@ -578,8 +578,8 @@ def test_the_agent_runs_through_a_vllm_like_server_with_pruning_unknown(tmp_path
     assert len(server.chats()) == 2  # no unpruned calibration call: nothing to compare
     run = load_run(result.run_dir)
     step = run.steps[0]
-    assert step["image_tokens_full"] is None and step["image_tokens_kept"] is None
-    assert step["selection"] is None and run.header["model"] == MODEL
+    assert step.image_tokens == (None, None)
+    assert step.selection is None and run.header.model == MODEL
 
 
 def test_the_agent_through_a_pruning_server_shows_its_selection_and_calibrates():

@@ -36,6 +36,8 @@ def run_report(*argv: str) -> tuple[int, str, str]:
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main.main(["report", *argv])
+    except SystemExit as stop:  # argparse's usage errors
+        code = stop.code
     finally:
         sys.argv[:] = saved
     return code, out.getvalue(), err.getvalue()
@@ -58,7 +60,19 @@ def reported(tmp_path_factory):
     """One full report (every method, τ 0 and 0.05), shared by the tests that read it."""
     root = tmp_path_factory.mktemp("report")
     folder, out = make_folder(root), root / "out"
-    code, stdout, stderr = run_report(str(folder), "--out", str(out), "--taus", "0,0.05")
+    code, stdout, stderr = run_report(
+        str(folder),
+        "--out",
+        str(out),
+        "--prune",
+        "pred_2d:0",
+        "pred_2d:0.05",
+        "raster",
+        "serpentine",
+        "random",
+        "conncomp",
+        "global",
+    )
     return {"folder": folder, "out": out, "code": code, "stdout": stdout, "stderr": stderr}
 
 
@@ -166,7 +180,7 @@ def test_output_inside_the_images_folder_is_not_reported_again(tmp_path):
     folder = tmp_path / "shots"
     folder.mkdir()
     shutil.copy(DATA / "desktop-xterm-1920x1080.png", folder / "one.png")
-    argv = [str(folder), "--out", str(folder / "report"), "--methods", "pred_2d", "--taus", "0"]
+    argv = [str(folder), "--out", str(folder / "report"), "--prune", "pred_2d"]
     for _ in range(2):
         code, stdout, stderr = run_report(*argv, "--repeat", "1")
         assert code == 0 and "1 image," in stdout, stderr
@@ -176,7 +190,7 @@ def test_no_heatmaps_writes_none_and_links_none(tmp_path):
     folder, out = tmp_path / "shots", tmp_path / "out"
     folder.mkdir()
     shutil.copy(DATA / "desktop-xterm-1920x1080.png", folder / "one.png")
-    argv = [str(folder), "--out", str(out), "--methods", "pred_2d", "--taus", "0"]
+    argv = [str(folder), "--out", str(out), "--prune", "pred_2d"]
     code, _, stderr = run_report(*argv, "--repeat", "1", "--no-heatmaps")
     assert code == 0, stderr
     assert not (out / "heatmaps").exists()
@@ -188,10 +202,8 @@ def test_no_heatmaps_writes_none_and_links_none(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--taus", "0,abc"], "--taus: 'abc' is not a number"),
-        (["--taus", "0,1.5"], "--taus: 1.5 is outside [0, 1]"),
-        (["--methods", "pred_2d,nope"], "--methods: unknown method 'nope'"),
         (["--repeat", "0"], "--repeat must be at least 1"),
+        (["--prune", "pred_2d:0:mae", "raster:0.02"], "a report uses one metric"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(tmp_path, argv, message):
@@ -200,6 +212,35 @@ def test_bad_options_exit_2_with_one_line(tmp_path, argv, message):
     assert code == 2 and stdout == ""
     assert stderr.startswith("error: ") and message in stderr and stderr.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--prune", "pred_2d:abc"], "is not a number"),
+        (["--prune", "pred_2d:-1"], "tau must be a finite number >= 0"),
+        (["--prune", "nope"], "unknown method 'nope'"),
+        (["--prune", "global:0.05"], "exact duplicates only"),
+    ],
+)
+def test_a_bad_spec_is_a_usage_error(tmp_path, argv, message):
+    folder = make_folder(tmp_path)
+    code, stdout, stderr = run_report(str(folder), "--out", str(tmp_path / "out"), *argv)
+    assert code == 2 and stdout == "" and message in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_old_grid_options_still_work_with_a_note(tmp_path):
+    folder, out = tmp_path / "shots", tmp_path / "out"
+    folder.mkdir()
+    shutil.copy(DATA / "desktop-xterm-1920x1080.png", folder / "one.png")
+    argv = ["--methods", "pred_2d,global", "--taus", "0,0.05", "--json", str(tmp_path / "s.json")]
+    code, _, stderr = run_report(str(folder), "--out", str(out), "--repeat", "1", *argv)
+    assert code == 0, stderr
+    assert "use --prune pred_2d:0 pred_2d:0.05 global:0\n" in stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["methods"] == ["pred_2d", "global"] and summary["taus"] == [0.0, 0.05]
+    assert summary == json.loads((out / "summary.json").read_text())
 
 
 def test_missing_or_empty_folder_exits_2(tmp_path):

@@ -22,6 +22,7 @@ from agent.events import RunFinished, StepStarted
 from agent.loop import Agent
 from agent.records import (
     Attempt,
+    RunHeader,
     RunResult,
     StepRecord,
     action_from_dict,
@@ -56,20 +57,32 @@ def record(number: int, *, secret: str = "") -> StepRecord:
     )
 
 
+def header(task: str = "t") -> RunHeader:
+    return RunHeader(task, "scripted", None, "uitars", {}, [], 1000.0)
+
+
+def same(loaded: StepRecord, written: StepRecord) -> bool:
+    """Equal but for the screenshot (opened on demand) and the selection's run-time extras."""
+    return loaded.to_dict() == written.to_dict() and loaded.screenshot is None
+
+
 def test_steps_round_trip_with_images_and_masks(tmp_path):
-    writer = RunWriter(tmp_path / "run", {"task": "t", "parser": "uitars"})
+    writer = RunWriter(tmp_path / "run", header())
     for n in (1, 2):
         writer.add(record(n))
     writer.finish(RunResult("finished", "ok", [record(1), record(2)]))
     run = load_run(tmp_path / "run")
-    assert [s["number"] for s in run.steps] == [1, 2]
-    assert run.result == {"status": "finished", "answer": "ok", "steps": 2}
+    assert [s.number for s in run.steps] == [1, 2]
+    assert (run.result.status, run.result.answer, run.result.steps) == ("finished", "ok", run.steps)
+    assert run.header == header()
     step = run.steps[0]
+    assert same(step, record(1)) and step.task == "t"
     assert run.screenshot(step).size == (64, 48)
     mask = run.mask(step)
-    assert mask.shape == (6, 7) and mask.sum() == step["selection"]["kept"]
-    assert (step["image_tokens_full"], step["image_tokens_kept"]) == (12, 5)
-    assert frame_from_dict(step["frame"]) == record(1).frame
+    assert (
+        mask.shape == (6, 7) and mask.sum() == step.selection.n_kept == record(1).selection.n_kept
+    )
+    assert step.image_tokens == (12, 5) and step.frame == record(1).frame
 
 
 def test_every_step_reads_back_identical_and_in_order(tmp_path):
@@ -82,7 +95,7 @@ def test_every_step_reads_back_identical_and_in_order(tmp_path):
         save_png(image, path)
 
     steps = [record(n) for n in range(1, 3 * QUEUE_STEPS + 2)]
-    writer = RunWriter(tmp_path / "run", {"task": "t"}, save_image=save)
+    writer = RunWriter(tmp_path / "run", header(), save_image=save)
     for step in steps:
         writer.add(step)
     writer.finish(RunResult("finished", "ok", steps))
@@ -92,9 +105,9 @@ def test_every_step_reads_back_identical_and_in_order(tmp_path):
         for n in range(1, len(steps) + 1)
         for kind in ("", "-mask")
     ]
-    assert [s["number"] for s in run.steps] == [s.number for s in steps]
+    assert [s.number for s in run.steps] == [s.number for s in steps]
     for line, step in zip(run.steps, steps, strict=True):
-        assert line == json.loads(json.dumps({**step.to_dict(), **_image_names(step.number)}))
+        assert same(line, step)
         shot = run.screenshot(line)
         assert shot.mode == "RGB"
         assert ImageChops.difference(shot, step.screenshot.image).getbbox() is None
@@ -103,21 +116,22 @@ def test_every_step_reads_back_identical_and_in_order(tmp_path):
 
 def test_what_is_written_is_the_record_as_it_was_added(tmp_path):
     gate = threading.Event()
-    writer = RunWriter(tmp_path / "run", {"task": "t"}, save_image=_held(gate))
+    writer = RunWriter(tmp_path / "run", header(), save_image=_held(gate))
     step = record(1)
-    expected = json.loads(json.dumps({**step.to_dict(), **_image_names(1)}))
+    expected = record(1)
     writer.add(step)
     step.timings["total"] = 99.0  # the loop's dicts and lists, changed after add()
     step.attempts.append(step.attempts[0])
     step.outcome = "changed"
     gate.set()
     writer.finish(RunResult("finished", "ok", [step]))
-    assert load_run(tmp_path / "run").steps == [expected]
+    [loaded] = load_run(tmp_path / "run").steps
+    assert same(loaded, expected)
 
 
 def test_add_returns_before_the_encoding_and_finish_waits_for_it(tmp_path):
     gate = threading.Event()
-    writer = RunWriter(tmp_path / "run", {"task": "t"}, save_image=_held(gate))
+    writer = RunWriter(tmp_path / "run", header(), save_image=_held(gate))
     steps_file = tmp_path / "run" / "steps.jsonl"
     for n in range(1, QUEUE_STEPS + 2):  # one being written, QUEUE_STEPS waiting
         writer.add(record(n))
@@ -133,14 +147,14 @@ def test_add_returns_before_the_encoding_and_finish_waits_for_it(tmp_path):
     blocked.join(5)
     assert not blocked.is_alive()
     run = load_run(tmp_path / "run")
-    assert [s["number"] for s in run.steps] == list(range(1, QUEUE_STEPS + 3))
+    assert [s.number for s in run.steps] == list(range(1, QUEUE_STEPS + 3))
     assert run.result is not None
     with pytest.raises(AgentError, match="already finished"):
         writer.add(record(9))
 
 
 def test_a_failed_write_is_raised_never_lost(tmp_path):
-    writer = RunWriter(tmp_path / "run", {"task": "t"}, save_image=_failing_at("step-002.png"))
+    writer = RunWriter(tmp_path / "run", header(), save_image=_failing_at("step-002.png"))
     writer.add(record(1))
     writer.add(record(2))
     with pytest.raises(AgentError, match=r"cannot write step 2 to the run folder .*disk full"):
@@ -149,12 +163,12 @@ def test_a_failed_write_is_raised_never_lost(tmp_path):
         writer.add(record(3))  # a step that cannot be recorded is an error too
     writer.finish(RunResult("finished", "ok", []))  # already reported: closes quietly
     run = load_run(tmp_path / "run")
-    assert [s["number"] for s in run.steps] == [1] and run.result is None
+    assert [s.number for s in run.steps] == [1] and run.result is None
     assert sorted(p.name for p in run.folder.glob("*.png")) == ["step-001-mask.png", "step-001.png"]
 
 
 def test_a_failed_write_is_raised_by_the_next_add(tmp_path):
-    writer = RunWriter(tmp_path / "run", {"task": "t"}, save_image=_failing_at("step-001-mask.png"))
+    writer = RunWriter(tmp_path / "run", header(), save_image=_failing_at("step-001-mask.png"))
     writer.add(record(1))
     with pytest.raises(AgentError, match="cannot write step 1"):
         for n in range(2, 200):  # the writer thread fails soon; every add after that raises
@@ -166,28 +180,28 @@ def test_a_failed_write_is_raised_by_the_next_add(tmp_path):
 
 
 def test_a_failed_last_write_is_raised_by_finish(tmp_path):
-    writer = RunWriter(tmp_path / "run", {"task": "t"}, save_image=_failing_at("step-002.png"))
+    writer = RunWriter(tmp_path / "run", header(), save_image=_failing_at("step-002.png"))
     writer.add(record(1))
     writer.add(record(2))
     with pytest.raises(AgentError, match=r"cannot write step 2.*disk full"):
         writer.finish(RunResult("finished", "ok", []))
     run = load_run(tmp_path / "run")
-    assert [s["number"] for s in run.steps] == [1] and run.result is None
+    assert [s.number for s in run.steps] == [1] and run.result is None
 
 
 def test_a_crash_mid_write_loses_no_finished_step(tmp_path):
-    writer = RunWriter(tmp_path / "run", {"task": "t"})
+    writer = RunWriter(tmp_path / "run", header())
     writer.add(record(1))
     writer.flush()
     with open(tmp_path / "run" / "steps.jsonl", "a") as steps:
         steps.write('{"number": 2, "attem')  # the process died here
     run = load_run(tmp_path / "run")
-    assert [s["number"] for s in run.steps] == [1] and run.result is None
+    assert [s.number for s in run.steps] == [1] and run.result is None
 
 
 def test_a_corrupt_middle_line_is_an_error(tmp_path):
     folder = tmp_path / "run"
-    writer = RunWriter(folder, {"task": "t"})
+    writer = RunWriter(folder, header())
     writer.add(record(1))
     writer.finish(RunResult("finished", "ok", []))
     lines = (folder / "steps.jsonl").read_text()
@@ -198,8 +212,23 @@ def test_a_corrupt_middle_line_is_an_error(tmp_path):
         load_run(tmp_path)
 
 
+@pytest.mark.parametrize(
+    "line",
+    ['{"number": 1}', '{"number": 1, "started": 0, "action": {"type": "Teleport"}}', "[1, 2]"],
+)
+def test_a_line_that_is_no_step_record_is_an_error_naming_it(tmp_path, line):
+    folder = tmp_path / "run"
+    writer = RunWriter(folder, header())
+    writer.add(record(1))
+    writer.finish(RunResult("finished", "ok", []))
+    lines = (folder / "steps.jsonl").read_text()
+    (folder / "steps.jsonl").write_text(line + "\n" + lines)
+    with pytest.raises(AgentError, match=r"steps.jsonl:1 is not a step record"):
+        load_run(folder)
+
+
 def test_secret_values_never_reach_the_disk(tmp_path):
-    writer = RunWriter(tmp_path / "run", {"task": "log in with hunter2"}, secrets=("hunter2",))
+    writer = RunWriter(tmp_path / "run", header("log in with hunter2"), secrets=("hunter2",))
     writer.add(record(1, secret="hunter2"))
     writer.finish(RunResult("finished", "typed hunter2", []))
     for path in (tmp_path / "run").iterdir():
@@ -276,10 +305,6 @@ def _agent(outputs: list[str], runs) -> Agent:
         parser="uitars",
         record_to=str(runs),
     )
-
-
-def _image_names(number: int) -> dict[str, str]:
-    return {"screenshot": f"step-{number:03d}.png", "mask": f"step-{number:03d}-mask.png"}
 
 
 def _held(gate: threading.Event):

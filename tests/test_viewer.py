@@ -18,9 +18,11 @@ from conftest import DATA
 from fakes import FakeScreen, StillCapture
 from PIL import Image
 
+from agent.actions import Drag, Hotkey, Point, Space
 from agent.backends.scripted import ScriptedBackend
-from agent.coords import Monitor
+from agent.coords import Frame, Monitor
 from agent.loop import Agent
+from agent.records import RunHeader, StepRecord
 from agent.trajectory import RecordedRun, load_run
 from pixelprune import PruneConfig
 from pixelprune.heatmap import KEPT_COLOR
@@ -161,17 +163,12 @@ def test_a_keyboard_action_gets_no_marker_and_a_drag_a_line(qapp, tmp_path):
 
     Image.new("RGB", (2000, 1000), "white").save(tmp_path / "step-001.png")
     # a 200 % HiDPI monitor at (100, 50): screen (600, 300) is captured pixel (1001, 501)
-    frame = {
-        "monitor": {"left": 100, "top": 50, "width": 1000, "height": 500, "index": 1},
-        "captured": [2000, 1000],
-        "model_input": [2000, 1000],
-    }
-    start = {"x": 600, "y": 300, "space": "screen"}
-    end = {"x": 900, "y": 300, "space": "screen"}
-    drag = {"number": 1, "frame": frame, "screenshot": "step-001.png"}
-    drag["action"] = {"type": "Drag", "start": start, "end": end}
-    keys = {**drag, "action": {"type": "Hotkey", "keys": ["ctrl", "c"]}}
-    run = RecordedRun(tmp_path, {}, [drag, keys], None)
+    frame = Frame(Monitor(100, 50, 1000, 500, index=1), (2000, 1000), (2000, 1000))
+    start, end = Point(600, 300, Space.SCREEN), Point(900, 300, Space.SCREEN)
+    drag = StepRecord(1, 0.0, frame=frame, action=Drag(start=start, end=end))
+    keys = StepRecord(2, 0.0, frame=frame, action=Hotkey(keys=("ctrl", "c")))
+    header = RunHeader("t", "m", None, "uitars", {}, [], 0.0)
+    run = RecordedRun(tmp_path, header, [drag, keys], None, {1: "step-001.png", 2: "step-001.png"})
     drawn = np.asarray(render_step(run, drag))
     assert tuple(drawn[501, 1001]) == MARKER_COLOR and tuple(drawn[501, 1601]) == MARKER_COLOR
     assert tuple(drawn[501, 1300]) == MARKER_COLOR  # the line between them

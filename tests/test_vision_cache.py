@@ -180,8 +180,8 @@ def test_an_agent_run_encodes_each_screenshot_once(tiny_models, tmp_path):
     assert all(use.seconds_saved > 0 for use in uses[1:])
     assert sum(step.image_tokens[1] for step in result.steps[2:]) > 3 * kept[-1]  # 3 images
     recorded = load_run(result.run_dir).steps
-    assert [s["vision_cache"]["hits"] for s in recorded] == [0, 1, 2, 2, 2]
-    assert [s["attempts"][0]["vision_tokens_encoded"] for s in recorded] == kept
+    assert [s.vision_cache for s in recorded] == uses
+    assert [s.attempts[0].vision_tokens_encoded for s in recorded] == kept
 
 
 def test_calibration_reuses_the_unpruned_encodes(tiny_models):

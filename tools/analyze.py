@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from pixelprune import (
     resize_for_model,
     select,
 )
-from pixelprune.cli import add_prune_options, legacy_prune
+from pixelprune.cli import add_json_option, add_prune_options, legacy_prune, write_json
 from pixelprune.heatmap import overlay_heatmap, render_heatmap
 from pixelprune.selection import Selection
 from tools.image_files import ImageFileError, open_rgb
@@ -77,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write heatmaps: a .png file for one image, else a folder",
     )
     parser.add_argument("--grid", action="store_true", help="draw cell borders in heatmaps")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json_option(parser, what="one row per file instead of the table")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,9 +88,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     rows = [_analyze_one(path, args) for path in args.images]
-    if args.json:
-        print(json.dumps([asdict(row) for row in rows], indent=2))
-    else:
+    if args.json is not None:
+        write_json(args.json, [asdict(row) for row in rows])
+    if args.json != "-":
         _print_table(rows)
     for row in rows:
         if row.error:

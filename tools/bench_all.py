@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import platform
 import sys
@@ -34,6 +33,7 @@ from rich.table import Table
 
 from agent.errors import AgentError
 from pixelprune import get_family
+from pixelprune.cli import add_json_option, write_json
 from tools import bench_loop, bench_model, bench_prune
 
 __all__ = ["Ratio", "add_arguments", "run"]
@@ -126,7 +126,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="runs per timing of pred_2d and of the model, and measured loop steps "
         "(default 30, 2, 10; --quick 5, 1, 3); the slow torch-loop baseline runs 2 times (1)",
     )
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write every raw number here")
+    add_json_option(parser, what="every raw number")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -135,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     plan = _plan(args)
-    out, progress = Console(width=200), Console(stderr=True, width=200)
+    out = Console(width=200, stderr=args.json == "-")  # standard output holds the JSON then
+    progress = Console(stderr=True, width=200)
     machine = describe_machine()
     out.print(machine["line"])
     report: dict[str, Any] = {"machine": machine, "plan": _jsonable(plan)}
@@ -161,8 +162,9 @@ def run(args: argparse.Namespace) -> int:
     for line in notes(report):
         out.print(line, highlight=False)
     if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-        out.print(f"raw numbers: {args.json}")
+        write_json(args.json, report)
+        if args.json != "-":
+            out.print(f"raw numbers: {args.json}")
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
     return 1 if failures else 0
@@ -433,11 +435,11 @@ def _check(args: argparse.Namespace) -> str | None:
             return "--device cuda: no CUDA device is available (torch sees none)"
     if args.quant != "none" and args.device != "cuda" and "model" not in args.skip:
         return f"--quant {args.quant} needs --device cuda (bitsandbytes quantizes on the GPU)"
-    if args.json is not None:
-        folder = args.json.resolve().parent
+    if args.json not in (None, "-"):
+        folder = Path(args.json).resolve().parent
         if not folder.is_dir():
             return f"--json {args.json}: folder {folder} does not exist"
-        if args.json.is_dir():
+        if Path(args.json).is_dir():
             return f"--json {args.json} is a folder; give a file name"
         if not os.access(folder, os.W_OK):
             return f"--json {args.json}: folder {folder} is not writable"

@@ -49,12 +49,12 @@ from rich.progress import (
 
 from agent.actions import Action, points_of
 from agent.backends.base import Backend
-from agent.commands import setup_logging
 from agent.commands.model_options import add_model_arguments, model_settings
 from agent.coords import Frame, Monitor, action_to_screen
 from agent.errors import ActionError, AgentError
 from agent.parsers import Parser, get_parser, parser_for_model
-from pixelprune import PruneConfig, parse_prune_spec
+from pixelprune import PruneConfig, format_prune_spec, parse_prune_spec
+from pixelprune.cli import OFF, add_json_option, add_out_option, add_prune_list, write_json
 from tools.grounding_output import print_summary, write_outputs
 from tools.screenspot import GroundingSetError, Sample, Skipped, load_grounding_set
 
@@ -72,8 +72,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-OFF = "off"
-DEFAULT_PRUNE = ("pred_2d:0",)
 
 
 @dataclass(frozen=True)
@@ -122,27 +120,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--max-new-tokens", type=int, default=256, help="answer length cap (default 256)"
     )
-    parser.add_argument(
-        "--prune",
-        nargs="+",
-        action="extend",
-        metavar="SPEC",
-        help="pruned settings to compare with off: METHOD[:TAU[:METRIC]], e.g. pred_2d:0 "
-        "pred_2d:0.05 raster:0 (default pred_2d:0)",
+    add_prune_list(
+        parser, default="pred_2d:0", what="pruned settings to compare with off", off=True
     )
     parser.add_argument("--limit", type=int, help="ask only N samples, spread evenly over the set")
-    parser.add_argument(
-        "--out", type=Path, help="write samples.jsonl, summary.json, summary.md, accuracy.png"
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every detail")
+    add_out_option(parser, what="write samples.jsonl, summary.json, summary.md, accuracy.png")
+    add_json_option(parser, what="the summary")
 
 
 def run(args: argparse.Namespace) -> int:
-    setup_logging(args.verbose)
     try:
         settings = [
             Setting(OFF, None),
-            *_unique(parse_setting(s) for s in args.prune or DEFAULT_PRUNE),
+            *_unique(setting(config) for config in args.prune),
         ]
         dataset = load_grounding_set(args.data)
         samples = _spread(dataset.samples, args.limit)
@@ -180,11 +170,15 @@ def run(args: argparse.Namespace) -> int:
         "skipped": [dataclasses.asdict(s) for s in evaluation.skipped],
     }
     summary.update(model=backend.name, parser=parser.name, max_new_tokens=args.max_new_tokens)
-    console = Console()
-    print_summary(summary, console if console.is_terminal else Console(width=200))
+    console = Console(stderr=args.json == "-")  # standard output holds the JSON then
+    print_summary(
+        summary, console if console.is_terminal else Console(width=200, stderr=console.stderr)
+    )
     if args.out is not None:
         write_outputs(args.out, summary)
         print(f"results: {args.out}")
+    if args.json is not None:
+        write_json(args.json, summary)
     if evaluation.stopped:
         print(f"stopped early: {evaluation.stopped}", file=sys.stderr)
         return 1
@@ -200,11 +194,14 @@ def parse_setting(spec: str) -> Setting:
     if spec.strip().lower() in (OFF, "none"):
         return Setting(OFF, None)
     try:
-        prune = parse_prune_spec(spec)
+        return setting(parse_prune_spec(spec))
     except ValueError as error:
         raise UsageError(f"--prune {error}") from None
-    metric = "" if prune.metric == "max" else f":{prune.metric}"
-    return Setting(f"{prune.method}:{prune.tau:g}{metric}", prune)
+
+
+def setting(prune: PruneConfig | None) -> Setting:
+    """The setting of one pruning config (None: off), named by its spec."""
+    return Setting(OFF, None) if prune is None else Setting(format_prune_spec(prune), prune)
 
 
 def evaluate(

@@ -84,28 +84,17 @@ def _overlay_picture(run_dir: Path, out: Path) -> None:
 
     from agent.capture import Screenshot
     from agent.events import ActionProposed, ScreenCaptured, StepFinished
-    from agent.records import Attempt, StepRecord, action_from_dict, frame_from_dict
     from agent.trajectory import load_run
-    from ui.images import selection_from_mask
     from ui.overlay import Overlay, OverlayConfig
 
     application = QApplication([])
     run = load_run(run_dir)
-    step = run.steps[0]
-    frame, action = frame_from_dict(step["frame"]), action_from_dict(step["action"])
-    shot, mask = run.screenshot(step), run.mask(step)
-    if shot is None or mask is None:
-        raise RuntimeError(f"{run_dir}: the demo run's first step has no screenshot or mask")
+    record = run.steps[0]
+    shot, selection = run.screenshot(record), record.selection
+    frame, action = record.frame, record.action
+    if shot is None or selection is None or frame is None or action is None:
+        raise RuntimeError(f"{run_dir}: the demo run's first step lacks its screenshot or mask")
     screenshot = shot.convert("RGB")
-    selection = selection_from_mask(mask)
-    record = StepRecord(
-        step["number"],
-        step["started"],
-        frame=frame,
-        attempts=[Attempt(**attempt) for attempt in step["attempts"]],
-        action=action,
-        timings=step["timings"],
-    )
     view = Overlay(OverlayConfig(translucent=True, heatmap_hotkey=None, hud_hotkey=None))
     view.on_event(ScreenCaptured(1, Screenshot(screenshot, frame.monitor, 0.0), selection, frame))
     view.on_event(ActionProposed(1, action, frame))

@@ -11,6 +11,7 @@ method that refuses a τ (`global` is exact-only) gets an "n/a" row instead of a
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -28,19 +29,28 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from pixelprune import METHODS, METRICS, PixelPruneError, PruneConfig, get_family, resize_for_model
+from pixelprune import (
+    METHODS,
+    METRICS,
+    PixelPruneError,
+    PruneConfig,
+    format_prune_spec,
+    get_family,
+    resize_for_model,
+)
+from pixelprune.cli import add_json_option, add_out_option, add_prune_list, write_json
 from pixelprune.heatmap import overlay_heatmap, render_heatmap
 from pixelprune.selection import Selection
 from pixelprune.stats import time_select
 from tools.image_files import ImageFileError, open_rgb
-from tools.report_data import ImageInfo, Report, Result, Skipped, counted, write_csv, write_json
+from tools.report_data import ImageInfo, Report, Result, Skipped, counted, summary, write_csv
 from tools.report_pages import write_html, write_markdown
 from tools.report_plots import write_plots
 
 __all__ = ["IMAGE_SUFFIXES", "add_arguments", "find_images", "run"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-DEFAULT_TAUS = "0,0.02,0.05,0.1"
+DEFAULT_TAUS = ("0", "0.02", "0.05", "0.1")
 HEATMAP_MAX_WIDTH = 1280  # px; heatmaps are for looking at, not for measuring
 OUTPUT_SUBFOLDERS = ("heatmaps", "plots")
 
@@ -79,19 +89,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["qwen2", "qwen2.5", "qwen3"],
         help="model family whose resize and cell size to use (default qwen2.5)",
     )
-    parser.add_argument(
-        "--methods",
-        default=",".join(METHODS),
-        help=f"comma-separated selectors (default all: {','.join(METHODS)})",
+    add_prune_list(
+        parser,
+        default=" ".join([*(f"pred_2d:{t}" for t in DEFAULT_TAUS), *list(METHODS)[1:]]),
+        what="settings to measure; every method named is measured at every τ named, under "
+        "one metric (a method that refuses a τ gets an n/a row)",
     )
-    parser.add_argument(
-        "--taus",
-        default=DEFAULT_TAUS,
-        help=f"comma-separated tolerances on [0, 1]; 0 is lossless (default {DEFAULT_TAUS})",
-    )
-    parser.add_argument(
-        "--metric", default="max", choices=list(METRICS), help="cell distance for tau>0"
-    )
+    parser.add_argument("--methods", help=argparse.SUPPRESS)  # deprecated: --prune
+    parser.add_argument("--taus", help=argparse.SUPPRESS)
+    parser.add_argument("--metric", choices=list(METRICS), help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help="seed for the random selector")
     parser.add_argument(
         "--repeat",
@@ -99,9 +105,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=3,
         help="selections per image, method and tau; the median time is reported (default 3)",
     )
-    parser.add_argument(
-        "--out", type=Path, default=Path("report"), help="output folder (default report/)"
+    add_out_option(
+        parser, what="folder for the tables, pages, plots and heatmaps", default="report"
     )
+    add_json_option(parser, what="the summary (also written to DIR/summary.json)")
     parser.add_argument(
         "--no-heatmaps",
         dest="heatmaps",
@@ -126,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        write_outputs(report, config.out)
+        outputs = write_outputs(report, config.out)
+        if args.json is not None:
+            write_json(args.json, summary(report, outputs))
     except OSError as exc:
         print(f"error: cannot write the report into {config.out}: {exc}", file=sys.stderr)
         return 1
@@ -202,7 +211,10 @@ def write_outputs(report: Report, out: Path) -> dict[str, str]:
     }
     plots = write_plots(report, out)
     write_csv(report, out / outputs["csv"])
-    write_json(report, out / outputs["json"], {**outputs, **plots})
+    (out / outputs["json"]).write_text(
+        json.dumps(summary(report, {**outputs, **plots}), indent=2, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
     write_markdown(report, plots, out / outputs["markdown"])
     write_html(report, plots, out / outputs["html"])
     return {**outputs, **plots}
@@ -282,12 +294,11 @@ def _config(args: argparse.Namespace) -> ReportConfig:
         raise OptionError(f"no such folder: {folder}")
     if not folder.is_dir():
         raise OptionError(f"not a folder: {folder} (give the folder that holds the images)")
-    methods = _parse_methods(args.methods)
-    taus = _parse_taus(args.taus)
+    methods, taus, metric = _grid(args)
     if args.repeat < 1:
         raise OptionError(f"--repeat must be at least 1, got {args.repeat}")
     cell = get_family(args.family).cell
-    refused = _refused(methods, taus, args.metric)
+    refused = _refused(methods, taus, metric)
     heatmap_method, heatmap_tau = _heatmap_choice(methods, taus, refused)
     out: Path = args.out
     if out.exists() and not out.is_dir():
@@ -306,7 +317,7 @@ def _config(args: argparse.Namespace) -> ReportConfig:
         cell=cell,
         methods=methods,
         taus=taus,
-        metric=args.metric,
+        metric=metric,
         seed=args.seed,
         repeat=args.repeat,
         out=out,
@@ -315,6 +326,32 @@ def _config(args: argparse.Namespace) -> ReportConfig:
         heatmap_tau=heatmap_tau,
         heatmaps=args.heatmaps,
     )
+
+
+def _grid(args: argparse.Namespace) -> tuple[tuple[str, ...], tuple[float, ...], str]:
+    """(methods, τ ascending, metric) from the specs, or from the deprecated grid options."""
+    if args.methods is not None or args.taus is not None or args.metric is not None:
+        methods = _parse_methods(args.methods or ",".join(METHODS))
+        taus = _parse_taus(args.taus or ",".join(DEFAULT_TAUS))
+        metric = args.metric or "max"
+        refused = _refused(methods, taus, metric)
+        same = " ".join(
+            format_prune_spec(PruneConfig(m, t, metric))
+            for m in methods
+            for t in taus
+            if (m, t) not in refused
+        )
+        print(
+            f"note: --methods, --taus and --metric are deprecated; use --prune {same}",
+            file=sys.stderr,
+        )
+        return methods, taus, metric
+    specs: list[PruneConfig] = args.prune
+    metrics = {spec.metric for spec in specs}
+    if len(metrics) > 1:
+        raise OptionError(f"--prune: a report uses one metric, got {', '.join(sorted(metrics))}")
+    methods = tuple(dict.fromkeys(spec.method for spec in specs))
+    return methods, tuple(sorted({spec.tau for spec in specs})), metrics.pop()
 
 
 def _parse_methods(text: str) -> tuple[str, ...]:

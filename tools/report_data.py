@@ -8,7 +8,6 @@ Measuring (`tools.report`), plotting (`tools.report_plots`) and page writing
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,8 @@ __all__ = [
     "Skipped",
     "Summary",
     "counted",
+    "summary",
     "write_csv",
-    "write_json",
 ]
 
 # Numbers from the PixelPrune paper, shown for context only; nothing here measured them.
@@ -217,9 +216,10 @@ def write_csv(report: Report, path: Path) -> None:
             )
 
 
-def write_json(report: Report, path: Path, outputs: dict[str, str]) -> None:
-    """Settings, the method × τ summary, per-image facts, skipped files and the paper's numbers."""
-    payload = {
+def summary(report: Report, outputs: dict[str, str]) -> dict[str, Any]:
+    """Settings, the method × τ summary, per-image facts, skipped files and the paper's numbers:
+    summary.json, and what `--json` prints."""
+    return {
         "folder": report.folder,
         "family": report.family,
         "cell": report.cell,
@@ -243,7 +243,6 @@ def write_json(report: Report, path: Path, outputs: dict[str, str]) -> None:
         "outputs": outputs,
         "paper_reference": PAPER_REFERENCE,
     }
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def counted(count: int, noun: str) -> str:

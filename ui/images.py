@@ -12,7 +12,7 @@ from PyQt6.QtGui import QImage, QPixmap
 from pixelprune import Selection
 from pixelprune.heatmap import overlay_heatmap, render_heatmap
 
-__all__ = ["heatmap_over", "selection_from_mask", "to_pixmap", "to_qimage"]
+__all__ = ["heatmap_over", "to_pixmap", "to_qimage"]
 
 
 def to_qimage(image: Image.Image) -> QImage:
@@ -35,8 +35,3 @@ def heatmap_over(
     return overlay_heatmap(
         screenshot.convert("RGB"), render_heatmap(selection, screenshot.size, grid=grid)
     )
-
-
-def selection_from_mask(mask: np.ndarray, cell: int = 1) -> Selection:
-    """A Selection standing for a recorded keep mask (run folders store masks, not selections)."""
-    return Selection("recorded", cell, 0.0, "max", True, np.asarray(mask, dtype=bool), None, 0.0)

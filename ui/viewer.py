@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
 
 from PIL import Image, ImageDraw
 from PyQt6.QtCore import QSize, Qt
@@ -41,12 +40,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from agent.actions import Point, Space
+from agent.actions import Point, Space, describe
 from agent.coords import from_screen
 from agent.errors import ActionError
-from agent.records import frame_from_dict
+from agent.records import StepRecord
 from agent.trajectory import RecordedRun
-from ui.images import heatmap_over, selection_from_mask, to_qimage
+from ui.images import heatmap_over, to_qimage
 
 __all__ = ["MARKER_COLOR", "STAGES", "ViewerError", "ViewerWindow", "render_step"]
 
@@ -73,8 +72,8 @@ class ViewerWindow(QMainWindow):
         self._image: Image.Image | None = None  # the current step as shown, full resolution
         self._build()
         self._add_actions()
-        for number, step in enumerate(run.steps, start=1):
-            self.step_list.addItem(_step_label(number, step))
+        for step in run.steps:
+            self.step_list.addItem(_step_label(step))
         self._header.setText(header_html(run))
         self.resize(1400, 900)
         self.show_step(start)
@@ -247,30 +246,22 @@ class ViewerWindow(QMainWindow):
         toolbar.addAction(export)
 
 
-def render_step(run: RecordedRun, step: dict[str, Any], *, heatmap: bool = True) -> Image.Image:
+def render_step(run: RecordedRun, step: StepRecord, *, heatmap: bool = True) -> Image.Image:
     """The step's screenshot, its kept cells tinted (with `heatmap`) and its action marked.
 
     Raises ViewerError naming the file when the step has no readable screenshot. A missing or
     unreadable mask only loses the tint: the screenshot is still worth seeing.
     """
-    name = step.get("screenshot")
-    if name is None:
-        raise ViewerError(f"step {step.get('number', '?')} recorded no screenshot")
+    name = run.screenshots.get(step.number)
     try:
         screenshot = run.screenshot(step)
-        if screenshot is None:  # checked above: the step names its screenshot
-            raise ViewerError(f"step {step.get('number', '?')} recorded no screenshot")
-        screenshot.load()
     except OSError as error:
         raise ViewerError(f"screenshot {name} cannot be read: {_reason(error)}") from None
+    if screenshot is None:
+        raise ViewerError(f"step {step.number} recorded no screenshot")
     image = screenshot.convert("RGB")
-    if heatmap:
-        try:
-            mask = run.mask(step)
-        except OSError:
-            mask = None
-        if mask is not None and mask.ndim == 2:
-            image = heatmap_over(image, selection_from_mask(mask))
+    if heatmap and step.selection is not None:
+        image = heatmap_over(image, step.selection)
     _draw_marker(image, step)
     return image
 
@@ -281,76 +272,61 @@ def header_html(run: RecordedRun) -> str:
     if run.result is None:
         ending = "<b>unfinished</b> (no result.json: the process died or is still running)"
     else:
-        answer = run.result.get("answer") or ""
-        ending = f"<b>{_e(run.result.get('status', '?'))}</b>" + (
-            f": {_e(answer)}" if answer else ""
-        )
+        answer = run.result.answer
+        ending = f"<b>{_e(run.result.status)}</b>" + (f": {_e(answer)}" if answer else "")
     return (
-        f"<b>{_e(run.folder.name)}</b> &nbsp; task: {_e(header.get('task', '?'))}<br>"
-        f"model: {_e(header.get('model', '?'))} &nbsp; parser: {_e(header.get('parser', '?'))}"
+        f"<b>{_e(run.folder.name)}</b> &nbsp; task: {_e(header.task)}<br>"
+        f"model: {_e(header.model)} &nbsp; parser: {_e(header.parser)}"
         f" &nbsp; steps: {len(run.steps)} &nbsp; ending: {ending}"
     )
 
 
-def step_html(step: dict[str, Any]) -> str:
+def step_html(step: StepRecord) -> str:
     """The step's thought, action, outcome, tokens and timings."""
-    model_action = step.get("model_action") or {}
-    thought = model_action.get("thought") or _MISSING
-    action = step.get("action_text") or "no action"
+    thought = (step.model_action.thought if step.model_action else "") or _MISSING
     rows = [
         ("thought", _e(thought)),
-        ("action", _e(action)),
-        ("outcome", _e(step.get("outcome") or _MISSING)),
+        ("action", _e(describe(step.action) if step.action else "no action")),
+        ("outcome", _e(step.outcome or _MISSING)),
     ]
-    if step.get("error"):
-        rows.append(("error", f"<span style='color:#c00'>{_e(step['error'])}</span>"))
+    if step.error:
+        rows.append(("error", f"<span style='color:#c00'>{_e(step.error)}</span>"))
     rows.append(("tokens", _e(_tokens(step))))
-    selection = step.get("selection")
-    if selection:
-        rows.append(
-            (
-                "pruning",
-                _e(
-                    f"{selection.get('method')} τ={selection.get('tau')} "
-                    f"grid {'x'.join(str(n) for n in selection.get('grid') or [])}"
-                ),
-            )
-        )
-    latency = step.get("latency")
-    if isinstance(latency, dict) and "seconds" in latency:
-        how = "measured" if latency.get("measured") else "estimated"
-        rows.append(("saved", _e(f"{_ms(latency['seconds'])} ({how})")))
-    cache = step.get("vision_cache")
-    if isinstance(cache, dict) and "hits" in cache:
+    if (selection := step.selection) is not None:
+        grid = "x".join(str(n) for n in selection.grid)
+        rows.append(("pruning", _e(f"{selection.method} τ={selection.tau} grid {grid}")))
+    if (latency := step.latency) is not None:
+        how = "measured" if latency.measured else "estimated"
+        rows.append(("saved", _e(f"{_ms(latency.seconds)} ({how})")))
+    if (cache := step.vision_cache) is not None:
         rows.append(
             (
                 "vision cache",
                 _e(
-                    f"{cache['hits']} image(s) reused, {cache.get('tokens_encoded')} tokens "
-                    f"encoded, saved {_ms(cache.get('seconds_saved') or 0.0)} (est.)"
+                    f"{cache.hits} image(s) reused, {cache.tokens_encoded} tokens "
+                    f"encoded, saved {_ms(cache.seconds_saved)} (est.)"
                 ),
             )
         )
-    rows.append(("timings", _e(timings_text(step.get("timings") or {}))))
+    rows.append(("timings", _e(timings_text(step.timings))))
     cells = "".join(
         f"<tr><td valign='top'><b>{name}</b>&nbsp;</td><td>{value}</td></tr>"
         for name, value in rows
     )
-    return f"<p><b>step {_e(step.get('number', '?'))}</b></p><table>{cells}</table>"
+    return f"<p><b>step {step.number}</b></p><table>{cells}</table>"
 
 
-def attempts_html(step: dict[str, Any]) -> str:
+def attempts_html(step: StepRecord) -> str:
     """The raw model output of every attempt; a failed attempt shows why it was not used."""
-    attempts = step.get("attempts") or []
-    if not attempts:
+    if not step.attempts:
         return "<p>no model call</p>"
     parts = []
-    for number, attempt in enumerate(attempts, start=1):
-        error = attempt.get("error")
+    for number, attempt in enumerate(step.attempts, start=1):
+        error = attempt.error
         verdict = f"<span style='color:#c00'>failed: {_e(error)}</span>" if error else "accepted"
         parts.append(
             f"<p><b>attempt {number}</b> — {verdict}</p>"
-            f"<pre style='white-space:pre-wrap'>{_e(attempt.get('output', ''))}</pre>"
+            f"<pre style='white-space:pre-wrap'>{_e(attempt.output)}</pre>"
         )
     return "".join(parts)
 
@@ -411,7 +387,7 @@ class _ImageView(QWidget):
         return self._image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
 
 
-def _draw_marker(image: Image.Image, step: dict[str, Any]) -> None:
+def _draw_marker(image: Image.Image, step: StepRecord) -> None:
     """A ring and dot where the action acted; a drag gets a line from start to end."""
     points = _image_points(step, image.size)
     if not points:
@@ -432,38 +408,33 @@ def _draw_marker(image: Image.Image, step: dict[str, Any]) -> None:
         draw.ellipse([x - dot, y - dot, x + dot, y + dot], fill=MARKER_COLOR)
 
 
-def _image_points(step: dict[str, Any], size: tuple[int, int]) -> dict[str, tuple[float, float]]:
+def _image_points(step: StepRecord, size: tuple[int, int]) -> dict[str, tuple[float, float]]:
     """The screen points of the step's action mapped into the screenshot's pixels."""
-    action, frame = step.get("action"), step.get("frame")
-    if not isinstance(action, dict) or not isinstance(frame, dict):
+    if step.action is None or step.frame is None:
         return {}
     points = {}
-    try:
-        monitor_frame = frame_from_dict(frame)
-        for name in _POINT_FIELDS:
-            value = action.get(name)
-            if not isinstance(value, dict):
-                continue
-            point = Point(value["x"], value["y"], Space(value["space"]))
-            # screen → monitor fraction through the one coordinate module, then → image pixels
-            fraction = from_screen(point, monitor_frame, Space.NORM_1)
-            points[name] = (fraction.x * size[0], fraction.y * size[1])
-    except (ActionError, KeyError, TypeError, ValueError):
-        return {}
+    for name in _POINT_FIELDS:
+        point = getattr(step.action, name, None)
+        if not isinstance(point, Point):
+            continue
+        try:  # screen → monitor fraction through the one coordinate module, then → pixels
+            fraction = from_screen(point, step.frame, Space.NORM_1)
+        except ActionError:
+            continue
+        points[name] = (fraction.x * size[0], fraction.y * size[1])
     return points
 
 
-def _step_label(number: int, step: dict[str, Any]) -> str:
-    text = step.get("action_text") or ("failed" if step.get("error") else "no action")
-    return f"{step.get('number', number)}. {text} [{step.get('outcome') or _MISSING}]"
+def _step_label(step: StepRecord) -> str:
+    text = describe(step.action) if step.action else ("failed" if step.error else "no action")
+    return f"{step.number}. {text} [{step.outcome or _MISSING}]"
 
 
-def _tokens(step: dict[str, Any]) -> str:
-    full, kept = step.get("image_tokens_full"), step.get("image_tokens_kept")
+def _tokens(step: StepRecord) -> str:
+    full, kept = step.image_tokens
     if full is None or kept is None:
         return f"image tokens kept {_MISSING}"
-    selection = step.get("selection") or {}
-    share = selection.get("kept_share", kept / full if full else None)
+    share = step.selection.kept_share if step.selection else (kept / full if full else None)
     percent = _MISSING if share is None else f"{100 * share:.1f} %"
     return f"{kept} / {full} image tokens kept ({percent})"
 

@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from functools import partial
+from typing import Any
 
 from agent.actions import describe
 from agent.coords import action_to_screen
 from agent.errors import ActionError, AgentError
 from agent.executor import Executor, ExecutorConfig
-from agent.parsers import get_parser
-from agent.records import action_from_dict, frame_from_dict
+from agent.parsers import Parser, get_parser
+from agent.records import StepRecord
 from agent.trajectory import load_run
+from pixelprune.cli import add_json_option, write_json
 
 __all__ = ["add_arguments", "run"]
 
@@ -28,41 +31,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--execute", action="store_true", help="pass the actions to the executor in dry-run"
     )
+    add_json_option(parser, what="each step's recorded and re-parsed action")
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="  %(message)s")
     try:
         recorded = load_run(args.run_dir)
-        parser = get_parser(recorded.header["parser"])
-    except (AgentError, KeyError, ValueError) as error:
+        parser = get_parser(recorded.header.parser)
+    except AgentError as error:
         print(f"error: cannot replay {args.run_dir}: {error}", file=sys.stderr)
         return 2
-    executor = Executor(ExecutorConfig(mode="dry-run")) if args.execute else None
-    header = recorded.header
-    print(f"task: {header.get('task')}\nmodel: {header.get('model')} ({parser.name})")
-    mismatches = 0
+    say = partial(print, file=sys.stderr if args.json == "-" else sys.stdout)
+    executor = _dry_run_executor() if args.execute else None
+    say(f"task: {recorded.header.task}\nmodel: {recorded.header.model} ({parser.name})")
+    rows = []
     for step in recorded.steps:
-        attempts = step.get("attempts") or []
-        output = attempts[-1]["output"] if attempts else ""
-        recorded_text = step.get("action_text") or step.get("error") or "no action"
-        print(f"step {step['number']}: {recorded_text} [{step.get('outcome')}]")
-        if not attempts or step.get("frame") is None:
+        row = replay_step(step, parser)
+        action = row.pop("action", None)
+        rows.append(row)
+        say(f"step {step.number}: {row['recorded']} [{step.outcome}]")
+        if row["replayed"] is None:
             continue
-        try:
-            action = action_to_screen(parser.parse(output), frame_from_dict(step["frame"]))
-        except ActionError as error:
-            agrees = step.get("action") is None
-            print(f"  re-parse: unusable ({error}){'' if agrees else '  MISMATCH'}")
-            mismatches += not agrees
-            continue
-        same = step.get("action") is not None and action_from_dict(step["action"]) == action
-        mismatches += not same
-        print(f"  re-parse: {describe(action)}{'' if same else '  MISMATCH'}")
-        if executor is not None:
+        say(f"  re-parse: {row['replayed']}{'' if row['same'] else '  MISMATCH'}")
+        if executor is not None and action is not None:
             executor.perform(action)
-    ending = recorded.result or {"status": "unfinished (no result.json)", "answer": ""}
-    print(f"{ending['status']}: {ending.get('answer', '')}")
+    ending = recorded.result
+    say(f"{ending.status}: {ending.answer}" if ending else "unfinished (no result.json)")
+    mismatches = sum(not row["same"] for row in rows if row["replayed"] is not None)
     if mismatches:
-        print(f"{mismatches} step(s) parse differently today")
+        say(f"{mismatches} step(s) parse differently today")
+    if args.json is not None:
+        write_json(args.json, {"parser": parser.name, "mismatches": mismatches, "steps": rows})
     return 1 if mismatches else 0
+
+
+def replay_step(step: StepRecord, parser: Parser) -> dict[str, Any]:
+    """The step's last recorded answer parsed again and mapped with its recorded frame."""
+    recorded = describe(step.action) if step.action else (step.error or "no action")
+    row: dict[str, Any] = {"number": step.number, "recorded": recorded, "replayed": None}
+    if not step.attempts or step.frame is None:
+        return row
+    try:
+        action = action_to_screen(parser.parse(step.attempts[-1].output), step.frame)
+    except ActionError as error:
+        return row | {"replayed": f"unusable ({error})", "same": step.action is None}
+    return row | {"replayed": describe(action), "same": step.action == action, "action": action}
+
+
+def _dry_run_executor() -> Executor:
+    """An executor in dry-run whose log lines ("dry-run: left click …") go to standard output."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("  %(message)s"))
+    log = logging.getLogger(Executor.__module__)
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return Executor(ExecutorConfig(mode="dry-run"))

@@ -17,19 +17,26 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any, TextIO
 
 from agent.actions import Action, describe
 from agent.backends.spec import open_backend
-from agent.commands import setup_logging
 from agent.commands.model_options import add_model_arguments, given, model_settings
 from agent.errors import AgentError
 from agent.events import Event, ModelFailed, RunStarted, StepFinished
 from agent.executor import MODES
 from agent.loop import Agent
-from agent.records import StepRecord
+from agent.records import RunResult, StepRecord
+from agent.secrets import redact, redact_data
 from agent.settings import RUNS_DIR, Settings
 from pixelprune import PixelPruneError, PruneConfig
-from pixelprune.cli import add_prune_options, legacy_prune
+from pixelprune.cli import (
+    add_json_option,
+    add_out_option,
+    add_prune_options,
+    legacy_prune,
+    write_json,
+)
 
 __all__ = ["add_arguments", "run"]
 
@@ -53,46 +60,86 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     limits.add_argument("--kill-hotkey", help="default ctrl+shift+f12")
     limits.add_argument("--no-kill-hotkey", action="store_true")
     record = parser.add_argument_group("recording")
-    record.add_argument(
-        "--runs-dir", help=f"where run folders go (default: the task file's, else {RUNS_DIR}/)"
+    add_out_option(
+        record,
+        what=f"where run folders go (default: the task file's, else {RUNS_DIR}/)",
+        aliases=("--runs-dir",),
     )
     record.add_argument("--no-record", action="store_true", help="keep no run folder")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every detail")
+    add_json_option(record, what="how the run ended and every step (secrets masked)")
 
 
 def run(args: argparse.Namespace) -> int:
-    setup_logging(args.verbose)
     try:
         settings = settings_from(args)
         backend = open_backend(settings.model)
-        agent = Agent(backend, settings.agent, confirm=ask_on_terminal, secrets=settings.secrets)
     except (AgentError, PixelPruneError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    agent.events.subscribe(_print_event)
+    terminal = Terminal(tuple(settings.secrets.values()), sys.stderr if args.json == "-" else None)
     try:
+        agent = Agent(backend, settings.agent, confirm=terminal.ask, secrets=settings.secrets)
+        agent.events.subscribe(terminal.show)
         result = agent.run(settings.task)
     except AgentError as error:  # the run could not start (kill hotkey, run folder)
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {terminal.masked(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 1
     finally:
         backend.close()
-    print(f"{result.status}: {result.answer}")
+    terminal.say(f"{result.status}: {result.answer}")
     if result.run_dir:
-        print(f"run folder: {result.run_dir}")
+        terminal.say(f"run folder: {result.run_dir}")
+    if args.json is not None:
+        write_json(args.json, redact_data(result_data(result), terminal.secrets))
     return 0 if result.ok else 1
 
 
-def ask_on_terminal(action: Action) -> bool:
-    """The confirm-mode question on this terminal; anything but y/yes rejects."""
-    try:
-        reply = input(f"perform {describe(action)}? [y/N] ")
-    except EOFError:
-        return False
-    return reply.strip().lower() in ("y", "yes")
+class Terminal:
+    """Every line `run` shows, with the task's secret values masked as in the run folder.
+
+    Lines go to standard output, or to `stream` (standard error when it holds `--json -`).
+    """
+
+    def __init__(self, secrets: tuple[str, ...], stream: TextIO | None = None) -> None:
+        self.secrets = secrets
+        self.stream = stream
+
+    def masked(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+    def say(self, text: str) -> None:
+        print(self.masked(text), file=self.stream or sys.stdout, flush=True)
+
+    def ask(self, action: Action) -> bool:
+        """The confirm-mode question; anything but y/yes rejects."""
+        try:
+            reply = input(f"perform {describe(action, secrets=self.secrets)}? [y/N] ")
+        except EOFError:
+            return False
+        return reply.strip().lower() in ("y", "yes")
+
+    def show(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.say(f"task: {event.task}\nmodel: {event.model} ({event.parser})")
+        elif isinstance(event, ModelFailed):
+            self.say(
+                f"  step {event.number} attempt {event.attempt}: unusable answer: {event.error}"
+            )
+        elif isinstance(event, StepFinished):
+            self.say(step_line(event.record, self.secrets))
+
+
+def result_data(result: RunResult) -> dict[str, Any]:
+    """`--json`: how the run ended, its run folder and every step as steps.jsonl holds it."""
+    return {
+        "status": result.status,
+        "answer": result.answer,
+        "run_dir": result.run_dir,
+        "steps": [record.to_dict() for record in result.steps],
+    }
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -105,7 +152,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         history=args.history,
         monitor=_monitor(args.monitor),
         kill_hotkey=args.kill_hotkey,
-        record_to=args.runs_dir,
+        record_to=None if args.out is None else str(args.out),
     )
     if "prune" in vars(args):  # --prune SPEC or --no-prune
         changes["prune"] = args.prune
@@ -131,18 +178,10 @@ def _monitor(text: str | None) -> int | str | None:
     return int(text) if text is not None and text.isdigit() else text
 
 
-def _print_event(event: Event) -> None:
-    if isinstance(event, RunStarted):
-        print(f"task: {event.task}\nmodel: {event.model} ({event.parser})")
-    elif isinstance(event, ModelFailed):
-        print(f"  step {event.number} attempt {event.attempt}: unusable answer: {event.error}")
-    elif isinstance(event, StepFinished):
-        print(step_line(event.record))
-
-
-def step_line(record: StepRecord) -> str:
+def step_line(record: StepRecord, secrets: tuple[str, ...] = ()) -> str:
     """One line per step: action, outcome, model time, kept tokens."""
-    what = describe(record.action) if record.action else (record.error or "no action")
+    what = describe(record.action, secrets=secrets) if record.action else record.error
+    what = redact(what or "no action", secrets)
     ms = record.timings.get("model", 0.0) * 1000
     full, kept = record.image_tokens
     tokens = "tokens ?" if full is None or kept is None else f"tokens {kept}/{full}"

@@ -18,7 +18,6 @@ import socket
 import sys
 from pathlib import Path
 
-from agent.commands import setup_logging
 from agent.commands.model_options import add_vision_arguments, given
 from agent.errors import AgentError
 from agent.server.settings import MIB, ServerSettings
@@ -55,11 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     limits.add_argument(
         "--allow-file-urls", metavar="DIR", type=Path, help="accept file:// images inside DIR"
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
 
 
 def run(args: argparse.Namespace) -> int:
-    setup_logging(args.verbose)
     api_key = args.api_key or os.environ.get(API_KEY_VARIABLE) or None
     try:
         model = _model(args)

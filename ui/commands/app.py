@@ -22,9 +22,9 @@ from PIL import Image
 
 from agent.backends.scripted import ScriptedBackend
 from agent.capture import Screenshot
-from agent.commands import setup_logging
 from agent.coords import Monitor
 from agent.settings import RUNS_DIR
+from pixelprune.cli import add_out_option
 from ui.commands import window_size
 
 __all__ = ["DEMO_TASK", "add_arguments", "demo_outputs", "run"]
@@ -35,7 +35,7 @@ DEMO_SECONDS = 60.0  # bound on the demo run before a screenshot (it takes well 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task_file", nargs="?", help="a task file (.toml) to fill the form with")
-    parser.add_argument("--runs-dir", default=RUNS_DIR, help=f"where run folders go ({RUNS_DIR}/)")
+    add_out_option(parser, what="where run folders go", default=RUNS_DIR, aliases=("--runs-dir",))
     parser.add_argument(
         "--demo",
         metavar="IMAGE",
@@ -50,11 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--size", type=window_size, default=(1400, 900), metavar="WxH", help="default 1400x900"
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every detail")
 
 
 def run(args: argparse.Namespace) -> int:
-    setup_logging(args.verbose)
     demo = None
     if args.demo is not None:
         try:
@@ -111,11 +109,11 @@ def _window(args: argparse.Namespace, demo: Image.Image | None):
     from ui.app import AppWindow
 
     if demo is None:
-        return AppWindow(runs_dir=args.runs_dir)
+        return AppWindow(runs_dir=str(args.out))
     outputs = demo_outputs(*demo.size)
     delay = 0.0 if args.screenshot else 0.8  # watchable when shown live
     window = AppWindow(
-        runs_dir=args.runs_dir,
+        runs_dir=str(args.out),
         screen_capture=_StillScreen(demo),
         opener=lambda _spec: ScriptedBackend(outputs, delay=delay, name="scripted:demo"),
     )
