@@ -57,7 +57,7 @@ def planted_images(draw, cells=(2, 4, 6), max_grid=7):
 def screenshot_paths() -> list[Path]:
     paths = sorted(DATA.glob("*.png"))
     if not paths:
-        pytest.fail(f"no screenshots in {DATA}; run tools/make_screenshots.py")
+        pytest.fail(f"no screenshots in {DATA}; run tools/dev/make_screenshots.py")
     return paths
 
 

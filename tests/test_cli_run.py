@@ -180,3 +180,30 @@ def test_pruning_is_one_spec_on_the_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as stopped:
         run_args(*base, "--prune", "bogus")
     assert stopped.value.code == 2 and "unknown method 'bogus'" in capsys.readouterr().err
+
+
+def test_json_results_and_masked_terminal_lines(tmp_path):
+    task = tmp_path / "task.toml"
+    task.write_text(
+        'task = "log in"\n[model]\nscripted = "outputs.json"\nparser = "uitars"\n'
+        '[run]\nmode = "dry-run"\nkill_hotkey = false\n[secrets]\npassword = "hunter2"\n'
+    )
+    script(
+        tmp_path,
+        [
+            "Thought: type it\nAction: type(content='{{password}}')",
+            "Action: finished(content='typed {{password}}')",
+        ],
+    )
+    done = main("run", str(task), "--out", str(tmp_path / "runs"), "--json", "-")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)  # standard output holds the JSON alone
+    assert result["status"] == "finished" and len(result["steps"]) == 2
+    assert "step 1: type" in done.stderr and "hunter2" not in done.stdout + done.stderr
+    [run_dir] = (tmp_path / "runs").iterdir()
+    assert result["run_dir"] == str(run_dir)
+    replay = main("replay", str(run_dir), "--json", str(tmp_path / "replay.json"))
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    rows = json.loads((tmp_path / "replay.json").read_text())
+    assert rows["mismatches"] == 0 and [r["number"] for r in rows["steps"]] == [1, 2]
+    assert "hunter2" not in replay.stdout + (tmp_path / "replay.json").read_text()

@@ -85,7 +85,7 @@ def test_renders_a_terminal_and_a_qt_dialog(tmp_path):
         [
             sys.executable,
             "-m",
-            "tools.make_corpus",
+            "tools.dev.make_corpus",
             "--out",
             str(tmp_path),
             "--only",
@@ -97,7 +97,7 @@ def test_renders_a_terminal_and_a_qt_dialog(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=ROOT,  # `-m tools.make_corpus` from this tree
+        cwd=ROOT,  # `-m tools.dev.make_corpus` from this tree
     )
     assert result.returncode == 0, result.stderr
     entries = json.loads((tmp_path / "manifest.json").read_text())

@@ -21,8 +21,8 @@ from agent.backends.scripted import ScriptedBackend
 from agent.coords import Frame, Monitor
 from agent.parsers import get_parser
 from tools import eval_grounding
+from tools.dev.make_grounding_set import FORM, Target, check_alignment, render_pages
 from tools.eval_grounding import Setting, evaluate, judge, parse_setting, summarise
-from tools.make_grounding_set import FORM, Target, check_alignment, render_pages
 from tools.screenspot import GroundingSetError, load_grounding_set
 
 ROOT = Path(__file__).resolve().parents[1]

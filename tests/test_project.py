@@ -139,3 +139,25 @@ def test_no_script_edits_sys_path(module):
         and node.value.value.id == "sys"
     ]
     assert not edits, f"{module} edits sys.path"
+
+
+@pytest.mark.parametrize("module", sorted(project_modules()))
+def test_nothing_of_the_product_imports_a_development_script(module):
+    """`tools.dev` (generators, load test) may use the product; the product never uses it."""
+    if module.startswith("tools.dev"):
+        return
+    imports = project_imports(project_modules()[module])
+    assert not [name for name in imports if name.startswith("tools.dev")], module
+
+
+def test_every_command_is_registered_once_and_is_no_development_script():
+    import main
+
+    modules = [module for module, _ in main.COMMANDS.values()]
+    assert len(set(modules)) == len(modules)
+    for module in modules:
+        assert module in project_modules() and not module.startswith("tools.dev"), module
+        source = project_modules()[module].read_text()
+        assert "def add_arguments(" in source and "def run(" in source, module
+        # -v/--verbose is main.py's, for every command alike
+        assert '"--verbose"' not in source, module

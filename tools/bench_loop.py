@@ -60,8 +60,7 @@ from agent.events import (
 )
 from agent.loop import Agent
 from agent.records import StepRecord
-from tools.make_screenshots import TERMINALS
-from tools.xvfb import virtual_display
+from tools.xvfb import TERMINALS, virtual_display
 
 __all__ = [
     "OVERLAYS",
@@ -351,7 +350,7 @@ def _on_display(env: dict[str, str]) -> Iterator[None]:
 
 @contextmanager
 def _terminals(env: dict[str, str]) -> Iterator[None]:
-    """The xterms of tools/make_screenshots.py on the display, until the block ends."""
+    """The xterms of tools/xvfb.TERMINALS on the display, until the block ends."""
     if shutil.which("xterm") is None:
         raise RuntimeError("xterm is not installed; run tools/install.sh")
     capture = ScreenCapture(CaptureConfig(monitor=1))

@@ -1,4 +1,5 @@
-"""A private Xvfb display with its own Xauthority file, for tools that render real windows.
+"""A private Xvfb display with its own Xauthority file, for tools that render real windows,
+and the terminal windows the loop benchmark and the screenshot generator open on it.
 
 python-xlib (under pyautogui) refuses a display without an Xauthority entry, so we always make
 one; `-displayfd` lets the server pick a free display number instead of guessing one.
@@ -15,7 +16,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["virtual_display"]
+__all__ = ["TERMINALS", "virtual_display"]
+
+# xterm geometry and the command it shows: the text-heavy desktop of tests/data and bench_loop
+TERMINALS = [
+    ("110x48+10+10", "ls -l /usr/share/doc | head -46"),
+    (
+        "90x30+880+300",
+        "fold -w 88 /usr/share/doc/xterm/README.Debian* 2>/dev/null | head -28; "
+        "python3 -c 'import this' | head -12",
+    ),
+]
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 `--screenshot OUT.png` renders the window at `--step` to a PNG and exits, on Qt's offscreen
 platform, so it needs no display: tests check the whole command end to end with it, and
-tools/make_ui_screenshots.py renders the documentation's picture with it.
+tools/dev/make_ui_screenshots.py renders the documentation's picture with it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Render the documentation's pictures of the UIs (docs/<name>.png) from realistic runs.
 
-    python -m tools.make_ui_screenshots            # every picture
-    python -m tools.make_ui_screenshots viewer     # only these
-    python -m tools.make_ui_screenshots --out /tmp/pictures
+    python -m tools.dev.make_ui_screenshots            # every picture
+    python -m tools.dev.make_ui_screenshots viewer     # only these
+    python -m tools.dev.make_ui_screenshots --out /tmp/pictures
 
 Each entry of `SCREENSHOTS` renders one picture into the folder it is given and returns its
 path; a new UI adds one function and one line. Windows render on Qt's offscreen platform in a

@@ -1,7 +1,8 @@
 """Load test of `main.py serve`: simulated agents sending chat requests with real screenshots.
 
-    python -m tools.load_server --spawn-tiny --agents 4 --requests 6 --image-size 960x540
-    python -m tools.load_server --url http://127.0.0.1:8000 --model ByteDance-Seed/UI-TARS-1.5-7B
+    python -m tools.dev.load_server --spawn-tiny --agents 4 --requests 6 --image-size 960x540
+    python -m tools.dev.load_server --url http://127.0.0.1:8000 \
+        --model ByteDance-Seed/UI-TARS-1.5-7B
 
 Each of --agents threads plays one agent: it sends its --requests chat requests one after the
 other (as an agent loop does), each with a screenshot from tests/data and a text with a unique

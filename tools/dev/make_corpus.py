@@ -7,7 +7,7 @@ sessions (ls, man, a Python REPL, top, less), Chromium on local documentation fr
 mixing several overlapping windows. Commands are typed with xdotool, as a user types them, and
 the screen is captured with mss, as the agent captures it.
 
-    python -m tools.make_corpus [--out tests/data/corpus] [--only SCENE ...]
+    python -m tools.dev.make_corpus [--out tests/data/corpus] [--only SCENE ...]
                                 [--sizes 1920x1080,2560x1440] [--list]
 
 Writes <scene>-<W>x<H>.png and manifest.json (file, scene, kind, size and what is on screen);
@@ -41,7 +41,7 @@ from pathlib import Path
 from PIL import Image
 from Xlib import display as xdisplay
 
-from tools.make_screenshots import capture, chromium_window_command
+from tools.dev.make_screenshots import capture, chromium_window_command
 from tools.xvfb import virtual_display
 
 ROOT = Path(__file__).resolve().parents[1]

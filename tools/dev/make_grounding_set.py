@@ -1,7 +1,7 @@
 """Render a small click-grounding set from local HTML pages, in the ScreenSpot-v2 layout.
 
-    python -m tools.make_grounding_set                      # → tests/data/grounding (v2)
-    python -m tools.make_grounding_set --layout pro --out DIR
+    python -m tools.dev.make_grounding_set                      # → tests/data/grounding (v2)
+    python -m tools.dev.make_grounding_set --layout pro --out DIR
 
 Each page marks its targets with `data-instruction` ("click the Save button") and `data-type`
 (text: found by its words; icon: an icon or a widget). Headless Chromium, driven over
@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from tools.make_screenshots import CHROMIUM_FLAGS
+from tools.dev.make_screenshots import CHROMIUM_FLAGS
 
 __all__ = ["PAGES", "SIZES", "Target", "check_alignment", "main", "render_pages"]
 

@@ -5,7 +5,7 @@ Three kinds of scene, all real renderings rather than synthetic arrays:
 - a Chromium window (tabs, address bar and page) under Xvfb, captured with mss;
 - headless Chromium on local HTML documentation from /usr/share/doc, at 1080p to 4K.
 
-    python -m tools.make_screenshots [--out tests/data]
+    python -m tools.dev.make_screenshots [--out tests/data]
 
 Needs the Debian packages that tools/install.sh installs (xvfb, openbox, xterm, chromium).
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 import mss
 import mss.tools
 
-from tools.xvfb import virtual_display
+from tools.xvfb import TERMINALS, virtual_display
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -41,15 +41,6 @@ PAGES = [
     ("chromium-libffi-index", "/usr/share/doc/libffi8/html/Index.html", (1920, 1080)),
     ("chromium-python-policy", "/usr/share/doc/python3/python-policy.html", (2560, 1440)),
     ("chromium-users-and-groups", "/usr/share/doc/base-passwd/users-and-groups.html", (3840, 2160)),
-]
-
-TERMINALS = [
-    ("110x48+10+10", "ls -l /usr/share/doc | head -46"),
-    (
-        "90x30+880+300",
-        "fold -w 88 /usr/share/doc/xterm/README.Debian* 2>/dev/null | head -28; "
-        "python3 -c 'import this' | head -12",
-    ),
 ]
 
 
@@ -95,7 +86,7 @@ def render_browser_window(html: str, size: tuple[int, int], out: Path) -> None:
 def chromium_window_command(urls: list[str], profile: str, *flags: str) -> list[str]:
     """Command line of a windowed Chromium (tabs, address bar) opening urls, one tab each.
 
-    Shared with tools/make_corpus.py, which opens such windows on desktops of its own.
+    Shared with tools/dev/make_corpus.py, which opens such windows on desktops of its own.
     """
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:

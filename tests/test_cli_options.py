@@ -1,0 +1,93 @@
+"""The options every command spells alike: -v, --prune SPEC, --out DIR, --json FILE."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOT = ROOT / "tests" / "data" / "desktop-xterm-1920x1080.png"
+# the least each command needs to parse, with -v added by main.py for every command
+MINIMAL = {
+    "analyze": [str(SHOT)],
+    "run": ["a task", "--scripted", "x.json"],
+    "replay": ["runs/x"],
+    "view": ["runs/x"],
+    "app": [],
+    "report": ["tests/data"],
+    "eval-grounding": ["tests/data/grounding", "--scripted", "x.json"],
+    "serve": ["--model", "m"],
+    "bench": [],
+}
+
+
+def test_every_command_is_covered_here():
+    assert set(MINIMAL) == set(main.COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(MINIMAL))
+def test_every_command_takes_verbose(command, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["main.py", command])  # imports the command's module
+    args = main.build_parser().parse_args([command, *MINIMAL[command], "-v"])
+    assert args.verbose is True
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [("run", "--out"), ("run", "--runs-dir"), ("app", "--out"), ("app", "--runs-dir")],
+)
+def test_out_is_the_folder_a_command_writes_and_runs_dir_stays(command, flag, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["main.py", command])
+    args = main.build_parser().parse_args([command, *MINIMAL[command], flag, "elsewhere"])
+    assert args.out == Path("elsewhere")
+
+
+def analyze(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "analyze", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+def test_json_goes_to_a_file_or_alone_to_standard_output(tmp_path):
+    alone = analyze(str(SHOT), "--json", "-")
+    assert alone.returncode == 0 and json.loads(alone.stdout)[0]["kept"] > 0
+    written = analyze(str(SHOT), "--json", str(tmp_path / "rows.json"))
+    assert written.returncode == 0 and "kept" in written.stdout  # the table still shows
+    [row] = json.loads((tmp_path / "rows.json").read_text())
+    assert {**row, "ms": None} == {**json.loads(alone.stdout)[0], "ms": None}  # timing varies
+
+
+def test_json_never_overwrites_an_input(tmp_path):
+    image = tmp_path / "shot.png"
+    image.write_bytes(SHOT.read_bytes())
+    refused = analyze("--json", str(image), str(SHOT))  # the old flag before an image
+    assert refused.returncode == 2 and "FILE.json" in refused.stderr
+    assert image.read_bytes() == SHOT.read_bytes()
+
+
+def test_one_spec_syntax_in_every_command_that_prunes(monkeypatch):
+    from pixelprune import PruneConfig
+
+    expected = PruneConfig("raster", 0.05, "mae")
+    for command in ("analyze", "run", "serve"):
+        monkeypatch.setattr(sys, "argv", ["main.py", command])
+        args = main.build_parser().parse_args(
+            [command, *MINIMAL[command], "--prune", "raster:0.05:mae"]
+        )
+        assert args.prune == expected, command
+    for command in ("report", "eval-grounding"):
+        monkeypatch.setattr(sys, "argv", ["main.py", command])
+        args = main.build_parser().parse_args(
+            [command, *MINIMAL[command], "--prune", "raster:0.05:mae", "pred_2d"]
+        )
+        assert args.prune == [expected, PruneConfig()], command
