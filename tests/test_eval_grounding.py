@@ -22,7 +22,8 @@ from agent.coords import Frame, Monitor
 from agent.parsers import get_parser
 from tools import eval_grounding
 from tools.dev.make_grounding_set import FORM, Target, check_alignment, render_pages
-from tools.eval_grounding import Setting, evaluate, judge, parse_setting, summarise
+from tools.eval_grounding import evaluate, judge, parse_setting
+from tools.grounding_results import Agreement, Setting, summarise
 from tools.screenspot import GroundingSetError, load_grounding_set
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +113,7 @@ def test_v1_and_pro_layouts_give_the_same_boxes(tmp_path, make, layout, platform
         assert {s.source for s in dataset.samples} == {"form", "toolbar", "settings", "table"}
         assert {s.group for s in dataset.samples} == {"Web"}
         _, summary = run_oracle("qwen2.5", "uitars", dataset.samples[:2])
-        assert ("group", "Web") in {(g["kind"], g["group"]) for g in summary["groups"]}
+        assert ("group", "Web") in {(g.kind, g.group) for g in summary.groups}
 
 
 def test_an_unknown_folder_names_the_expected_layouts(tmp_path):
@@ -204,24 +205,18 @@ def test_an_oracle_hits_every_box_off_and_on(family, convention, count):
     samples = load_grounding_set(DATA).samples
     samples = samples if count is None else samples[:: len(samples) // count]
     evaluation, summary = run_oracle(family, convention, samples)
-    overall = summary["groups"][0]
-    assert overall["group"] == "overall"
-    off, on = overall["settings"]["off"], overall["settings"]["pred_2d:0"]
-    assert off["n"] == on["n"] == len(samples)
-    assert off["accuracy"] == on["accuracy"] == 1.0 and off["unparsed"] == on["unparsed"] == 0
-    assert off["kept_share"] == 1.0 and 0 < on["kept_share"] < 1
+    overall = summary.groups[0]
+    assert overall.group == "overall"
+    off, on = overall.settings["off"], overall.settings["pred_2d:0"]
+    assert off.n == on.n == len(samples)
+    assert off.accuracy == on.accuracy == 1.0 and off.unparsed == on.unparsed == 0
+    assert off.kept_share == 1.0 and 0 < on.kept_share < 1
     for result in evaluation.results:
         x1, y1, x2, y2 = result.sample.bbox
         assert x1 <= result.point[0] <= x2 and y1 <= result.point[1] <= y2
-    assert summary["agreement"]["pred_2d:0"] == {
-        "n": len(samples),
-        "same_outcome": len(samples),
-        "share": 1.0,
-        "lost": 0,
-        "gained": 0,
-        "same_output": len(samples),
-    }
-    groups = {(g["kind"], g["group"]) for g in summary["groups"]}
+    n = len(samples)
+    assert summary.agreement["pred_2d:0"] == Agreement(n, n, 1.0, 0, 0, n)
+    groups = {(g.kind, g.group) for g in summary.groups}
     assert {("platform", "web"), ("type", "text"), ("type", "icon")} <= groups
 
 
@@ -230,8 +225,8 @@ def test_an_oracle_aiming_beside_the_box_hits_nothing():
     evaluation, summary = run_oracle("qwen2.5", "uitars", samples, offset=1.5)
     assert all(r.outcome == "miss" and r.point is not None for r in evaluation.results)
     for name in ("off", "pred_2d:0"):
-        metrics = summary["groups"][0]["settings"][name]
-        assert metrics["accuracy"] == 0.0 and metrics["unparsed"] == 0
+        metrics = summary.groups[0].settings[name]
+        assert metrics.accuracy == 0.0 and metrics.unparsed == 0
 
 
 @pytest.mark.parametrize(
@@ -253,7 +248,7 @@ def test_unusable_answers_are_unparsed_never_hits(answer):
     evaluation = evaluate(backend, get_parser("uitars"), [sample], SETTINGS)
     assert [r.outcome for r in evaluation.results] == ["unparsed", "unparsed"]
     assert all(not r.hit and r.point is None and r.error for r in evaluation.results)
-    assert summarise(evaluation, SETTINGS)["groups"][0]["settings"]["off"]["unparsed"] == 1
+    assert summarise(evaluation, SETTINGS).groups[0].settings["off"].unparsed == 1
 
 
 def test_a_drag_counts_where_it_starts():
@@ -404,7 +399,7 @@ def test_a_tiny_random_model_runs_pruned_and_unpruned(tmp_path, tiny_models):
         assert off.seconds > 0 and on.seconds > 0
         assert (off.outcome == "unparsed") == (off.point is None)
     summary = summarise(evaluation, SETTINGS)
-    assert summary["groups"][0]["settings"]["off"]["n"] == len(samples)
+    assert summary.groups[0].settings["off"].n == len(samples)
 
 
 @pytest.mark.slow

@@ -28,11 +28,9 @@ import argparse
 import dataclasses
 import json
 import logging
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +54,7 @@ from agent.parsers import Parser, get_parser, parser_for_model
 from pixelprune import PruneConfig, format_prune_spec, parse_prune_spec
 from pixelprune.cli import OFF, add_json_option, add_out_option, add_prune_list, write_json
 from tools.grounding_output import print_summary, write_outputs
+from tools.grounding_results import DatasetInfo, Evaluation, Result, Setting, summarise
 from tools.screenspot import GroundingSetError, Sample, Skipped, load_grounding_set
 
 __all__ = [
@@ -72,46 +71,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One way of asking: unpruned (`prune` None) or pruned with a selector configuration."""
-
-    name: str
-    prune: PruneConfig | None
-
-
-@dataclass(frozen=True)
-class Result:
-    """One sample asked under one setting."""
-
-    sample: Sample
-    setting: str
-    outcome: str  # "hit", "miss" or "unparsed"
-    point: tuple[float, float] | None  # the target point in image pixels
-    action: str | None  # the parsed action's type (Click, Move, ...)
-    kept_share: float | None  # image tokens sent / image tokens of the full image
-    tokens_full: int | None
-    tokens_kept: int | None
-    pruned: bool  # the backend reports that it pruned (a stock server cannot)
-    seconds: float  # the backend call, wall time
-    timings: dict[str, float]  # the backend's own stage timings
-    output: str  # the model's raw answer
-    error: str | None  # why the answer is unparsed
-
-    @property
-    def hit(self) -> bool:
-        return self.outcome == "hit"
-
-
-@dataclass
-class Evaluation:
-    """Every result so far, the samples that could not be asked, and why the run stopped early."""
-
-    results: list[Result] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    stopped: str | None = None  # None: every sample was asked under every setting
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -161,15 +120,19 @@ def run(args: argparse.Namespace) -> int:
     finally:
         backend.close()
     evaluation.skipped[:0] = dataset.skipped
-    summary = summarise(evaluation, settings)
-    summary["dataset"] = {
-        "folder": str(dataset.folder),
-        "layout": dataset.layout,
-        "samples": len(dataset.samples),
-        "asked": len(samples),
-        "skipped": [dataclasses.asdict(s) for s in evaluation.skipped],
-    }
-    summary.update(model=backend.name, parser=parser.name, max_new_tokens=args.max_new_tokens)
+    summary = dataclasses.replace(
+        summarise(evaluation, settings),
+        dataset=DatasetInfo(
+            str(dataset.folder),
+            dataset.layout,
+            len(dataset.samples),
+            len(samples),
+            evaluation.skipped,
+        ),
+        model=backend.name,
+        parser=parser.name,
+        max_new_tokens=args.max_new_tokens,
+    )
     console = Console(stderr=args.json == "-")  # standard output holds the JSON then
     print_summary(
         summary, console if console.is_terminal else Console(width=200, stderr=console.stderr)
@@ -178,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         write_outputs(args.out, summary)
         print(f"results: {args.out}")
     if args.json is not None:
-        write_json(args.json, summary)
+        write_json(args.json, summary.to_dict())
     if evaluation.stopped:
         print(f"stopped early: {evaluation.stopped}", file=sys.stderr)
         return 1
@@ -289,107 +252,6 @@ def _target(action: Action) -> tuple[float, float] | None:
 
 
 # ---- summary ---------------------------------------------------------------------------------
-
-
-def summarise(evaluation: Evaluation, settings: Sequence[Setting]) -> dict[str, Any]:
-    """Per group and setting: accuracy, unparsed, kept share, seconds; and off-vs-on agreement."""
-    names = [s.name for s in settings]
-    by_setting = {name: [r for r in evaluation.results if r.setting == name] for name in names}
-    groups = []
-    for kind, label, keep in _groups([r.sample for r in evaluation.results]):
-        groups.append(
-            {
-                "kind": kind,
-                "group": label,
-                "settings": {
-                    name: _metrics([r for r in by_setting[name] if keep(r.sample)])
-                    for name in names
-                },
-            }
-        )
-    baseline = {r.sample.id: r for r in by_setting[names[0]]}
-    agreement = {name: _agreement(baseline, by_setting[name]) for name in names[1:]}
-    not_pruned = {  # asked to prune, answered by a backend that did not say it pruned
-        s.name: sum(not r.pruned for r in by_setting[s.name]) for s in settings if s.prune
-    }
-    return {
-        "settings": [
-            {"name": s.name, "prune": None if s.prune is None else dataclasses.asdict(s.prune)}
-            for s in settings
-        ],
-        "complete": evaluation.stopped is None,
-        "stopped": evaluation.stopped,
-        "groups": groups,
-        "agreement": agreement,
-        "not_pruned": {name: count for name, count in not_pruned.items() if count},
-    }
-
-
-def _groups(
-    samples: Iterable[Sample],
-) -> list[tuple[str, str, Callable[[Sample], bool]]]:
-    """overall, each platform, each element type, each Pro group, each platform × type.
-
-    In the order the set first names them.
-    """
-    samples = list(samples)
-    seen = list(dict.fromkeys((s.platform, s.element) for s in samples))
-    platforms = list(dict.fromkeys(p for p, _ in seen))
-    elements = list(dict.fromkeys(e for _, e in seen))
-    pro_groups = list(dict.fromkeys(s.group for s in samples if s.group is not None))
-    groups: list[tuple[str, str, Callable[[Sample], bool]]] = [("overall", "overall", _all)]
-    groups += [("platform", p, _field("platform", p)) for p in platforms]
-    groups += [("type", e, _field("element", e)) for e in elements]
-    groups += [("group", g, _field("group", g)) for g in pro_groups]
-    if len(platforms) > 1 and len(elements) > 1:
-        groups += [
-            ("platform×type", f"{p} / {e}", _both(p, e))
-            for p in platforms
-            for e in elements
-            if (p, e) in seen
-        ]
-    return groups
-
-
-def _all(sample: Sample) -> bool:
-    return True
-
-
-def _field(name: str, value: str) -> Callable[[Sample], bool]:
-    return lambda sample: getattr(sample, name) == value
-
-
-def _both(platform: str, element: str) -> Callable[[Sample], bool]:
-    return lambda sample: sample.platform == platform and sample.element == element
-
-
-def _metrics(results: list[Result]) -> dict[str, Any]:
-    seconds = [r.seconds for r in results]
-    shares = [r.kept_share for r in results if r.kept_share is not None]
-    hits = sum(r.hit for r in results)
-    return {
-        "n": len(results),
-        "hits": hits,
-        "accuracy": hits / len(results) if results else None,
-        "unparsed": sum(r.outcome == "unparsed" for r in results),
-        "kept_share": statistics.fmean(shares) if shares else None,
-        "seconds_mean": statistics.fmean(seconds) if seconds else None,
-        "seconds_median": statistics.median(seconds) if seconds else None,
-    }
-
-
-def _agreement(baseline: dict[str, Result], pruned: list[Result]) -> dict[str, Any]:
-    """How often the pruned answer hits exactly when the unpruned one does."""
-    pairs = [(baseline[r.sample.id], r) for r in pruned if r.sample.id in baseline]
-    same = sum(off.hit == on.hit for off, on in pairs)
-    return {
-        "n": len(pairs),
-        "same_outcome": same,
-        "share": same / len(pairs) if pairs else None,
-        "lost": sum(off.hit and not on.hit for off, on in pairs),  # hit unpruned, missed pruned
-        "gained": sum(on.hit and not off.hit for off, on in pairs),
-        "same_output": sum(off.output == on.output for off, on in pairs),
-    }
 
 
 def result_row(result: Result) -> dict[str, Any]:
