@@ -24,8 +24,10 @@ from pixelprune.config import PruneConfig, format_prune_spec, parse_prune_spec
 from pixelprune.errors import PruneInputError
 
 __all__ = [
+    "FAMILY_NAMES",
     "OFF",
     "SPEC_HELP",
+    "add_family_option",
     "add_json_option",
     "add_out_option",
     "add_prune_list",
@@ -37,6 +39,7 @@ __all__ = [
 
 SPEC_HELP = "METHOD[:TAU[:METRIC]], e.g. pred_2d, pred_2d:0.02, raster:0.05:mae"
 OFF = "off"  # the spec of "no pruning" in a list of settings
+FAMILY_NAMES = ("qwen2", "qwen2.5", "qwen3")  # the model families by their short names
 
 
 def prune_spec(text: str) -> PruneConfig:
@@ -200,3 +203,14 @@ def write_json(target: str, data: Any) -> None:
         sys.stdout.write(text)
     else:
         Path(target).write_text(text, encoding="utf-8")
+
+
+def add_family_option(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    *,
+    default: str | None = "qwen2.5",
+    what: str = "model family whose resize and cell size to use",
+) -> None:
+    """`--family qwen2|qwen2.5|qwen3` (dest `family`)."""
+    shown = f" (default {default})" if default else ""
+    parser.add_argument("--family", default=default, choices=FAMILY_NAMES, help=f"{what}{shown}")

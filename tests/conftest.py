@@ -65,6 +65,17 @@ TINY_FAMILIES = ["qwen2", "qwen2.5", "qwen3"]
 
 
 @pytest.fixture(scope="session")
+def qapp():
+    """One QApplication for the Qt tests, on the offscreen platform (no window reaches X)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QT_QPA_PLATFORM", "offscreen")
+        from PyQt6.QtWidgets import QApplication
+
+        app = QApplication.instance() or QApplication(["pixelprune-tests"])
+    yield app
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dirs(tmp_path_factory) -> dict[str, Path]:
     """Folders with tiny random-weight models of the three real classes, as if downloaded."""
     from tools.offline_models import build_tokenizer, save_random_model, tiny_config

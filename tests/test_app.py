@@ -34,16 +34,6 @@ WAIT_SECONDS = 10.0
 ENDED = ("finished", "stopped", "rejected", "error", "failed", "max_steps", "malformed_output")
 
 
-@pytest.fixture(scope="module")
-def qapp():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QT_QPA_PLATFORM", "offscreen")
-        from PyQt6.QtWidgets import QApplication
-
-        app = QApplication.instance() or QApplication(["test_app"])
-    yield app
-
-
 @pytest.fixture
 def make_window(qapp, tmp_path):
     """Builds app windows on a still screen with a fake pyautogui; stops and closes them after."""

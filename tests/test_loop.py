@@ -247,17 +247,24 @@ def test_pause_waits_between_steps_and_stop_ends_a_paused_run():
     agent.events.subscribe(
         lambda e: isinstance(e, StepFinished) and e.record.number == 2 and agent.pause()
     )
+    waiting = threading.Event()  # set when the loop blocks in its pause
+    unpaused, wait = agent._unpaused, agent._unpaused.wait
+
+    def pause_wait(timeout=None):
+        if not unpaused.is_set():
+            waiting.set()
+        return wait(timeout)
+
+    unpaused.wait = pause_wait
     runner = threading.Thread(target=lambda: results.append(agent.run("t")))
     results = []
     runner.start()
-    deadline = time.monotonic() + 10
-    while len(screen.calls) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
+    assert waiting.wait(10)
     assert agent.paused and len(screen.calls) == 2  # paused after step 2, no step 3 yet
+    waiting.clear()
     agent.resume()
     agent.pause()  # (the subscriber pauses only after step 2; pause again by hand)
-    time.sleep(0.3)
+    assert waiting.wait(10)
     agent.stop("stop while paused")
     runner.join(timeout=5)
     assert not runner.is_alive()

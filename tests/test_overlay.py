@@ -262,16 +262,6 @@ def shot_image(path: Path):
     return Image.open(path).convert("RGB")
 
 
-@pytest.fixture(scope="module")
-def qapp():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QT_QPA_PLATFORM", "offscreen")
-        from PyQt6.QtWidgets import QApplication
-
-        app = QApplication.instance() or QApplication(["test_overlay"])
-    yield app
-
-
 def random_selection(grid: tuple[int, int], seed: int = 0):
     keep = np.random.default_rng(seed).random(grid) < 0.4
     return Selection("random", 1, 0.0, "max", True, keep, None, 0.0)

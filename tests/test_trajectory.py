@@ -263,8 +263,10 @@ def test_a_run_whose_folder_fails_mid_run_ends_with_a_clear_error(tmp_path, monk
 
     def before_step_2(event):
         if isinstance(event, StepStarted) and event.number == 2:
-            failed.wait(5)
-            time.sleep(0.2)  # the writer thread stores its error
+            writer = agent._run.writer
+            deadline = time.monotonic() + 5
+            while writer._error is None and time.monotonic() < deadline:
+                failed.wait(0.01)  # until the writer thread has stored its error
 
     agent.events.subscribe(before_step_2)
     result = agent.run("t")

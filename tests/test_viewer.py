@@ -37,16 +37,6 @@ FINISH = "Thought: all done\nAction: finished(content='done')"
 
 
 @pytest.fixture(scope="module")
-def qapp():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QT_QPA_PLATFORM", "offscreen")
-        from PyQt6.QtWidgets import QApplication
-
-        app = QApplication.instance() or QApplication(["test_viewer"])
-    yield app
-
-
-@pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """Three steps: a click, a failed attempt then a type, finished; pruned."""
     agent = Agent(

@@ -24,7 +24,13 @@ from pixelprune import (
     resize_for_model,
     select,
 )
-from pixelprune.cli import add_json_option, add_prune_options, legacy_prune, write_json
+from pixelprune.cli import (
+    add_family_option,
+    add_json_option,
+    add_prune_options,
+    legacy_prune,
+    write_json,
+)
 from pixelprune.heatmap import overlay_heatmap, render_heatmap
 from pixelprune.selection import Selection
 from tools.image_files import ImageFileError, open_rgb
@@ -51,12 +57,7 @@ class Row:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", type=Path, metavar="IMG", help="image files")
-    parser.add_argument(
-        "--family",
-        default="qwen2.5",
-        choices=["qwen2", "qwen2.5", "qwen3"],
-        help="model family whose resize and cell size to use (default qwen2.5)",
-    )
+    add_family_option(parser)
     add_prune_options(
         parser,
         what="selector, tolerance on [0, 1] pixel values (0: lossless) and cell distance",

@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pixelprune import METHODS, get_family, resize_for_model, select
+from pixelprune.cli import add_family_option
 
 __all__ = [
     "LOSSY",
@@ -277,7 +278,7 @@ def versus_table(results: Sequence[VersusResult]) -> Table:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", default="qwen2.5", choices=["qwen2", "qwen2.5", "qwen3"])
+    add_family_option(parser)
     parser.add_argument("--repeat", type=int, default=30, help="runs per timing of ours")
     parser.add_argument("--baseline-repeat", type=int, default=2, help="runs of the torch loop")
     parser.add_argument(

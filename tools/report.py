@@ -38,7 +38,13 @@ from pixelprune import (
     get_family,
     resize_for_model,
 )
-from pixelprune.cli import add_json_option, add_out_option, add_prune_list, write_json
+from pixelprune.cli import (
+    add_family_option,
+    add_json_option,
+    add_out_option,
+    add_prune_list,
+    write_json,
+)
 from pixelprune.heatmap import overlay_heatmap, render_heatmap
 from pixelprune.selection import Selection
 from pixelprune.stats import time_select
@@ -83,12 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "images", type=Path, metavar="IMAGES_DIR", help="folder searched recursively"
     )
-    parser.add_argument(
-        "--family",
-        default="qwen2.5",
-        choices=["qwen2", "qwen2.5", "qwen3"],
-        help="model family whose resize and cell size to use (default qwen2.5)",
-    )
+    add_family_option(parser)
     add_prune_list(
         parser,
         default=" ".join([*(f"pred_2d:{t}" for t in DEFAULT_TAUS), *list(METHODS)[1:]]),

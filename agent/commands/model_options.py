@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from agent.settings import QUANTIZATIONS, api_key_from_environment
+from pixelprune.cli import add_family_option
 
 __all__ = ["add_model_arguments", "add_vision_arguments", "given", "model_settings"]
 
@@ -21,10 +22,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
     model.add_argument("--quant", choices=QUANTIZATIONS, help="default 4bit")
     model.add_argument("--parser", help="output convention (default: the model's own)")
     model.add_argument("--scripted", metavar="FILE", help="replay outputs from a JSON list")
-    model.add_argument(
-        "--family",
-        choices=["qwen2", "qwen2.5", "qwen3"],
-        help="resize geometry of a server or scripted model (server: from the model id; "
+    add_family_option(
+        model,
+        default=None,
+        what="resize geometry of a server or scripted model (server: from the model id; "
         "scripted: qwen2.5)",
     )
     add_vision_arguments(model)
