@@ -1,23 +1,11 @@
 """What a model's id (or folder) and `model_type` tell: its output convention and its family.
 
     convention_for_model("qwen2_5_vl", "ByteDance-Seed/UI-TARS-1.5-7B")   # "uitars"
-    family_for_model("ByteDance-Seed/UI-TARS-1.5-7B")                    # "qwen2.5"
 
-The id is looked at first, because fine-tunes keep their base model's `model_type` while
-answering in their own convention (UI-TARS-1.5 is a `qwen2_5_vl`, ShowUI and OS-Atlas are
-`qwen2_vl`); then the base model's own convention:
-
-    ui-tars / uitars / ui_tars  → "uitars" (UI-TARS-1.5, pixels), or "uitars-v1" (0..1000) for
-                                  the v1 releases: a `qwen2_vl` model, or an id with SFT/DPO and
-                                  no "1.5" (UI-TARS-2B-SFT, UI-TARS-7B-DPO, UI-TARS-72B-SFT)
-    showui                      → "showui"
-    os-atlas / os_atlas / osatlas → "osatlas"
-    otherwise by model_type: qwen2_5_vl → "qwen2.5-computer", qwen3_vl(_moe) → "qwen3-computer",
-                             qwen2_vl → "osatlas" (Qwen2-VL has no computer-use tool format)
-
-The whole path is searched, not only its last part, so Hugging Face cache folders
-(`models--ByteDance-Seed--UI-TARS-1.5-7B/snapshots/<hash>`) are recognised. Parsers (which
-implement the conventions) and backends (a server's model id) both ask here.
+The id is looked at first, as fine-tunes keep their base model's `model_type` (UI-TARS-1.5 is a
+`qwen2_5_vl`); then `model_type` gives the base model's convention. The whole path is searched,
+so Hugging Face cache folders (`models--ByteDance-Seed--UI-TARS-1.5-7B/...`) are recognised.
+Parsers (which implement the conventions) and backends (a server's model id) both ask here.
 """
 
 from __future__ import annotations

@@ -1,19 +1,11 @@
 """Compiled (numba) inner loops of the selectors: cell comparison, scans, union-find, hashing.
 
-Layout shared by every kernel: the image is a C-contiguous (H, W*3) array `vals` (uint8, or
-float on [0, 1]) and `words`, the same buffer viewed as unsigned words for bit-exact compares.
-Cell `i` of a grid with `cols` columns sits at rows `(i // cols) * cs ...` and covers
-`cs * 3` values (`wpc` words) of each of its `cs` rows.
-
-The scan kernels keep, for every cell already visited, `ref[i]`: the cell whose original pixels
-stand for cell i in the reconstruction. A kept cell stands for itself; a dropped cell stands for
-whatever its prediction stands for. Comparing `ref`s instead of copying pixels is what makes the
-anchored τ>0 mode (compare against the reconstruction, no drift) cost no more than the plain one,
-and it short-cuts flat areas, where all refs point to one cell and compares are free.
-
-Pixels are read as little as possible: one vectorised pass builds a left/up identity map
-(`neighbour_identity`), a union-find (`classes`) remembers identities proven since, row sums
-bound mae/rmse from below, and only pairs none of these settle are compared pixel by pixel.
+Layout: `vals` is the C-contiguous (H, W*3) image (uint8, or float on [0, 1]), `words` the same
+buffer as unsigned words for bit-exact compares; cell `i` of `cols` columns sits at rows
+`(i // cols) * cs ...` and covers `cs * 3` values (`wpc` words) of each of its `cs` rows. Scans
+keep `ref[i]`, the cell whose original pixels stand for cell i in the reconstruction, so anchored
+τ>0 costs no more than plain and flat areas compare free. Pixels are read only where
+`neighbour_identity`, the union-find (`classes`) and row-sum bounds settle nothing.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tools import make_corpus
+from tools.dev import make_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "corpus"

@@ -36,7 +36,7 @@ from agent.server.engine import Engine
 from agent.server.runner import bind, running_server
 from agent.server.settings import ServerSettings
 from pixelprune import PruneConfig
-from tools import load_server
+from tools.dev import load_server
 
 MODEL_ID = "tiny-qwen2.5"
 MAX_TOKENS = 6

@@ -1,19 +1,11 @@
 """`main.py bench`: selector, model and loop-overhead benchmarks in one run, one table of ratios.
 
-    python main.py bench                        # CPU: qwen2.5-vl-3b cut to depth 2 (~10 min)
-    python main.py bench --quick                # a fast look: small repeats, one of everything
     python main.py bench --device cuda --quant 4bit --depth full --models qwen2.5-vl-7b
-    python main.py bench --skip model --json bench.json
 
-Runs tools/bench_prune.py (pred_2d against the torch baselines), tools/bench_model.py (random
-weights in the published configs: vision, prefill and decode, full vs pruned) and
-tools/bench_loop.py (the real agent loop on a private Xvfb: capture, prune, parse, overlay,
-run folder), then prints every ratio with both of its parts, all measured in this run — except
-the GPU model step that the loop overhead is also compared with, which is read from
-docs/bench/h200-e2e-4bit-step.json (the figures of docs/bench/h200-e2e-4bit.log) and labelled
-as recorded. `--json FILE` keeps every raw number and the machine description. The CPU is
-often shared, so ratios of parts measured side by side are what to read; absolute times move
-with the load.
+Runs tools/bench_prune.py, tools/bench_model.py and tools/bench_loop.py and prints every ratio
+with both its parts, all measured in this run except the GPU model step of the loop overhead,
+read from docs/bench/h200-e2e-4bit-step.json and labelled "recorded". `--json FILE` keeps every
+raw number and the machine. Read ratios, not absolute times: the CPU is often shared.
 """
 
 from __future__ import annotations

@@ -2,25 +2,11 @@
 
     python -m tools.bench_loop [--sizes 1920x1080,2560x1440] [--steps 10] [--overlays translucent]
 
-For each screen size it starts a private Xvfb (tools/xvfb.virtual_display) with xterms full of
-text and runs the real `Agent` loop on it: dry-run mode, mss captures of that display, the
-UI-TARS parser, a run folder (as `main.py run` keeps by default), history as configured by
-default, and the live overlay (ui.overlay.Overlay, on Qt's offscreen platform) following the
-agent's events. The model is a `ScriptedBackend` that answers a realistic UI-TARS click at once:
-it prunes exactly as a backend does (resize to the model's input, selection, the selection cache
-for resent history screenshots) and adds no model time, so what is left is the loop's overhead.
-
-Stage times are the loop's own: capture, prune, parse and act from each `StepRecord`'s timings;
-overlay is the time its event handler took for the step's events (it rebuilds its heatmap layer
-once per selection; Qt's painting runs later on the GUI thread, not the agent's, and is not in
-it); record is what the step took after its own total and before `StepFinished` (queueing the
-run folder's screenshot, mask and JSON line for the writer thread); other is the rest (prompt
-building, frame mapping, events).
-The first step warms up (mss connection, compiled selectors) and is reported apart.
-
-The overhead is compared with a model step: the one recorded on an H200
-(docs/bench/h200-e2e-4bit-step.json, not measured here) and, in tools/bench_all.py, the model
-benchmark's time measured in the same run. Target: overhead < 5 % of the model's time.
+The real `Agent` loop in dry-run on a private Xvfb (setup: README "Benchmarks in one command"),
+with a `ScriptedBackend` that prunes as a backend does and adds no model time. Stage times come
+from each `StepRecord`; overlay excludes Qt's painting (GUI thread), record is queueing the run
+folder's files, other the rest; the first step is a warm-up, reported apart. Target: overhead
+< 5 % of a model step (the H200 one recorded in docs/bench/h200-e2e-4bit-step.json).
 """
 
 from __future__ import annotations

@@ -1,22 +1,11 @@
 """Agent-step benchmark: one realistic step, stock transformers against what this runtime does.
 
-    python -m tools.bench_model --step --models qwen2.5-vl-3b --depth 2          # CPU
     python -m tools.bench_model --step --models qwen2.5-vl-7b --quant 4bit --json step.json
 
-The step: three screenshots (history 2: the first two were in the previous step's prompt), a
-UI-TARS-style prompt, an answer of `--answer-tokens` new tokens (80, a UI-TARS-length thought
-and action). Three variants, measured side by side in one run on random weights in the
-published config:
-- stock: the model as transformers ships it (per-window vision attention; with 4bit/8bit the
-  vision tower quantized too) and its own `generate` on the unpruned prompt;
-- pruned: the same stock model through `LocalVLM` with PixelPrune τ=0, no vision cache;
-- fast: pruned, plus the vision cache (the two history screenshots come from the previous
-  step), one attention call per vision layer and an unquantized vision tower.
-Per variant: ms per stage (preprocess, prune, vision, prefill), time to first token (prune +
-vision + prefill: the model's work from pixels in hand; preprocessing is reported apart),
-decode ms per token, the tokens that entered the vision tower (cells), and peak CUDA memory.
-Medians of `--repeat` runs after a warm-up; every "fast" run starts from a cache that holds
-exactly the previous step's two screenshots.
+Three screenshots (history 2), a UI-TARS-style prompt and `--answer-tokens` (80) new tokens, on
+random weights in the published config; variants stock, pruned and fast as in README ("Faster
+agent steps"). Medians of `--repeat` runs after a warm-up; every "fast" run starts from a cache
+that holds exactly the previous step's two screenshots.
 """
 
 from __future__ import annotations

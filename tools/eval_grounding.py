@@ -1,25 +1,12 @@
 """`main.py eval-grounding`: click accuracy on a ScreenSpot-format set, pruning off vs on.
 
-    python main.py eval-grounding ScreenSpot-v2/ --model ByteDance-Seed/UI-TARS-1.5-7B
     python main.py eval-grounding DIR --model PATH --prune pred_2d:0 pred_2d:0.05 --out results
-    python main.py eval-grounding DIR --scripted outputs.json --parser uitars --limit 20
 
-Every sample is asked once per setting, unpruned ("off") first and then each `--prune SPEC`
-(default `pred_2d:0`), with the very prompt the agent would build: the parser's prompt with the
-instruction as the task and the screenshot as the current screen. The answer is parsed and mapped
-with `agent.coords` exactly as the agent maps it, the screenshot standing for a monitor at (0, 0)
-with scale 1. A sample is a hit when the action's target point — the point of a click, a hover,
-a scroll or a typing action, the start of a drag — lands in the box, edges included. An answer
-that does not parse, maps outside the image or names no target point is "unparsed": a miss,
-counted apart and never guessed. There is no retry.
-
-A scripted run (`--scripted FILE`) consumes one answer per sample and setting, in this order:
-sample 1 off, sample 1 with each --prune setting, sample 2 off, ... (after `--limit`).
-
-The table, summary.md and the plot are made by `tools/grounding_output.py` from the summary.
-
-Exit status: 0 when every sample was asked, 1 when the run stopped early (Ctrl-C, the model
-failed), 2 for bad input (set folder, model, options). Whatever was measured is still reported.
+Each sample is asked unpruned ("off"), then per `--prune SPEC` (default `pred_2d:0`), with the
+agent's prompt and `agent.coords` mapping; hit and "unparsed" rules: docs/grounding.md. A
+`--scripted` file gives one answer per sample and setting: sample 1 off, then its settings, ...
+Tables and plot: `tools/grounding_output.py`. Exit status: 0 every sample asked, 1 stopped early
+(Ctrl-C, model failure), 2 bad input; whatever was measured is still reported.
 """
 
 from __future__ import annotations

@@ -3,18 +3,10 @@
     dataset = load_grounding_set("ScreenSpot-v2/")
     dataset.layout, dataset.samples, dataset.skipped
 
-Layouts (as the datasets are published):
-- ScreenSpot (v1, SeeClick): `screenspot_{mobile,desktop,web}.json` + `screenspot_imgs/`;
-  entries {img_filename, bbox: [x, y, w, h], instruction, data_type, data_source}.
-- ScreenSpot-v2 (OS-Copilot/ScreenSpot-v2): `screenspot_{desktop,mobile,web}_v2.json` +
-  `screenspotv2_image/` (unzipped from screenspotv2_image.zip); entries as in v1.
-- ScreenSpot-Pro (likaixin/ScreenSpot-Pro): `annotations/*.json` + `images/`, where
-  `img_filename` is relative to `images/`; entries {img_filename, bbox: [x1, y1, x2, y2],
-  instruction, ui_type, platform, application, group, img_size}.
-
-Every sample's box is turned into (x1, y1, x2, y2) image pixels. An entry that cannot be used (a
-missing field, a box that is not four numbers enclosing an area, an image that is not there or
-not readable) is listed in `skipped` with its reason; it never stops the rest from loading.
+Layouts as published (docs/grounding.md): v1 and v2 boxes are [x, y, w, h], ScreenSpot-Pro's
+[x1, y1, x2, y2] with `img_filename` relative to `images/`; every box becomes (x1, y1, x2, y2)
+image pixels. An unusable entry (missing field, box enclosing no area, missing or unreadable
+image) is listed in `skipped` with its reason and never stops the rest from loading.
 """
 
 from __future__ import annotations

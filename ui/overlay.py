@@ -3,27 +3,11 @@
     overlay = Overlay()
     overlay.attach(agent)            # follows its events; hidden around each of its captures
 
-A frameless, always-on-top window over the captured monitor that takes no input (clicks and
-keys go to the windows below). It draws the kept-cell heatmap mapped from the model's resized
-grid to the monitor's pixels (the rule of `pixelprune.render_heatmap`: pixel x belongs to cell
-x * cols // width), a marker where the proposed action lands, and a HUD: step, kept/full tokens,
-vision/prefill/decode times and the latency saved this step and in total ("measured" on a
-calibration step, "est." against a stored baseline, "?" when the backend cannot time stages),
-and on a line of its own what the vision cache saved (images reused instead of encoded again;
-never added to pruning's saving).
-
-With a compositing manager (every Windows/macOS desktop, most Linux ones) the heatmap is a
-translucent tint. Without one (plain X11, Xvfb) translucency would paint the screen black, so
-the window is shaped to what it draws and kept cells get an opaque square at their centre instead.
-
-Drawing is cheap enough to run next to the agent loop (a few ms per step at 1080p, where a full
-redraw cost 60-260 ms): each selection's heatmap layer (the tint, or the squares and their
-shape) is built once, the marker and HUD are painted over it and only their boxes repainted
-when they change, and an event that changes nothing drawn (StepStarted) costs nothing.
-
-The agent never sees the overlay: it is a capture guard, hidden (and the screen given
-`settle_seconds` to repaint) before every grab and shown again after. Ctrl+Shift+F10 toggles the
-heatmap and Ctrl+Shift+F11 the HUD (global hotkeys: the window never has focus).
+A click-through, always-on-top window that the agent never sees: hidden before every grab (with
+`settle_seconds` to repaint) and shown after; without a compositor it is shaped, with opaque
+squares instead of a tint. The vision cache's saving is shown apart, never added to pruning's.
+Each selection's heatmap layer is built once and only changed boxes are repainted (a few ms per
+step at 1080p; a full redraw cost 60-260 ms).
 """
 
 from __future__ import annotations

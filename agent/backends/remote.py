@@ -1,25 +1,12 @@
 """`OpenAICompatibleBackend`: the agent's model behind an OpenAI-compatible HTTP server.
 
     backend = OpenAICompatibleBackend("http://gpu-box:8000/v1", "ByteDance-Seed/UI-TARS-1.5-7B")
-    agent = Agent(backend, mode="confirm")
 
-It speaks Chat Completions, so it drives this project's `main.py serve`, vLLM, SGLang, Ollama
-(`/v1`) and LM Studio with the very prompts and parsers of the local backend: the parsers'
-`{"type": "image"}` parts become `image_url` parts carrying the screenshots as data URLs, in order.
-
-Pruning is the server's business, and only the server can say it happened. The `pixelprune`
-request field that `agent/server` defines goes only to a server that accepts it: this project's
-server, which lists its models as owned by "pixelprune-agent" (`prune_extension="auto"`), or any
-server when told to (`True`); vLLM before late 2024 refuses unknown fields with a 400. Kept
-and full image tokens and the keep masks come from the reply's `usage.pixelprune`; a server
-that does not report them (vLLM and the others run the stock model) leaves them None, so the
-agent shows them as unknown and never as pruned.
-
-The absolute-pixel output conventions are relative to the model's own resize of a screenshot,
-which the client computes from the model family and its processor's pixel bounds: given, or the
-family inferred from the model id with the family's released bounds. A server started with other
-bounds (vLLM `--mm-processor-kwargs`) needs them given here too; this project's server reports
-its grids, and a grid that disagrees with the client's is an error rather than a misplaced click.
+Chat Completions with the local backend's prompts and parsers; image parts become data-URL
+`image_url` parts, in order. The `pixelprune` field goes only to this project's server
+(`prune_extension="auto"`) or when forced (`True`): older vLLM answers 400 to unknown fields.
+Kept/full tokens and masks come only from `usage.pixelprune`, else None (never "pruned"). The
+model's resize is computed here; a server grid that disagrees is an error. See docs/serving.md.
 """
 
 from __future__ import annotations

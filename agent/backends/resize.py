@@ -1,20 +1,10 @@
 """Pillow's BICUBIC resize, pixel for pixel, in torch integer arithmetic.
 
-The model's processor resizes every screenshot with `PIL.Image.resize(size, BICUBIC)`: 40-60 ms
-per 1080p image on one CPU core, the largest part of an agent step's overhead on a GPU machine.
-The model has to see exactly the processor's pixels, so this is not "a bicubic resize" but
-Pillow's own (src/libImaging/Resample.c, 8 bits per channel) redone step by step:
-- per output column (row), the filter taps and weights are computed in float64 exactly as the C
-  code does it (same operations in the same order; NumPy's float64 is the same IEEE double), then
-  turned into 22-bit fixed point with the same rounding;
-- the weights are applied in int32 (gather, multiply, add; integer sums do not depend on order),
-  rounded and clipped to uint8 as Pillow's `clip8`: horizontal pass first, then vertical, each
-  skipped when that side keeps its size; Pillow 13 runs the vertical pass first when the height
-  shrinks much more than the width, and so does this (read from the installed Pillow).
-It runs wherever the tensor is, so on the model's GPU. Tests compare every pixel with Pillow's.
-
-The tables assume C's double arithmetic without fused multiply-add, which is how Pillow's x86-64
-wheels are built; the tests would show a Pillow built otherwise.
+Pillow's own resample (src/libImaging/Resample.c, 8 bits per channel) redone on the tensor's
+device, so the model sees exactly the processor's pixels (Pillow takes 40-60 ms per 1080p image
+on one core): float64 taps and weights as the C code computes them, 22-bit fixed point, int32
+sums, `clip8`, and the pass order of the installed Pillow. It assumes C doubles without fused
+multiply-add, as Pillow's x86-64 wheels are built; the tests compare every pixel with Pillow's.
 """
 
 from __future__ import annotations

@@ -2,23 +2,11 @@
 
     enable_one_call_attention(model)   # the vision sub-config only; the language tower keeps sdpa
 
-Stock transformers splits a vision layer's packed sequence at `cu_seqlens` and calls SDPA once
-per image (Qwen2-VL, Qwen3-VL) or once per 112 px window (Qwen2.5-VL: ~170 calls per layer for
-a 1080p screenshot, ~5,000 per forward). It hands the whole packed sequence with its
-`cu_seqlens` to the attention function in one call only when the implementation's name contains
-"flash" (`is_flash_attention_requested`), hence this function's name. It is registered through
-transformers' public `AttentionInterface` under a name of its own and selected on the vision
-sub-config of one loaded model, so every other model in the process stays stock.
-
-What the one call runs:
-- CUDA with bf16/fp16 and `torch.nn.attention.varlen` present: its variable-length kernel on the
-  packed sequence (no padding).
-- elsewhere (the CPU, float32, older torch): one batched SDPA over the segments padded to the
-  longest, with a key-padding mask. On this CPU it is as fast as a call per window (a dense
-  block-diagonal mask was measured no faster, nested tensors 10x slower).
-
-Empty segments (windows whose cells were all pruned) are dropped before the padded call; the
-varlen kernel takes them as they are.
+Registered through transformers' `AttentionInterface` under its own name containing "flash" (so
+the whole packed sequence comes with its `cu_seqlens`), selected on one model's vision sub-config;
+other models stay stock. It runs torch's varlen kernel on CUDA bf16/fp16 when
+`torch.nn.attention.varlen` exists, else one batched SDPA over segments padded to the longest with
+a key-padding mask, empty segments dropped (nested tensors were measured 10x slower).
 """
 
 from __future__ import annotations

@@ -1,24 +1,12 @@
 """Qwen2.5-VL and Qwen3-VL computer use: one `<tool_call>{"name": "computer_use", …}</tool_call>`.
 
-The system prompt is the `computer_use` function schema in Qwen's `<tools>` block (the Qwen-Agent
-Nous function-call layout the cookbooks use). Qwen2.5-VL is told the resolution of the resized
-image it sees and answers in its absolute pixels (`Space.PIXELS`); Qwen3-VL is told "1000x1000"
-and answers in relative coordinates (`Space.NORM_1000`): the Qwen3-VL cookbook maps x to
-x / 1000 * width, the OSWorld Qwen3-VL agent x / 999 * width; we take the cookbook's 0..1000,
-which differs from the other by under 0.1 %.
-
-Choices where the convention does not fit one checked action:
-- `left_click_drag` drags from where the pointer is (where the previous action left it) to
-  `coordinate`: a `Drag` with no start. A `start_coordinate`, which some agents add, is used
-  when present.
-- `scroll`/`hscroll` give `pixels` (positive: up / right, negative: down / left); one wheel
-  click is taken as 100 pixels, rounded up, so -250 is 3 clicks down. Zero or more than 100
-  clicks is an error.
-- `terminate` becomes `Finished` with the status ("success"/"failure") as its answer; `answer`
-  becomes `Finished` with the text. Clicks need a `coordinate` (no click "wherever the pointer is").
-History is text: each earlier answer, in one line, under "Previous actions"; earlier screenshots
-are not resent. The text before the tool call is the thought (without `<think>` tags and the
-"Action:" label the response format asks for).
+The system prompt is the `computer_use` schema in Qwen's `<tools>` block. Qwen2.5-VL answers in
+pixels of its resized image (`Space.PIXELS`), Qwen3-VL in 0..1000 (`Space.NORM_1000`, the
+cookbook's x / 1000 * width; OSWorld's / 999 differs by under 0.1 %). `left_click_drag` drags
+from the pointer unless `start_coordinate` is given; scroll `pixels` (positive: up/right) are 100
+per wheel click, rounded up, 1..100 clicks; `terminate`/`answer` become `Finished`; clicks need a
+`coordinate`. History is text only ("Previous actions"); the text before the tool call is the
+thought (without `<think>` tags or the "Action:" label).
 """
 
 from __future__ import annotations

@@ -1,19 +1,11 @@
 """ShowUI: `{'action': 'CLICK', 'value': None, 'position': [0.49, 0.42]}`, positions in 0..1.
 
-The grounding answer is a bare `[x, y]` (a click); the navigation answer is one Python-literal
-dict, read with `ast.literal_eval` (never `eval`). ShowUI likes to plan several dicts ahead;
-those answers are rejected like any other with several actions.
-
-Verbs, with the desktop action space the prompt offers (ShowUI's web list, plus OOTB's ESC):
-CLICK/TAP → Click, SELECT → Click (opens or picks the option), HOVER → Move, ENTER/ESC → KeyPress,
-SCROLL (value: up/down/left/right, optional position) → Scroll of the default amount,
-SELECT_TEXT ([[x1,y1],[x2,y2]]) → Drag, ANSWER → Finished, INPUT → TypeText that clicks its
-position first (or types at the keyboard focus when the position is None). Other ShowUI verbs
-(COPY, PRESS, SWIPE) are errors.
-
-Prompt layout (ShowUI's quick start): one user turn with the instructions, the task, the earlier
-steps (their screenshot where `PastStep.image` still has one, then their answer) and the current
-screenshot last.
+Grounding answers are a bare `[x, y]` click; navigation answers one Python-literal dict, read with
+`ast.literal_eval` (never `eval`); several dicts are rejected like any multi-action answer. Verbs:
+CLICK/TAP/SELECT → Click, HOVER → Move, ENTER/ESC → KeyPress, SCROLL → Scroll (default amount),
+SELECT_TEXT → Drag, ANSWER → Finished, INPUT → TypeText, clicking its position first if any;
+COPY, PRESS, SWIPE are errors. Prompt (ShowUI's quick start): one user turn with instructions,
+task, earlier steps (screenshot if `PastStep.image` has one, then answer), current screenshot last.
 """
 
 from __future__ import annotations

@@ -1,27 +1,11 @@
 """Load test of `main.py serve`: simulated agents sending chat requests with real screenshots.
 
     python -m tools.dev.load_server --spawn-tiny --agents 4 --requests 6 --image-size 960x540
-    python -m tools.dev.load_server --url http://127.0.0.1:8000 \
-        --model ByteDance-Seed/UI-TARS-1.5-7B
 
-Each of --agents threads plays one agent: it sends its --requests chat requests one after the
-other (as an agent loop does), each with a screenshot from tests/data and a text with a unique
-nonce and a filler whose length grows with the request's number. Loopback servers only: this
-is a load generator, and it refuses to point one at another machine.
-
-Whether every answer reached the request it belongs to is checked, not assumed. First every
-request is sent once, alone (the reference pass, also the sequential baseline). Its answer's
-fingerprint (prompt tokens, full and kept image tokens, keep masks) depends only on that
-request, not on batching or numerics, and the fingerprints are checked to be pairwise distinct
-(the filler makes prompt lengths differ within an agent, the screenshots' masks differ between
-agents). So in the concurrent pass an answer given to the wrong request cannot go unnoticed,
-even from a random-weight model whose texts all look alike. Response ids must all differ. The
-texts are compared with the reference too and reported: greedy decoding is deterministic, but
-on a real model in bf16 a batch's padding may flip a near-tie token, so a differing text is
-reported rather than counted as a lost answer.
-`--spawn-tiny` starts its own server on a tiny random-weight Qwen2.5-VL (tools/offline_models)
-so it runs without weights; its throughput says nothing about a real model's speed, only about
-the server's overhead and correctness under concurrency.
+Loopback servers only. Each request is first sent alone (reference and sequential baseline); in
+the concurrent pass each answer must carry its own request's fingerprint (checked pairwise
+distinct) and a unique id. A text differing from the reference is reported, not counted as lost
+(bf16 batch padding may flip a near-tie token). Details: docs/serving.md.
 Exit status: 0 all answered and attributed, 1 errors, lost or mismatched answers, 2 bad input.
 """
 

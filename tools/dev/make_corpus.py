@@ -1,23 +1,12 @@
 """Render the screenshot corpus (tests/data/corpus): real desktop scenes at 1080p and 1440p.
 
-Each scene is a real X desktop: Xvfb with openbox (window frames), a tint2 panel (launchers and
-a taskbar, no clock) and a plain wallpaper, on which real programs open windows: xterm with shell
-sessions (ls, man, a Python REPL, top, less), Chromium on local documentation from
-/usr/share/doc, the mousepad and xedit editors, galculator and xcalc, PyQt6 dialogs, and desktops
-mixing several overlapping windows. Commands are typed with xdotool, as a user types them, and
-the screen is captured with mss, as the agent captures it.
-
     python -m tools.dev.make_corpus [--out tests/data/corpus] [--only SCENE ...]
                                 [--sizes 1920x1080,2560x1440] [--list]
 
-Writes <scene>-<W>x<H>.png and manifest.json (file, scene, kind, size and what is on screen);
---only updates those scenes' entries and keeps the others. Layouts are written for 1920x1080
-and scaled to the screen; fonts keep their size, so a larger screen shows more text, as a larger
-monitor does. Content avoids clocks and dates (top's header is the exception).
-
-Run as root, the desktop's programs run as `nobody`, as on a desktop that is not root's (mousepad
-shows a root warning otherwise); the Qt dialogs run as the caller, as they need this project's
-Python. Needs the Debian packages of tools/install.sh.
+Each scene is a real Xvfb desktop (openbox, tint2, real programs typed into with xdotool), captured
+with mss as the agent captures it; scenes and rules: docs/report.md. Writes <scene>-<W>x<H>.png and
+manifest.json; --only updates those entries and keeps the others. Content avoids clocks and dates
+(top's header excepted). As root, desktop programs run as `nobody`, the Qt dialogs as the caller.
 """
 
 from __future__ import annotations

@@ -3,17 +3,10 @@
     python -m tools.dev.make_grounding_set                      # → tests/data/grounding (v2)
     python -m tools.dev.make_grounding_set --layout pro --out DIR
 
-Each page marks its targets with `data-instruction` ("click the Save button") and `data-type`
-(text: found by its words; icon: an icon or a widget). Headless Chromium, driven over
-`--remote-debugging-pipe`, renders every page at each size with device scale factor 1 and, in the
-same page instance, reads each target's `getBoundingClientRect()` and takes the screenshot: the
-boxes come from the very layout that was captured. Every box is then checked against the pixels
-(`check_alignment`) and a set whose boxes do not sit on their elements is not written.
-
-`--layout v2` (default) writes `screenspot_web_v2.json` + `screenspotv2_image/`; `--layout pro`
-writes `annotations/web.json` + `images/web/`, the ScreenSpot-Pro layout. Entries carry the
-format's own fields plus `boxed` (the element has a visible border or fill), which the alignment
-check uses and readers ignore.
+Pages mark targets with `data-instruction` and `data-type` (text or icon). Boxes come from the
+captured page instance (docs/grounding.md); a set whose boxes fail `check_alignment` against the
+pixels is not written. Entries add `boxed` (visible border or fill) to the format's fields: the
+alignment check uses it, readers ignore it.
 """
 
 from __future__ import annotations
