@@ -58,6 +58,9 @@ for _ in $(seq 100); do
 done
 wm_ready || { echo "openbox did not start:" >&2; cat "$workdir/openbox.log" >&2; exit 2; }
 
+# The selector kernels compiled and cached first (about a second when cached; about 80 s on a
+# fresh checkout), so no test's own time limit pays for numba's first compilation.
+.venv/bin/python -c "from pixelprune.selectors import compile_kernels; compile_kernels()" || exit 1
 .venv/bin/python -m pytest "$@"
 status=$?
 if [ "$status" -eq 5 ]; then
