@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -39,6 +40,7 @@ from pixelprune import PruneConfig
 from tools.dev import load_server
 
 MODEL_ID = "tiny-qwen2.5"
+JSON = {"content-type": "application/json"}
 MAX_TOKENS = 6
 SIZES = [(224, 168), (196, 140), (252, 112), (168, 224), (140, 140), (280, 84)]
 
@@ -412,7 +414,9 @@ def bad_requests(shot: Image.Image, file_root: Path) -> dict[str, tuple[Any, int
 def test_bad_input_gets_an_error_body_and_the_server_lives_on(url, shots, file_root):
     for name, (body, status, kind, code) in bad_requests(shots[0], file_root).items():
         if isinstance(body, bytes):
-            response = httpx.post(f"{url}/v1/chat/completions", content=body, timeout=60)
+            response = httpx.post(
+                f"{url}/v1/chat/completions", content=body, timeout=60, headers=JSON
+            )
         else:
             response = post(url, body)
         try:
@@ -420,7 +424,7 @@ def test_bad_input_gets_an_error_body_and_the_server_lives_on(url, shots, file_r
         except AssertionError as error:
             raise AssertionError(f"{name}: {error}") from None
     too_big = b'{"model": "' + b"x" * settings().max_body_bytes + b'"}'
-    response = httpx.post(f"{url}/v1/chat/completions", content=too_big, timeout=60)
+    response = httpx.post(f"{url}/v1/chat/completions", content=too_big, timeout=60, headers=JSON)
     assert_error(response, 413, "invalid_request_error", "body_too_large")
     assert_error(httpx.get(f"{url}/v1/chat/completions"), 405, "invalid_request_error", None)
     assert httpx.get(f"{url}/health").json()["status"] == "ok"
@@ -447,6 +451,13 @@ class GatedVLM:
 
     def input_size(self, width: int, height: int) -> tuple[int, int]:
         return self.vlm.input_size(width, height)
+
+    @property
+    def context_length(self) -> int:
+        return self.vlm.context_length
+
+    def prompt_tokens(self, request) -> int:
+        return self.vlm.prompt_tokens(request)
 
     def generate_batch(self, requests, **options):
         assert self.gate.wait(60)
@@ -625,3 +636,242 @@ def test_serve_command_serves_until_ctrl_c(tiny_model_dirs, shots, monkeypatch):
     assert status == 0
     assert responses[0].status_code == 200, responses[0].text
     assert responses[0].json()["usage"]["pixelprune"]["pruned"] is True
+
+
+# ---- limits and hardening: each of these was a way to hold or misuse the server ----------------
+
+
+def test_a_prompt_longer_than_the_context_is_refused_before_the_model(url, engine, vlm):
+    served = queue(url)["served"]
+    words = "click the button " * 60_000  # ~1 MB of text: far past the 32k-token context
+    response = post(url, payload(words))
+    assert_error(response, 400, "invalid_request_error", "context_length_exceeded")
+    message = response.json()["error"]["message"]
+    assert f"at most {vlm.context_length - MAX_TOKENS}" in message
+    assert queue(url)["served"] == served  # the model never saw it
+
+
+def test_prompt_tokens_count_what_the_model_will_be_given(vlm, shots):
+    from agent.backends.local import Request
+
+    for count in (0, 1, 2):
+        request = Request(shots[:count], model_messages("Open the menu.", count))
+        reply = vlm.generate_batch([request], prune=None, max_new_tokens=1)[0]
+        assert vlm.prompt_tokens(request) == reply.prompt_tokens
+
+
+def test_a_prompt_token_cap_of_the_server(engine, shots):
+    capped = settings(max_prompt_tokens=60)
+    with running_server(create_app(engine, capped)) as server:
+        assert post(server.url, payload("hi")).status_code == 200
+        response = post(server.url, payload("hi", data_url(shots[0])))
+        assert_error(response, 400, "invalid_request_error", "context_length_exceeded")
+        assert "at most 60" in response.json()["error"]["message"]
+
+
+def test_a_cancelled_request_gets_no_more_tokens(vlm, shots):
+    from agent.backends.local import Request
+
+    going = Request([shots[0]], model_messages("Describe it.", 1))
+    gone = Request([shots[1]], model_messages("Describe it.", 1))
+    gone.cancelled.set()
+    full, cut = vlm.generate_batch([going, gone], prune=None, max_new_tokens=8)
+    assert len(cut.token_ids) == 1 and not cut.stopped  # the prefill's token, then nothing
+    alone = vlm.generate([shots[0]], model_messages("Describe it.", 1), max_new_tokens=8)
+    assert full.token_ids == alone.token_ids  # the other prompt of the batch is unharmed
+
+
+class RunningVLM(GatedVLM):
+    """A model that stays inside its decode loop until the request is cancelled."""
+
+    def generate_batch(self, requests, **options):
+        self.batch_sizes.append(len(requests))
+        self.gate.set()  # running now
+        for request in requests:
+            assert request.cancelled.wait(60)
+        return self.vlm.generate_batch(requests, **options)
+
+
+def test_a_client_that_leaves_ends_its_running_request(vlm, shots):
+    running = RunningVLM(vlm)
+    engine = Engine(running, max_concurrency=1, max_queue=1)  # type: ignore[arg-type]
+    try:
+        with running_server(create_app(engine, settings())) as server:
+            leaving = raw_request(server.url, payload("Scroll down.", data_url(shots[0])))
+            assert running.gate.wait(30)
+            assert queue(server.url)["running"] == 1
+            leaving.close()
+            wait_until(lambda: queue(server.url)["running"] == 0)
+            assert queue(server.url)["served"] == 1
+    finally:
+        engine.close(timeout=30)
+
+
+def test_a_batch_holds_at_most_its_pixel_budget(vlm, shots):
+    pixels = shots[0].width * shots[0].height
+    gated = GatedVLM(vlm)
+    engine = Engine(gated, max_concurrency=4, max_queue=8, max_batch_pixels=2 * pixels)  # type: ignore[arg-type]
+    budget = settings(max_image_pixels=pixels, max_batch_pixels=2 * pixels)
+    request = payload("Scroll down.", data_url(shots[0]))
+    try:
+        with running_server(create_app(engine, budget)) as server:
+            pending = []
+            for n in range(5):
+                pending.append(in_thread(lambda: post(server.url, request)))
+                wait_until(lambda n=n: held(server.url) == n + 1)
+            gated.gate.set()
+            assert [join().status_code for join in pending] == [200] * 5
+            two = post(server.url, payload("x", data_url(shots[0]), data_url(shots[0])))
+            assert two.status_code == 200, two.text  # exactly the budget
+    finally:
+        gated.gate.set()
+        engine.close()
+    assert gated.batch_sizes[0] == 1 and max(gated.batch_sizes) == 2  # never 4 at 2 images' room
+
+
+def test_images_past_the_pixel_budget_are_refused_413(engine, shots):
+    pixels = shots[0].width * shots[0].height
+    budget = settings(max_images=3, max_image_pixels=pixels, max_batch_pixels=2 * pixels)
+    with running_server(create_app(engine, budget)) as server:
+        response = post(server.url, payload("x", *[data_url(shots[0])] * 3))
+    assert_error(response, 413, "invalid_request_error", "too_many_pixels")
+    assert "image 3" in response.json()["error"]["message"]
+
+
+def test_only_json_bodies_and_this_servers_host_names(engine):
+    hosts = frozenset({"localhost", "127.0.0.1", "::1"})
+    with running_server(create_app(engine, settings(allowed_hosts=hosts))) as server:
+        body = json.dumps(payload("hi")).encode()
+        chat = f"{server.url}/v1/chat/completions"
+        plain = httpx.post(chat, content=body, headers={"content-type": "text/plain"})
+        assert_error(plain, 415, "invalid_request_error", "unsupported_media_type")
+        form = httpx.post(
+            chat, content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+        )
+        assert_error(form, 415, "invalid_request_error", "unsupported_media_type")
+        for host in ("evil.example", "evil.example:8000", "127.0.0.1.evil.example"):
+            rebound = httpx.get(f"{server.url}/health", headers={"host": host})
+            assert_error(rebound, 421, "invalid_request_error", "misdirected_request")
+        port = server.port
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "LOCALHOST"):
+            assert httpx.get(f"{server.url}/health", headers={"host": host}).status_code == 200
+        ok = httpx.post(
+            chat, content=body, headers={"content-type": "application/json; charset=utf-8"}
+        )
+        assert ok.status_code == 200, ok.text
+
+
+def test_one_answer_for_any_path_outside_the_folder(url, file_root):
+    outside = [
+        (file_root.parent / "outside.png").as_uri(),  # exists
+        (file_root.parent / "not-there.png").as_uri(),  # does not
+        f"file://{file_root}/../not-there-either.png",
+        "file:///etc/passwd",
+        "file:///no/such/dir/x.png",
+    ]
+    answers = [post(url, payload("x", uri)) for uri in outside]
+    for answer in answers:
+        assert_error(answer, 403, "permission_error", "file_url_outside_root")
+    assert len({answer.text for answer in answers}) == 1
+
+
+def test_the_body_is_parsed_off_the_event_loop(engine, monkeypatch):
+    from agent.server import app as server_app
+
+    parsing, release = threading.Event(), threading.Event()
+    original = server_app.parse_chat_request
+
+    def slow_parse(data, settings):
+        parsing.set()
+        assert release.wait(30)
+        return original(data, settings)
+
+    monkeypatch.setattr(server_app, "parse_chat_request", slow_parse)
+    with running_server(create_app(engine, settings())) as server:
+        pending = in_thread(lambda: post(server.url, payload("hi")))
+        assert parsing.wait(30)
+        health = httpx.get(f"{server.url}/health", timeout=10)  # answered while parsing
+        release.set()
+        assert health.status_code == 200 and pending().status_code == 200
+
+
+def test_a_slow_body_is_cut_off(engine):
+    with running_server(create_app(engine, settings(body_seconds=0.5))) as server:
+        host, port = "127.0.0.1", server.port
+        with socket.create_connection((host, port)) as sock:
+            sock.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+            )
+            sock.settimeout(30)
+            answer = sock.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 408") and "request_timeout" in answer
+
+
+def test_an_empty_api_key_is_refused_not_read_as_none(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    assert cli.main(["serve", "--model", str(tmp_path), "--api-key", ""]) == 2
+    assert "--api-key is empty" in capsys.readouterr().err
+    monkeypatch.setenv("PIXELPRUNE_API_KEY", "")
+    assert cli.main(["serve", "--model", str(tmp_path)]) == 2
+    assert "PIXELPRUNE_API_KEY is set but empty" in capsys.readouterr().err
+
+
+@contextmanager
+def serve_process(model: Path, *options: str, key: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`main.py serve` as its own process, as a user starts it; yields it and its URL."""
+    command = [sys.executable, "main.py", "serve", "--model", str(model), "--quant", "none"]
+    env = {**os.environ, "PIXELPRUNE_API_KEY": key}
+    process = subprocess.Popen(
+        [*command, "--port", "0", *options],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = ""
+        while "serving" not in line:
+            line = process.stderr.readline()
+            assert line or process.poll() is None, "the server exited before serving"
+        yield process, line.split(" on ", 1)[1].split()[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(30)
+
+
+def test_serve_command_outlives_idle_sockets_and_ends_gracefully_on_sigterm(tiny_model_dirs, shots):
+    key = {"Authorization": "Bearer s3cret"}
+    model = tiny_model_dirs["qwen2.5"]
+    options = ("--max-concurrency", "1", "--max-queue", "3")
+    with serve_process(model, *options, key="s3cret") as (process, url):
+        host, port = httpx.URL(url).host, httpx.URL(url).port
+        idle = [socket.create_connection((host, port)) for _ in range(100)]
+        try:
+            body = payload("hi", data_url(shots[0])) | {"model": str(model)}
+            answered = post(url, body, headers=key)
+            assert answered.status_code == 200, answered.text  # 100 idle sockets hold nothing
+            assert_error(post(url, body), 401, "authentication_error", "invalid_api_key")
+            long = body | {"max_tokens": 4096}
+            pending = []
+            for n in range(3):
+                pending.append(in_thread(lambda: post(url, long, headers=key)))
+                wait_until(lambda n=n: held_with(url, key) == n + 1)
+            process.send_signal(signal.SIGTERM)
+            answers = [join() for join in pending]
+            stderr = process.stderr.read()
+            assert process.wait(60) == 0, stderr
+        finally:
+            for sock in idle:
+                sock.close()
+    refused = [a for a in answers if a.status_code != 200]
+    assert refused, "a waiting request must have been refused"
+    for answer in refused:
+        assert_error(answer, 503, "server_error", "shutting_down")
+    assert "Traceback" not in stderr
+
+
+def held_with(url: str, headers: dict[str, str]) -> int:
+    stats = httpx.get(f"{url}/health", headers=headers, timeout=10).json()["queue"]
+    return stats["running"] + stats["waiting"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,9 +80,13 @@ def generate(
     *,
     max_new_tokens: int,
     stop_ids: Sequence[int],
+    cancelled: Sequence[threading.Event] = (),
 ) -> Generation:
     """Greedy decoding of every prompt in the batch until its stop id or `max_new_tokens`;
-    positions continue from each full (unpruned) prompt's max + 1 on all three M-RoPE axes."""
+    positions continue from each full (unpruned) prompt's max + 1 on all three M-RoPE axes.
+
+    A prompt whose `cancelled` event is set gets no more tokens from the next step on (the
+    batch ends early when every prompt is done or cancelled)."""
     language = model.model.language_model
     start = time.perf_counter()
     logits, cache = prefill(model, inputs, features)
@@ -92,7 +97,14 @@ def generate(
     done = torch.isin(step, stops)
     mask = inputs.attention_mask
     positions = inputs.next_position.clone()
-    while not bool(done.all()) and len(generated) < max_new_tokens:
+    cut: dict[int, int] = {}  # row → tokens it had when it was cancelled
+    while len(generated) < max_new_tokens:
+        for row, event in enumerate(cancelled):
+            if row not in cut and event.is_set():
+                cut[row] = len(generated)
+                done[row] = True
+        if bool(done.all()):
+            break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         out = language(
             inputs_embeds=model.get_input_embeddings()(step[:, None]),
@@ -107,7 +119,8 @@ def generate(
         positions += 1
     tokens = torch.stack(generated, dim=1).tolist()  # syncs the device
     end = time.perf_counter()
-    return Generation([_until_stop(row, stop_ids) for row in tokens], first - start, end - first)
+    rows = [_until_stop(row[: cut.get(index)], stop_ids) for index, row in enumerate(tokens)]
+    return Generation(rows, first - start, end - first)
 
 
 def _until_stop(row: list[int], stop_ids: Sequence[int]) -> list[int]:

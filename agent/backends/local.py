@@ -13,9 +13,10 @@ the plain model. Pruning never silently falls back: an input that cannot be prun
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -68,10 +69,15 @@ class GenerationResult:
 
 @dataclass(frozen=True)
 class Request:
-    """One prompt of a batch: its images, in the order of the image parts of `messages`."""
+    """One prompt of a batch: its images, in the order of the image parts of `messages`.
+
+    Setting `cancelled` (from any thread) ends its answer at the next decode step, with the
+    tokens so far: the server does so when the client has gone.
+    """
 
     images: Sequence[Image.Image]
     messages: list[dict[str, Any]]
+    cancelled: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 class LocalVLM(Backend):
@@ -114,6 +120,30 @@ class LocalVLM(Backend):
             quantize_vision=quantize_vision,
         )
         return cls(load_model(config), name=path_or_id, vision_cache=vision_cache)
+
+    @property
+    def context_length(self) -> int:
+        """Tokens the language model's positions cover: prompt and answer together."""
+        config = self.loaded.model.config
+        text = getattr(config, "text_config", None) or config
+        return int(text.max_position_embeddings)
+
+    def prompt_tokens(self, request: Request) -> int:
+        """The prompt's length in tokens with every image unpruned (pruning only shortens it),
+        without running the model: what a server checks against the context before the work."""
+        tokenizer = self.loaded.tokenizer
+        text = str(
+            tokenizer.apply_chat_template(
+                request.messages, add_generation_prompt=True, tokenize=False
+            )
+        )
+        text_tokens = len(tokenizer(text, add_special_tokens=False).input_ids)
+        cell = self.family.cell
+        image_tokens = 0
+        for image in request.images:
+            width, height = self.input_size(*image.size)
+            image_tokens += (width // cell) * (height // cell) - 1  # replaces its placeholder
+        return text_tokens + image_tokens
 
     def input_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) this model's image processor resizes a screenshot to."""
@@ -193,7 +223,12 @@ class LocalVLM(Backend):
         batch = stack_inputs(prompts, tokenizer.pad_token_id)
         stop_ids = sorted({tokenizer.eos_token_id, *_stop_ids(model)})
         generation = generate(
-            model, batch, features, max_new_tokens=max_new_tokens, stop_ids=stop_ids
+            model,
+            batch,
+            features,
+            max_new_tokens=max_new_tokens,
+            stop_ids=stop_ids,
+            cancelled=[request.cancelled for request in requests],
         )
         timings = Timings(
             preprocess=encoded.preprocess_seconds,

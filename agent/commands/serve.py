@@ -6,7 +6,9 @@
 Listens on loopback unless --host says otherwise; on another interface without --api-key it
 warns loudly, since anyone who can reach the port can then use the model. The socket is bound
 before the model loads, so a port in use fails in a second, not after minutes of loading.
-Exit status: 0 after Ctrl+C / SIGTERM, 2 bad input (options, model, address).
+On Ctrl+C / SIGTERM waiting requests get 503 `shutting_down`, running ones end at their next
+decode step, and the process exits within about SHUTDOWN_SECONDS. Exit status: 0 after
+Ctrl+C / SIGTERM, 2 bad input (options, model, address, an empty key).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from agent.server.settings import MIB, ServerSettings
 from agent.settings import QUANTIZATIONS, ModelSpec
 from pixelprune.cli import add_prune_options
 
-__all__ = ["add_arguments", "is_loopback", "run"]
+__all__ = ["add_arguments", "allowed_hosts", "is_loopback", "run"]
 
 API_KEY_VARIABLE = "PIXELPRUNE_API_KEY"
+SHUTDOWN_SECONDS = 20.0  # after SIGTERM/Ctrl+C, the most the model may take to end its step
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"require 'Authorization: Bearer KEY' (or set {API_KEY_VARIABLE}, "
         "which other users cannot read from the process list)",
     )
+    net.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME",
+        help="a Host name clients may use (repeatable; default: the listening address, and "
+        "localhost names on loopback; any on 0.0.0.0 / ::)",
+    )
     limits = parser.add_argument_group("limits")
     limits.add_argument("--max-concurrency", type=int, default=4, help="batch size (4)")
     limits.add_argument("--max-queue", type=int, default=16, help="waiting requests (16)")
@@ -52,13 +62,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-image-bytes", type=int, default=10 * MIB, help="bytes per image (10 MiB)"
     )
     limits.add_argument(
+        "--max-batch-pixels",
+        type=int,
+        default=64_000_000,
+        help="image pixels per request and per batch (64 M: seven 4K screenshots)",
+    )
+    limits.add_argument(
+        "--max-prompt-tokens",
+        type=int,
+        help="prompt length cap (default: the model's context minus the answer's max_tokens)",
+    )
+    limits.add_argument(
         "--allow-file-urls", metavar="DIR", type=Path, help="accept file:// images inside DIR"
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    api_key = args.api_key or os.environ.get(API_KEY_VARIABLE) or None
     try:
+        api_key = _api_key(args.api_key)
         model = _model(args)
         settings = _settings(args, api_key)
         if not is_loopback(args.host) and api_key is None:
@@ -83,6 +104,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def allowed_hosts(host: str, extra: list[str] | None) -> frozenset[str] | None:
+    """The `Host` names the server answers to: `extra` when given, else the listening address
+    (with localhost names on loopback); None (any) on a wildcard address without `extra`."""
+    if extra:
+        return frozenset(name.lower() for name in extra)
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    names = {host.lower()}
+    if is_loopback(host):
+        names |= {"localhost", "127.0.0.1", "::1"}
+    return frozenset(names)
+
+
+def _api_key(given: str | None) -> str | None:
+    """--api-key, else the environment's; an empty one is refused, never read as "no key"."""
+    if given is not None:
+        if not given.strip():
+            raise ValueError("--api-key is empty: give a key, or leave the option out")
+        return given
+    value = os.environ.get(API_KEY_VARIABLE)
+    if value is not None and not value.strip():
+        raise ValueError(f"{API_KEY_VARIABLE} is set but empty: give a key, or unset it")
+    return value
+
+
 def _model(args: argparse.Namespace) -> ModelSpec:
     return ModelSpec(
         **given(
@@ -95,7 +141,7 @@ def _model(args: argparse.Namespace) -> ModelSpec:
 
 
 def _settings(args: argparse.Namespace, api_key: str | None) -> ServerSettings:
-    for name in ("max_concurrency", "max_images", "max_image_bytes"):
+    for name in ("max_concurrency", "max_images", "max_image_bytes", "max_batch_pixels"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     if args.max_queue < 0:
@@ -108,7 +154,11 @@ def _settings(args: argparse.Namespace, api_key: str | None) -> ServerSettings:
         default_prune=args.prune,
         max_images=args.max_images,
         max_image_bytes=args.max_image_bytes,
+        max_image_pixels=min(ServerSettings.max_image_pixels, args.max_batch_pixels),
+        max_batch_pixels=args.max_batch_pixels,
+        max_prompt_tokens=args.max_prompt_tokens,
         file_root=args.allow_file_urls,
+        allowed_hosts=allowed_hosts(args.host, args.allow_host),
     )
 
 
@@ -128,7 +178,12 @@ def _serve(
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 1
-    engine = Engine(vlm, max_concurrency=args.max_concurrency, max_queue=args.max_queue)
+    engine = Engine(
+        vlm,
+        max_concurrency=args.max_concurrency,
+        max_queue=args.max_queue,
+        max_batch_pixels=settings.max_batch_pixels,
+    )
     try:
         prune = settings.default_prune
         default = "off" if prune is None else f"{prune.method} tau={prune.tau}"
@@ -138,17 +193,22 @@ def _serve(
             f" (pruning by default: {default}; Ctrl+C stops)",
             file=sys.stderr,
         )
-        # Connections beyond the queue's room get uvicorn's own 503 before their body is read.
-        limit = 2 * (args.max_concurrency + args.max_queue) + 8
         serve(
             create_app(engine, settings),
             sock,
-            limit_concurrency=limit,
+            on_exit=engine.shutdown,
             log_level="info" if args.verbose else "warning",
         )
     finally:
-        engine.close()
-        vlm.close()
+        ended = engine.close(timeout=SHUTDOWN_SECONDS)
+        if ended:
+            vlm.close()
+    if not ended:
+        print(
+            f"warning: the model was still inside a step after {SHUTDOWN_SECONDS:g} s; "
+            "exiting without waiting for it",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -4,25 +4,28 @@
     GET  /v1/models             the one model id
     GET  /health                status and queue occupancy
 
-A request is read in this order, each step refusing with its own status before the costlier
-next one: key (401), body size (413), JSON (400), fields and model (400/404), room in the queue
-(503), images (400/403/413), then the model. While a request waits for the model the handler
-polls the connection; a client that went away gets its place in the queue back to the others.
+A request is checked in this order, each step refusing with its own status before the costlier
+next one: `Host` (421), key (401), content type (415), room in the server (503), body size and
+time (413/408), JSON (400), fields and model (400/404), images (400/403/413), prompt length
+(400), then the model. Parsing and decoding run off the event loop. While a request waits or
+runs the handler polls the connection: a client that went away frees its place in the queue, or
+ends its answer at the next decode step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from PIL import Image
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -47,6 +50,9 @@ def create_app(engine: Engine, settings: ServerSettings) -> FastAPI:
     app = FastAPI(title=OWNER, docs_url=None, redoc_url=None, openapi_url=None)
     if settings.api_key is not None:
         app.add_middleware(BearerAuth, key=settings.api_key)
+    if settings.allowed_hosts is not None:  # added last: it runs first, before the key check
+        app.add_middleware(HostCheck, hosts=settings.allowed_hosts)
+    room = Room(engine.max_concurrency + engine.max_queue)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -63,50 +69,97 @@ def create_app(engine: Engine, settings: ServerSettings) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> JSONResponse:
         arrived = time.perf_counter()
-        chat = parse_chat_request(await read_json(request, settings.max_body_bytes), settings)
-        if engine.full():  # refuse before decoding images; submit() checks again after
-            raise ApiError(503, "the server is busy (queue full); retry later", "queue_full")
-        images = await anyio.to_thread.run_sync(load_images, chat, settings, engine)
-        job = engine.submit(ModelRequest(images, chat.messages), chat.prune, chat.max_tokens)
-        answer = await wait_for_answer(job, request, engine)
+        _check_content_type(request)
+        with room.taken():  # a place in the server from here until the answer is sent
+            body = await read_body(request, settings.max_body_bytes, settings.body_seconds)
+            chat = await anyio.to_thread.run_sync(parse_body, body, settings)
+            if engine.full():  # refuse before decoding images; submit() checks again after
+                raise ApiError(503, "the server is busy (queue full); retry later", "queue_full")
+            model_request = await anyio.to_thread.run_sync(prepare, chat, settings, engine)
+            job = engine.submit(model_request, chat.prune, chat.max_tokens)
+            answer = await wait_for_answer(job, request, engine)
         return JSONResponse(completion_body(answer, chat.prune, settings.model_id, arrived))
 
     return app
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The body as JSON, refused (413) as soon as it is known to exceed `limit` bytes."""
+class Room:
+    """How many chat requests the server holds at once, from their first byte to their answer
+    (the engine's running and waiting places); one more is refused (503) before its body is
+    read, so a crowd of large bodies cannot fill the memory."""
+
+    def __init__(self, places: int) -> None:
+        self.places, self.held = places, 0
+
+    @contextlib.contextmanager
+    def taken(self) -> Iterator[None]:
+        if self.held >= self.places:
+            raise ApiError(503, "the server is busy (queue full); retry later", "queue_full")
+        self.held += 1  # the event loop's thread only: no lock needed
+        try:
+            yield
+        finally:
+            self.held -= 1
+
+
+async def read_body(request: Request, limit: int, seconds: float) -> bytes:
+    """The body, refused (413) as soon as it is known to exceed `limit` bytes, and (408) when
+    it has not all come within `seconds`."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise ApiError(413, _body_too_big(limit), "body_too_large")
     chunks, size = [], 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, _body_too_big(limit), "body_too_large")
-            chunks.append(chunk)
+        with anyio.fail_after(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, _body_too_big(limit), "body_too_large")
+                chunks.append(chunk)
     except ClientDisconnect:
         raise ApiError(499, "the client closed the connection", "client_closed") from None
+    except TimeoutError:
+        message = f"the request body did not arrive within {seconds:g} s"
+        raise ApiError(408, message, "request_timeout") from None
+    return b"".join(chunks)
+
+
+def parse_body(body: bytes, settings: ServerSettings) -> ChatRequest:
+    """The body as a checked chat request (run off the event loop: a large body takes time)."""
     try:
-        return json.loads(b"".join(chunks), parse_constant=_refuse_constant)
+        data = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as error:
         raise ApiError(400, f"the body is not valid JSON ({error})", "invalid_json") from None
+    return parse_chat_request(data, settings)
 
 
-def load_images(chat: ChatRequest, settings: ServerSettings, engine: Engine) -> list[Image.Image]:
-    """The request's images, decoded and checked against the model's resize rule."""
+def prepare(chat: ChatRequest, settings: ServerSettings, engine: Engine) -> ModelRequest:
+    """The model request: images decoded and checked against the model's resize rule, and the
+    prompt checked against the room the context leaves for the answer."""
     images = decode_images(chat.image_urls, settings)
     for index, image in enumerate(images):
         try:
             engine.vlm.input_size(*image.size)
         except PruneInputError as error:
             raise ApiError(400, f"image {index + 1}: {error}", "invalid_image") from None
-    return images
+    request = ModelRequest(images, chat.messages)
+    limit = engine.vlm.context_length - chat.max_tokens
+    if settings.max_prompt_tokens is not None:
+        limit = min(limit, settings.max_prompt_tokens)
+    tokens = engine.vlm.prompt_tokens(request)
+    if tokens > limit:
+        raise ApiError(
+            400,
+            f"the prompt has {tokens} tokens (images unpruned); this server takes at most "
+            f"{limit} with max_tokens {chat.max_tokens}",
+            "context_length_exceeded",
+        )
+    return request
 
 
 async def wait_for_answer(job: Job, request: Request, engine: Engine) -> Answer:
-    """The job's answer; if the client disconnects first, the job leaves the queue."""
+    """The job's answer; if the client disconnects first, the job leaves the queue or, when it
+    runs, ends at its next decode step."""
     answer = asyncio.wrap_future(job.future)
     try:
         while True:
@@ -118,6 +171,34 @@ async def wait_for_answer(job: Job, request: Request, engine: Engine) -> Answer:
     finally:
         if not job.future.done():
             engine.cancel(job)
+
+
+class HostCheck:
+    """Refuse (421) an HTTP request whose `Host` names none of `hosts` (port aside).
+
+    A web page in the user's browser can send requests to a loopback server under its own
+    domain name (DNS rebinding); those carry that name, never the server's own.
+    """
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
+        self.app = app
+        self.hosts = frozenset(host.lower() for host in hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and host_name(_header(scope, b"host")) not in self.hosts:
+            message = "this server does not answer to that Host name (see --allow-host)"
+            response = JSONResponse(error_body(421, message, "misdirected_request"), 421)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def host_name(header: bytes) -> str:
+    """The host of a `Host` header, without its port or IPv6 brackets, lower case."""
+    text = header.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        return text[1:].partition("]")[0]
+    return text.rpartition(":")[0] if text.count(":") == 1 else text
 
 
 class BearerAuth:
@@ -145,11 +226,7 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
     def _authorized(self, scope: Scope) -> bool:
-        header = b""
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                header = value
-        scheme, _, token = header.partition(b" ")
+        scheme, _, token = _header(scope, b"authorization").partition(b" ")
         return scheme.lower() == b"bearer" and secrets.compare_digest(token.strip(), self.expected)
 
 
@@ -177,6 +254,23 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     where = ".".join(str(part) for part in first.get("loc", ()))
     message = f"invalid request: {where}: {first.get('msg', 'invalid value')}"
     return JSONResponse(error_body(400, message, "invalid_request"), status_code=400)
+
+
+def _header(scope: Scope, wanted: bytes) -> bytes:
+    """The (last) value of one request header, b"" when absent."""
+    found = b""
+    for name, value in scope["headers"]:
+        if name == wanted:
+            found = value
+    return found
+
+
+def _check_content_type(request: Request) -> None:
+    """Only JSON bodies: a browser can send a text/plain POST to any site without asking."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media != "application/json":
+        message = f"send the body as application/json, not {media or 'no content type'}"
+        raise ApiError(415, message, "unsupported_media_type")
 
 
 def _refuse_constant(name: str) -> Any:

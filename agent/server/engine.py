@@ -1,14 +1,13 @@
 """`Engine`: the one model behind the server, fed from a bounded queue by one worker thread.
 
-The model can run one forward pass at a time, so every request goes through a queue. The worker
-takes the oldest waiting request together with up to `max_concurrency - 1` later ones that
-share its pruning config and completion limit (one `generate_batch` call needs both the same),
-and answers them in one left-padded batch: greedy decoding of a batch gives each prompt the
-tokens it would get alone, so batching changes latency, not answers. The engine holds at most
-`max_concurrency + max_queue` requests (running or waiting); one more is refused at once (503)
-instead of piling up.
-A waiting request whose client went away is cancelled and its slot freed. If a batch fails, its
-requests are retried one by one, so one bad request cannot fail the others.
+    engine = Engine(vlm, max_concurrency=4, max_queue=16, max_batch_pixels=80_000_000)
+    job = engine.submit(request, prune, max_tokens)     # ApiError 503 when full or closing
+
+The worker answers the oldest request together with later ones of the same pruning and length
+(up to `max_concurrency`, and `max_batch_pixels` of images together) in one greedy batch, which
+changes latency, not answers. `cancel` frees a waiting request's place or ends a running one at
+its next decode step; `shutdown` refuses the waiting and ends the running ones (503). A failed
+batch is retried one request at a time, so one bad request cannot fail the others.
 """
 
 from __future__ import annotations
@@ -50,6 +49,11 @@ class Job:
     max_tokens: int
     future: Future[Answer] = field(default_factory=Future)
     queued_at: float = field(default_factory=time.perf_counter)
+    ended: ApiError | None = None  # why a running job was cancelled: its answer instead
+
+    @property
+    def pixels(self) -> int:
+        return sum(image.width * image.height for image in self.request.images)
 
     @property
     def batch_key(self) -> tuple[PruneConfig | None, int]:
@@ -59,12 +63,22 @@ class Job:
 class Engine:
     """Answers requests on `vlm`, at most `max_concurrency` at once, `max_queue` waiting."""
 
-    def __init__(self, vlm: LocalVLM, *, max_concurrency: int = 4, max_queue: int = 16) -> None:
+    def __init__(
+        self,
+        vlm: LocalVLM,
+        *,
+        max_concurrency: int = 4,
+        max_queue: int = 16,
+        max_batch_pixels: int | None = None,
+    ) -> None:
+        """`max_batch_pixels`: image pixels one batch may hold (None: no limit); a request
+        alone over it must be refused before `submit` (it would never run)."""
         if max_concurrency < 1 or max_queue < 0:
             raise ValueError("max_concurrency must be >= 1 and max_queue >= 0")
         self.vlm = vlm
         self.max_concurrency = max_concurrency
         self.max_queue = max_queue
+        self.max_batch_pixels = max_batch_pixels
         self._changed = threading.Condition()
         self._waiting: deque[Job] = deque()
         self._running: list[Job] = []
@@ -79,7 +93,7 @@ class Engine:
         job = Job(request, prune, max_tokens)
         with self._changed:
             if self._closed:
-                raise ApiError(503, "the server is shutting down", "shutting_down")
+                raise _shutting_down()
             if self.full():
                 raise ApiError(
                     503,
@@ -97,15 +111,21 @@ class Engine:
             held = len(self._running) + len(self._waiting)
             return held >= self.max_concurrency + self.max_queue
 
-    def cancel(self, job: Job) -> bool:
-        """Drop `job` if it is still waiting (True); a running job finishes regardless."""
+    def cancel(self, job: Job, reason: ApiError | None = None) -> None:
+        """Drop `job` if it is waiting; end it at its next decode step if it is running.
+
+        A running job's answer is then `reason` (default: 499, the client left).
+        """
         with self._changed:
-            if job not in self._waiting:
-                return False
-            self._waiting.remove(job)
-            job.future.cancel()
-            self._changed.notify_all()
-            return True
+            if job in self._waiting:
+                self._waiting.remove(job)
+                job.future.cancel()
+                self._changed.notify_all()
+            elif job in self._running and not job.request.cancelled.is_set():
+                job.ended = reason or ApiError(
+                    499, "the client closed the connection", "client_closed"
+                )
+                job.request.cancelled.set()
 
     def stats(self) -> dict[str, Any]:
         """Queue occupancy and totals, for /health."""
@@ -119,18 +139,28 @@ class Engine:
                 "batches": self._batches,
             }
 
-    def close(self) -> None:
-        """Refuse waiting requests (503), let the running batch finish, stop the worker."""
+    def shutdown(self) -> None:
+        """Refuse every waiting request and end the running ones at their next decode step,
+        all with 503 `shutting_down`; refuse new ones. Returns at once (`close` waits)."""
         with self._changed:
             self._closed = True
             while self._waiting:
                 job = self._waiting.popleft()
                 if job.future.set_running_or_notify_cancel():
-                    job.future.set_exception(
-                        ApiError(503, "the server is shutting down", "shutting_down")
-                    )
+                    job.future.set_exception(_shutting_down())
+            for job in self._running:
+                self.cancel(job, _shutting_down())
             self._changed.notify_all()
-        self._worker.join()
+
+    def close(self, timeout: float | None = None) -> bool:
+        """`shutdown`, then wait for the worker (at most `timeout` seconds): whether it ended.
+
+        A decode step that is running cannot be interrupted: a worker still inside a long
+        prefill is left behind (it is a daemon thread and dies with the process).
+        """
+        self.shutdown()
+        self._worker.join(timeout)
+        return not self._worker.is_alive()
 
     def _work(self) -> None:
         while True:
@@ -151,10 +181,17 @@ class Engine:
                     self._changed.notify_all()
 
     def _take_batch(self) -> list[Job]:
-        """The oldest waiting job and the next ones with the same batch key (lock held)."""
+        """The oldest waiting job and the next ones with the same batch key, within the batch
+        size and pixel budget (lock held)."""
         head = self._waiting[0]
-        batch = [job for job in self._waiting if job.batch_key == head.batch_key]
-        batch = batch[: self.max_concurrency]
+        batch, pixels = [head], head.pixels
+        for job in list(self._waiting)[1:]:
+            if len(batch) == self.max_concurrency:
+                break
+            fits = self.max_batch_pixels is None or pixels + job.pixels <= self.max_batch_pixels
+            if job.batch_key == head.batch_key and fits:
+                batch.append(job)
+                pixels += job.pixels
         for job in batch:
             self._waiting.remove(job)
             job.future.set_running_or_notify_cancel()  # never cancelled: cancel() removes first
@@ -175,6 +212,9 @@ class Engine:
             head.future.set_exception(_api_error(error))
             return
         for job, result in zip(batch, results, strict=True):
+            if job.ended is not None:  # cancelled while it ran: the client left, or shutdown
+                job.future.set_exception(job.ended)
+                continue
             job.future.set_result(
                 Answer(
                     result=result,
@@ -183,6 +223,10 @@ class Engine:
                     batch_size=len(batch),
                 )
             )
+
+
+def _shutting_down() -> ApiError:
+    return ApiError(503, "the server is shutting down; retry on another", "shutting_down")
 
 
 def _api_error(error: Exception) -> ApiError:

@@ -4,7 +4,9 @@ Two kinds of URL are read: `data:image/...;base64,...` (what OpenAI clients send
 the server was started with a folder for them, `file://` paths inside that folder. The server
 never fetches http(s) URLs: it would make the server a proxy into whatever network it sits on.
 Sizes are checked before the work they bound: the base64 length before decoding it, the file
-size before reading it, the pixel count (from the header) before decompressing the pixels.
+size before reading it, the pixel count of each image and of all of them (from the headers)
+before decompressing the pixels. A `file://` path outside the folder gets one answer whether or
+not it exists.
 """
 
 from __future__ import annotations
@@ -25,19 +27,25 @@ __all__ = ["decode_image_url", "decode_images"]
 
 
 def decode_images(urls: list[str], settings: ServerSettings) -> list[Image.Image]:
-    """Every URL decoded, in order; the first bad one raises, naming its position."""
-    images = []
+    """Every URL decoded, in order; the first bad one raises, naming its position.
+
+    All the images together may hold `settings.max_batch_pixels` (413 beyond, before the
+    image that would pass it is decompressed).
+    """
+    images, pixels = [], 0
     for index, url in enumerate(urls):
         try:
-            images.append(decode_image_url(url, settings))
+            image = decode_image_url(url, settings, room=settings.max_batch_pixels - pixels)
         except ApiError as error:
             error.message = f"image {index + 1}: {error.message}"
             raise
+        images.append(image)
+        pixels += image.width * image.height
     return images
 
 
-def decode_image_url(url: str, settings: ServerSettings) -> Image.Image:
-    """The RGB image a data: or (allowed) file: URL holds."""
+def decode_image_url(url: str, settings: ServerSettings, room: int | None = None) -> Image.Image:
+    """The RGB image a data: or (allowed) file: URL holds; `room`: pixels the request has left."""
     if url.startswith("data:"):
         data = _data_url_bytes(url, settings.max_image_bytes)
     elif url.startswith("file:"):
@@ -50,7 +58,7 @@ def decode_image_url(url: str, settings: ServerSettings) -> Image.Image:
             "nothing from the network",
             "invalid_image_url",
         )
-    return _decode(data, settings.max_image_pixels)
+    return _decode(data, settings.max_image_pixels, room, settings.max_batch_pixels)
 
 
 def _data_url_bytes(url: str, max_bytes: int) -> bytes:
@@ -83,13 +91,15 @@ def _file_url_bytes(url: str, settings: ServerSettings) -> bytes:
     if parts.netloc not in ("", "localhost") or not parts.path:
         raise ApiError(400, "file URLs must look like file:///absolute/path", "invalid_image_url")
     root = settings.file_root.resolve()
-    try:
-        path = Path(unquote(parts.path)).resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise ApiError(400, f"no such file: {parts.path}", "invalid_image_url") from None
-    if not path.is_relative_to(root):
+    try:  # where the path leads (symlinks followed as far as they exist), checked first
+        path = Path(unquote(parts.path)).resolve()
+    except (OSError, RuntimeError, ValueError):
+        path = None
+    if path is None or not path.is_relative_to(root):  # one answer, existing or not
         raise ApiError(403, f"file URLs must point inside {root}", "file_url_outside_root")
     try:
+        if not path.exists():
+            raise ApiError(400, f"no such file: {parts.path}", "invalid_image_url")
         if not path.is_file():
             raise ApiError(400, f"not a file: {parts.path}", "invalid_image_url")
         size = path.stat().st_size
@@ -102,7 +112,7 @@ def _file_url_bytes(url: str, settings: ServerSettings) -> bytes:
         ) from None
 
 
-def _decode(data: bytes, max_pixels: int) -> Image.Image:
+def _decode(data: bytes, max_pixels: int, room: int | None, max_batch: int) -> Image.Image:
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
@@ -112,6 +122,13 @@ def _decode(data: bytes, max_pixels: int) -> Image.Image:
                     f"image of {width}x{height} pixels; this server takes at most {max_pixels} "
                     "pixels per image",
                     "image_too_large",
+                )
+            if room is not None and width * height > room:
+                raise ApiError(
+                    413,
+                    f"image of {width}x{height} pixels passes the request's pixel budget: this "
+                    f"server takes at most {max_batch} pixels of images per request",
+                    "too_many_pixels",
                 )
             image.load()  # decode every pixel now: a truncated file fails here
             return image.convert("RGB")
