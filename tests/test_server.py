@@ -875,3 +875,16 @@ def test_serve_command_outlives_idle_sockets_and_ends_gracefully_on_sigterm(tiny
 def held_with(url: str, headers: dict[str, str]) -> int:
     stats = httpx.get(f"{url}/health", headers=headers, timeout=10).json()["queue"]
     return stats["running"] + stats["waiting"]
+
+
+def test_the_soak_mode_mixes_good_and_bad_requests_and_loses_none(engine, shots, capsys):
+    args = argparse.Namespace(agents=3, soak=3.0, max_tokens=1, max_seconds=60, api_key=None)
+    images = [data_url(shot) for shot in shots[:3]]
+    with running_server(create_app(engine, settings())) as server:
+        verdict = load_server.run_soak(args, server.url, MODEL_ID, images, os.getpid())
+    out = capsys.readouterr().out
+    assert verdict == 0, out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    assert "lost 0" in rows["good"] and "answered 0," not in rows["good"]
+    assert "refused 0" not in rows["malformed"] and "refused 0" not in rows["oversized"]
+    assert "MiB at start" in out and "healthy: True" in out

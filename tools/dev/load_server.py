@@ -1,12 +1,16 @@
 """Load test of `main.py serve`: simulated agents sending chat requests with real screenshots.
 
     python -m tools.dev.load_server --spawn-tiny --agents 4 --requests 6 --image-size 960x540
+    python -m tools.dev.load_server --spawn-tiny --soak 60     # good, malformed, oversized, gone
 
 Loopback servers only. Each request is first sent alone (reference and sequential baseline); in
 the concurrent pass each answer must carry its own request's fingerprint (checked pairwise
 distinct) and a unique id. A text differing from the reference is reported, not counted as lost
 (bf16 batch padding may flip a near-tie token). Details: docs/serving.md.
-Exit status: 0 all answered and attributed, 1 errors, lost or mismatched answers, 2 bad input.
+`--soak SECONDS` instead mixes good, malformed, oversized and abandoned requests and reports
+answered / refused / lost per kind and the server's RSS at start and end (a spawned server, or
+`--pid`). Exit status: 0 all answered and attributed (soak: nothing lost, still healthy),
+1 errors, lost or mismatched answers, 2 bad input.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from __future__ import annotations
 import argparse
 import base64
 import io
+import json
 import math
+import random
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +41,7 @@ from PIL import Image
 
 from agent.commands.serve import is_loopback
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "tests" / "data"
 FILLER_STEP = 8  # filler words per request number: more than a nonce's token count varies
 
@@ -69,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    with _server(args) as (url, model):
+    with _server(args) as (url, model, pid):
+        if args.soak:
+            return run_soak(args, url, model, images, pid)
         return run_load(args, url, model, images)
 
 
@@ -101,6 +110,108 @@ def run_load(args: argparse.Namespace, url: str, model: str, images: list[str]) 
     if batches:
         print(f"  mean batch size {(after['served'] - before['served']) / batches:.2f}")
     return verify(plans, outcomes, reference)
+
+
+SOAK_KINDS = ("good", "malformed", "oversized", "abandoned")
+
+
+def run_soak(
+    args: argparse.Namespace, url: str, model: str, images: list[str], pid: int | None
+) -> int:
+    """`--soak`: agents send a random mix of requests until the time is up; 1 if any is lost."""
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    huge = _png_url(Image.new("RGB", (9000, 9000), "white"))  # small file, 81 M pixels
+    counts: Counter[tuple[str, str]] = Counter()
+    lock = threading.Lock()
+    rss_start = rss_mib(pid)
+    deadline = time.monotonic() + args.soak
+
+    def agent(number: int) -> None:
+        rng = random.Random(number)
+        with httpx.Client(headers=headers, timeout=args.max_seconds) as client:
+            while time.monotonic() < deadline:
+                kind = rng.choice(SOAK_KINDS)
+                image = huge if kind == "oversized" else images[number % len(images)]
+                verdict = soak_one(kind, client, url, model, image, args.max_tokens)
+                with lock:
+                    counts[kind, verdict] += 1
+
+    threads = [threading.Thread(target=agent, args=(n,)) for n in range(args.agents)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    healthy = _health(url, headers).get("max_queue") is not None
+    rss_end = rss_mib(pid)
+    print(f"soak {args.soak:g} s, {args.agents} agents, server {url}")
+    for kind in SOAK_KINDS:
+        row = ", ".join(f"{v} {counts[kind, v]}" for v in ("answered", "refused", "lost", "left"))
+        print(f"  {kind:<10} {row}")
+    shown = [f"{v:.0f} MiB" if v is not None else "unknown" for v in (rss_start, rss_end)]
+    print(f"  server RSS {shown[0]} at start, {shown[1]} at end; healthy: {healthy}")
+    lost = sum(count for (_, verdict), count in counts.items() if verdict == "lost")
+    return 0 if healthy and lost == 0 else 1
+
+
+def soak_one(
+    kind: str, client: httpx.Client, url: str, model: str, image: str, max_tokens: int
+) -> str:
+    """Send one request of `kind`: "answered" (2xx), "refused" (an error body), "lost" (no
+    usable answer where one was due) or "left" (abandoned on purpose)."""
+    chat = f"{url}/v1/chat/completions"
+    body = {
+        "model": model,
+        "max_tokens": max_tokens,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": image}},
+                    {"type": "text", "text": f"soak {secrets.token_hex(4)}"},
+                ],
+            }
+        ],
+    }
+    if kind == "abandoned":
+        host, port = httpx.URL(url).host, httpx.URL(url).port or 80
+        data = json.dumps(body).encode()
+        head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\n"
+        head += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+        with socket.create_connection((host, port), timeout=10) as sock:
+            sock.sendall(head.encode() + data)
+        return "left"
+    try:
+        if kind == "malformed":
+            response = client.post(
+                chat, content=b'{"model": ', headers={"content-type": "application/json"}
+            )
+        else:
+            response = client.post(chat, json=body)
+        reply = response.json()
+    except (httpx.HTTPError, ValueError):
+        return "lost"
+    if response.is_success and "choices" in reply:
+        return "answered"
+    return "refused" if isinstance(reply.get("error"), dict) else "lost"
+
+
+def rss_mib(pid: int | None) -> float | None:
+    """A process's resident memory in MiB (Linux /proc), None when unknown."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _png_url(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def plan(
@@ -267,14 +378,15 @@ def is_loopback_url(url: str) -> bool:
 
 
 @contextmanager
-def _server(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
+def _server(args: argparse.Namespace) -> Iterator[tuple[str, str, int | None]]:
+    """(url, model id, server pid if known)."""
     if not args.spawn_tiny:
-        yield args.url.rstrip("/"), args.model
+        yield args.url.rstrip("/"), args.model, args.pid
         return
     with tempfile.TemporaryDirectory() as folder:
         model = str(_tiny_model(Path(folder) / "tiny-qwen2.5"))
-        with _spawned(model, args) as url:
-            yield url, model
+        with _spawned(model, args) as (url, pid):
+            yield url, model, pid
 
 
 def _tiny_model(folder: Path) -> Path:
@@ -285,7 +397,7 @@ def _tiny_model(folder: Path) -> Path:
 
 
 @contextmanager
-def _spawned(model: str, args: argparse.Namespace) -> Iterator[str]:
+def _spawned(model: str, args: argparse.Namespace) -> Iterator[tuple[str, int]]:
     """`main.py serve` on the model, on a free loopback port, stopped with Ctrl+C after."""
     command = [sys.executable, str(ROOT / "main.py"), "serve", "--model", model, "--quant"]
     command += ["none", "--port", "0", "--max-concurrency", str(args.max_concurrency)]
@@ -303,7 +415,7 @@ def _spawned(model: str, args: argparse.Namespace) -> Iterator[str]:
         errors = process.stderr
         if errors is not None:  # started with stderr=PIPE
             threading.Thread(target=lambda: lines.extend(errors), daemon=True).start()
-        yield url
+        yield url, process.pid
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -332,6 +444,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError("--agents must be 1..64 and --requests 1..200")
     if not (1 <= args.max_tokens <= 512 and 0 < args.max_seconds <= 3600):
         raise ValueError("--max-tokens must be 1..512 and --max-seconds 0..3600")
+    if args.soak is not None and not 0 < args.soak <= 3600:
+        raise ValueError("--soak must be 0..3600 seconds")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -356,6 +470,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-concurrency", type=int, default=4, help="--spawn-tiny server's batch size (4)"
     )
+    parser.add_argument(
+        "--soak", type=float, metavar="SECONDS", help="a mixed soak of good and bad requests"
+    )
+    parser.add_argument("--pid", type=int, help="the --url server's process id, for its RSS")
     return parser
 
 

@@ -33,7 +33,7 @@ from Xlib import display as xdisplay
 from tools.dev.make_screenshots import capture, chromium_window_command
 from tools.xvfb import virtual_display
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_OUT = ROOT / "tests" / "data" / "corpus"
 DEFAULT_SIZES = ((1920, 1080), (2560, 1440))

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         if args.layout == "pro":  # beside the committed v2 files it would change their layout
             parser.error("--layout pro needs --out")
-        args.out = Path(__file__).resolve().parents[1] / "tests" / "data" / "grounding"
+        args.out = Path(__file__).resolve().parents[2] / "tests" / "data" / "grounding"
     try:
         shots = list(render_pages(PAGES, SIZES))
     except RenderError as error:

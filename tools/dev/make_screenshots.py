@@ -123,7 +123,7 @@ def render_desktop(size: tuple[int, int], out: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "data"
+        "--out", type=Path, default=Path(__file__).resolve().parents[2] / "tests" / "data"
     )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

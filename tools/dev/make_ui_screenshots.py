@@ -23,7 +23,7 @@ from pathlib import Path
 
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 MAX_BYTES = 300_000
 WINDOW_SIZE = "1400x900"
