@@ -888,3 +888,22 @@ def test_the_soak_mode_mixes_good_and_bad_requests_and_loses_none(engine, shots,
     assert "lost 0" in rows["good"] and "answered 0," not in rows["good"]
     assert "refused 0" not in rows["malformed"] and "refused 0" not in rows["oversized"]
     assert "MiB at start" in out and "healthy: True" in out
+
+
+def test_the_host_names_a_server_answers_to():
+    from agent.commands.serve import allowed_hosts
+    from agent.server.app import host_name
+
+    assert allowed_hosts("127.0.0.1", None) == {"127.0.0.1", "localhost", "::1"}
+    assert allowed_hosts("::1", None) == {"127.0.0.1", "localhost", "::1"}
+    assert allowed_hosts("192.168.1.5", None) == {"192.168.1.5"}
+    assert allowed_hosts("0.0.0.0", None) is None  # any name reaches a wildcard address
+    assert allowed_hosts("0.0.0.0", ["GPU-Box", "gpu-box.lan"]) == {"gpu-box", "gpu-box.lan"}
+    for header, name in [
+        (b"localhost:8000", "localhost"),
+        (b"[::1]:8000", "::1"),
+        (b"[::1]", "::1"),
+        (b"Example.COM", "example.com"),
+        (b"", ""),
+    ]:
+        assert host_name(header) == name
