@@ -19,6 +19,7 @@ from agent.errors import ParseError
 
 __all__ = [
     "KEY_NAMES",
+    "MAX_HOLD_SECONDS",
     "Action",
     "CallUser",
     "Click",
@@ -38,6 +39,9 @@ __all__ = [
     "points_of",
     "with_points",
 ]
+
+
+MAX_HOLD_SECONDS = 10.0  # the longest long press an answer may ask for
 
 
 class Space(enum.Enum):
@@ -79,17 +83,21 @@ class Action:
 
 @dataclass(frozen=True, kw_only=True)
 class Click(Action):
-    """Press and release a mouse button `count` times at a point (count=2 is a double click)."""
+    """Press and release a mouse button `count` times at a point (count=2 is a double click);
+    `hold` seconds between press and release make a long press (one click only)."""
 
     point: Point
     button: str = "left"
     count: int = 1
+    hold: float = 0.0
 
     def __post_init__(self) -> None:
         if self.button not in ("left", "right", "middle"):
             raise ParseError(f"unknown mouse button {self.button!r}")
         if not 1 <= self.count <= 3:
             raise ParseError(f"click count must be 1..3, got {self.count}")
+        if not 0.0 <= self.hold <= MAX_HOLD_SECONDS or (self.hold and self.count != 1):
+            raise ParseError(f"a long press holds one click for 0..{MAX_HOLD_SECONDS:g} s")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,8 +220,10 @@ def describe(action: Action, *, secrets: tuple[str, ...] = ()) -> str:
         return where if point.space is Space.SCREEN else f"{where} {point.space.value}"
 
     match action:
-        case Click(point=point, button=button, count=count):
+        case Click(point=point, button=button, count=count, hold=hold):
             kind = {1: "click", 2: "double click", 3: "triple click"}[count]
+            if hold:
+                return f"{button} long press {at(point)} for {hold:g} s"
             return f"{button} {kind} {at(point)}"
         case Drag(start=start, end=end):
             return f"drag from {at(start)} to {at(end)}"

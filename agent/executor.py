@@ -164,6 +164,12 @@ class Executor:
 
     def _perform(self, screen: Any, action: Action) -> bool:
         match action:
+            case Click(point=point, button=button, hold=hold) if hold:
+                screen.mouseDown(int(point.x), int(point.y), button=button, _pause=False)
+                try:
+                    self.stop.sleep(hold)  # a stop cuts the press short, never leaves it down
+                finally:
+                    screen.mouseUp(int(point.x), int(point.y), button=button, _pause=False)
             case Click(point=point, button=button, count=count):
                 screen.click(
                     int(point.x),

@@ -9,6 +9,7 @@ import pytest
 from fakes import FakeScreen
 
 from agent.actions import (
+    MAX_HOLD_SECONDS,
     Click,
     Drag,
     Finished,
@@ -20,8 +21,9 @@ from agent.actions import (
     Space,
     TypeText,
     Wait,
+    describe,
 )
-from agent.errors import ActionError, ExecutionError
+from agent.errors import ActionError, ExecutionError, ParseError
 from agent.executor import Executor, ExecutorConfig, FailSafeError, StopSwitch
 
 
@@ -61,6 +63,39 @@ def test_each_action_becomes_the_right_pyautogui_call():
     ]
     assert screen.calls[0][2] == {"clicks": 2, "interval": 0.05, "button": "right"}
     assert screen.calls[8][2] == {"x": 7, "y": 8}
+
+
+class StopWhenPressed(FakeScreen):
+    """The kill switch trips while the button is down."""
+
+    stop: StopSwitch | None = None
+
+    def mouseDown(self, *args, **kwargs):
+        self._record("mouseDown", *args, **kwargs)
+        assert self.stop is not None
+        self.stop.trip("kill hotkey")
+
+
+def test_a_long_press_holds_the_button_and_a_stop_releases_it():
+    screen = FakeScreen()
+    executor = auto(screen)
+    assert executor.perform(Click(point=at(10, 20), hold=0.2)).performed
+    assert [(name, args) for name, args, _ in screen.calls] == [
+        ("mouseDown", (10, 20)),
+        ("mouseUp", (10, 20)),
+    ]
+    stopping = StopWhenPressed()
+    stopper = auto(stopping)
+    stopping.stop = stopper.stop
+    stopper.perform(Click(point=at(1, 2), hold=MAX_HOLD_SECONDS))  # returns: the stop cut it
+    assert [name for name, _, _ in stopping.calls] == ["mouseDown", "mouseUp"]
+    assert describe(Click(point=at(1, 2), hold=1.5)) == "left long press (1, 2) for 1.5 s"
+
+
+def test_a_long_press_is_one_click_and_bounded():
+    for bad in (dict(hold=-1.0), dict(hold=MAX_HOLD_SECONDS + 1), dict(hold=1.0, count=2)):
+        with pytest.raises(ParseError, match="long press"):
+            Click(point=at(1, 2), **bad)
 
 
 def test_dry_run_touches_nothing():

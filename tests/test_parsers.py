@@ -181,6 +181,10 @@ UITARS_CASES = [
     ("Action: finished(content='The price is 42.')", Finished(answer="The price is 42.")),
     ("Action: finished()", Finished(answer="")),
     ("Action: call_user()", CallUser(question="")),
+    # forms real answers use: the label after the thought on its line, the full-width colon
+    ("Thought: open it. Action: click(start_box='(5,6)')", Click(point=px(5, 6))),
+    ("Thought：打开设置\nAction：click(start_box='(7,8)')", Click(point=px(7, 8))),
+    ("Action：hotkey(key='ctrl c')", Hotkey(keys=("ctrl", "c"))),
 ]
 
 
@@ -212,6 +216,18 @@ def test_uitars_type_to_submit_keeps_the_trailing_newline():
 def test_uitars_call_user_asks_with_the_thought():
     text = "Thought: I need the password to continue.\nAction: call_user()"
     check("uitars", text, CallUser(question="I need the password to continue."))
+
+
+def test_uitars_thought_before_an_inline_label():
+    action = get_parser("uitars").parse("Thought: open it. Action: click(start_box='(5,6)')")
+    assert action.thought == "open it."
+    wide = get_parser("uitars").parse("Thought：打开设置\nAction：click(start_box='(7,8)')")
+    assert wide.thought == "打开设置"
+    # a thought that names "Action:" itself, with the real label on its own line, still works
+    named = get_parser("uitars").parse(
+        "Thought: the Action: menu\nAction: click(point='<point>1 2</point>')"
+    )
+    assert named.thought == "the Action: menu"
 
 
 def test_uitars_v1_is_0_to_1000():
@@ -268,8 +284,8 @@ def test_uitars_rejects_a_huge_pixel():
 # -- Qwen computer use ------------------------------------------------------------------------
 
 
-def tool_call(action: str, thought: str = "", **arguments) -> str:
-    call = {"name": "computer_use", "arguments": {"action": action, **arguments}}
+def tool_call(action: str, thought: str = "", tool: str = "computer_use", **arguments) -> str:
+    call = {"name": tool, "arguments": {"action": action, **arguments}}
     prefix = f"{thought}\n" if thought else ""
     return f"{prefix}<tool_call>\n{json.dumps(call)}\n</tool_call>"
 
@@ -314,7 +330,25 @@ def qwen_cases(space: Space) -> list[tuple[str, Action]]:
         (tool_call("terminate", status="success"), Finished(answer="success")),
         (tool_call("terminate", status="failure"), Finished(answer="failure")),
         (tool_call("answer", text="42 items"), Finished(answer="42 items")),
+        # the mobile-agent cookbooks' mobile_use tool, where a desktop has the same thing
+        (mobile("click", coordinate=[1, 2]), Click(point=p(1, 2))),
+        (mobile("long_press", coordinate=[1, 2], time=2), Click(point=p(1, 2), hold=2.0)),
+        (
+            mobile("swipe", coordinate=[1, 2], coordinate2=[3, 40]),
+            Drag(start=p(1, 2), end=p(3, 40)),
+        ),
+        (mobile("type", text="café 東京"), TypeText(text="café 東京")),
+        (mobile("key", text="enter"), KeyPress(key="enter")),
+        (mobile("system_button", button="Enter"), KeyPress(key="enter")),
+        (mobile("wait", time=1.5), Wait(seconds=1.5)),
+        (mobile("terminate", status="success"), Finished(answer="success")),
+        (mobile("answer", text="3 unread"), Finished(answer="3 unread")),
+        ("Action：" + tool_call("left_click", coordinate=[9, 9]), Click(point=p(9, 9))),
     ]
+
+
+def mobile(action: str, **arguments) -> str:
+    return tool_call(action, tool="mobile_use", **arguments)
 
 
 @pytest.mark.parametrize(("text", "expected"), qwen_cases(PX))
@@ -395,6 +429,14 @@ def test_qwen_real_answers_and_thought():
         (tool_call("terminate"), "status"),
         (tool_call("terminate", status="maybe"), "status"),
         (tool_call("left_click", coordinate=[1, 2]) + " and then I will type", "after"),
+        (mobile("system_button", button="Back"), "no desktop meaning"),
+        (mobile("system_button", button="Home"), "no desktop meaning"),
+        (mobile("open", text="Settings"), "no desktop meaning"),
+        (mobile("long_press", coordinate=[1, 2], time=600), "long_press time"),
+        (mobile("swipe", coordinate=[1, 2]), "coordinate2"),
+        (mobile("key", text="volume_up_now"), "unknown key"),
+        (mobile("fly", coordinate=[1, 2]), "unknown mobile_use action"),
+        (tool_call("left_click", tool="phone_use", coordinate=[1, 2]), "computer_use"),
     ],
 )
 def test_qwen_rejects(name, text, match):
@@ -478,6 +520,20 @@ SHOWUI_CASES = [
         "{'action': 'ANSWER', 'value': 'Sunny, 21°C', 'position': None}",
         Finished(answer="Sunny, 21°C"),
     ),
+    # the mobile action space
+    ("{'action': 'TYPE', 'value': 'hello', 'position': None}", TypeText(text="hello")),
+    ("{'action': 'SCROLL UP', 'value': None, 'position': None}", Scroll(direction="up")),
+    ("{'action': 'SCROLL_LEFT', 'value': None, 'position': None}", Scroll(direction="left")),
+    ("{'action': 'PRESS ENTER', 'value': None, 'position': None}", KeyPress(key="enter")),
+    ("{'action': 'STATUS TASK COMPLETE', 'value': None, 'position': None}", Finished(answer="")),
+    (
+        "{'action': 'STATUS_TASK_IMPOSSIBLE', 'value': None, 'position': None}",
+        CallUser(question="the model says the task is impossible"),
+    ),
+    (
+        "{'action': 'SWIPE', 'value': None, 'position': [[0.5, 0.8], [0.5, 0.2]]}",
+        Drag(start=one(0.5, 0.8), end=one(0.5, 0.2)),
+    ),
 ]
 
 
@@ -512,7 +568,10 @@ def test_showui_actions(text, expected):
         ("{'action': 'CLICK', 'value': None, 'position': [0.5]}", "position"),
         ("{'action': 'CLICK', 'value': None, 'position': [True, 0.5]}", "number"),
         ("{'action': 'COPY', 'value': 'x', 'position': None}", "unsupported"),
-        ("{'action': 'SWIPE', 'value': None, 'position': [[0.1, 0.1], [0.2, 0.2]]}", "unsupported"),
+        ("{'action': 'SWIPE', 'value': None, 'position': [0.1, 0.1]}", "SWIPE needs position"),
+        ("{'action': 'PRESS BACK', 'value': None, 'position': None}", "no desktop meaning"),
+        ("{'action': 'PRESS_HOME', 'value': None, 'position': None}", "no desktop meaning"),
+        ("{'action': 'TYPE', 'value': None, 'position': None}", "text to type"),
         ("{'action': 'SCROLL', 'value': 'sideways', 'position': None}", "direction"),
         ("{'action': 'SCROLL', 'value': None, 'position': None}", "direction"),
         (
@@ -569,6 +628,14 @@ OSATLAS_CASES = [
     ("Actions:\nWAIT", Wait(seconds=5.0), ""),
     ("Thoughts: Done.\nActions:\nCOMPLETE", Finished(), "Done."),
     ("Actions:\nIMPOSSIBLE", Finished(answer="IMPOSSIBLE"), ""),
+    # the OmniACT-style desktop names OS-Atlas-Pro-7B writes
+    ("Actions:\nDOUBLECLICK <point>[[10, 20]]</point>", Click(point=k(10, 20), count=2), ""),
+    ("Actions:\nRIGHTCLICK <point>[[10, 20]]</point>", Click(point=k(10, 20), button="right"), ""),
+    ("Actions:\nPRESS_TAB", KeyPress(key="tab"), ""),
+    ("Actions:\nPRESS_PAGE_DOWN", KeyPress(key="pagedown"), ""),
+    ("Actions:\nHOTKEY [CTRL_A]", Hotkey(keys=("ctrl", "a")), ""),
+    ("Actions:\nHOTKEY [CTRL_SHIFT_T]", Hotkey(keys=("ctrl", "shift", "t")), ""),
+    ("Actions:\nHOTKEY [PAGE_DOWN]", KeyPress(key="pagedown"), ""),
     (
         "*Thoughts*: Click it.\n*Actions*: CLICK <point>[[1000, 0]]</point>",
         Click(point=k(1000, 0)),
@@ -604,6 +671,9 @@ def test_osatlas_actions(text, expected, thought):
         ("Actions:\nHOTKEY [CTRL+BANANA]", "unknown key"),
         ("Actions:\nENTER now", "no argument"),
         ("Actions:\nPRESS_BACK", "phone action"),
+        ("Actions:\nPRESS_BANANA", "unknown key"),
+        ("Actions:\nPRESS_TAB now", "no argument"),
+        ("Actions:\nHOTKEY [CTRL_BANANA]", "unknown key"),
         ("Actions:\nOPEN_APP [Chrome]", "phone action"),
         ("Actions:\nCOPY [Wednesday]", "unsupported"),
         ("Actions:\nJUMP <point>[[1,2]]</point>", "not an OS-Atlas action"),
@@ -756,6 +826,8 @@ NAMES = [
     "wait", "finished", "call_user", "left_click", "left_click_drag", "key", "terminate",
     "answer", "hscroll", "CLICK", "INPUT", "SCROLL", "ANSWER", "SELECT_TEXT", "TYPE",
     "HOTKEY", "PRESS_BACK", "COMPLETE", "tap", "clik", "", "__import__", "action", "None",
+    "mobile_use", "long_press", "swipe", "system_button", "DOUBLECLICK", "PRESS_TAB",
+    "SCROLL UP", "STATUS TASK COMPLETE", "PRESS ENTER", "Action：",
 ]  # fmt: skip
 NUMBERS = [
     "0", "-1", "-0", "1000", "1000.0001", "1001", "0.5", "1.5", "1e309", "1e-9", "NaN", "nan",

@@ -9,8 +9,10 @@ click at the box centre (or at the point, for "(x,y)").
 The prompt is OS-Atlas-Pro's Executable Language Grounding prompt with the basic actions (CLICK,
 TYPE, SCROLL) and the desktop custom actions of the OS-Atlas action space (DOUBLE_CLICK,
 RIGHT_CLICK, MOVETO, HOTKEY) plus ENTER, WAIT, COMPLETE and IMPOSSIBLE; IMPOSSIBLE becomes
-`Finished(answer="IMPOSSIBLE")`. The mobile verbs (PRESS_BACK, PRESS_HOME, OPEN_APP, …) have no
-desktop meaning and are errors, as are unknown verbs. SCROLL [UP] turns the wheel up.
+`Finished(answer="IMPOSSIBLE")`. The OmniACT-style names OS-Atlas-Pro also writes on desktops
+are read too: DOUBLECLICK, RIGHTCLICK, PRESS_<KEY> and HOTKEY [CTRL_A]. The mobile verbs
+(PRESS_BACK, PRESS_HOME, OPEN_APP, …) have no desktop meaning and are errors, as are unknown
+verbs. SCROLL [UP] turns the wheel up.
 History is text ("Step n: …" under "History:"), earlier screenshots are not resent; the layout
 is the model card's: instructions, the current screenshot, then task and history.
 """
@@ -34,6 +36,7 @@ from agent.actions import (
     Space,
     TypeText,
     Wait,
+    normalize_key,
 )
 from agent.errors import ParseError
 from agent.messages import PastStep, Prompt
@@ -122,13 +125,19 @@ Actions: Specify the actual actions you will take based on your reasoning. You s
 Your current task instruction, action history, and associated screenshot are as follows:
 Screenshot: 
 """  # noqa: E501, W291
-_CLICKS = {"CLICK": ("left", 1), "DOUBLE_CLICK": ("left", 2), "RIGHT_CLICK": ("right", 1)}
-_BARE = {"ENTER", "PRESS_ENTER", "WAIT", "COMPLETE", "IMPOSSIBLE"}
+_CLICKS = {  # the prompt's names, and the OmniACT-style desktop names of OS-Atlas-Pro-7B
+    "CLICK": ("left", 1),
+    "DOUBLE_CLICK": ("left", 2),
+    "DOUBLECLICK": ("left", 2),
+    "RIGHT_CLICK": ("right", 1),
+    "RIGHTCLICK": ("right", 1),
+}
+_BARE = {"ENTER", "WAIT", "COMPLETE", "IMPOSSIBLE"}
 _MOBILE = {
     "LONG_PRESS", "OPEN_APP", "PRESS_BACK", "PRESS_HOME", "PRESS_RECENT", "NAVIGATE_BACK",
     "NAVIGATE_HOME", "TAP", "SWIPE",
 }  # fmt: skip
-_KNOWN = (*_CLICKS, "MOVETO", "TYPE", "SCROLL", "HOTKEY", *sorted(_BARE))
+_KNOWN = (*_CLICKS, "MOVETO", "TYPE", "SCROLL", "HOTKEY", "PRESS_<KEY>", *sorted(_BARE))
 _ACTIONS_LABEL = re.compile(r"(?im)^[ \t*#]*actions?[ \t*]*:")
 _THOUGHTS_LABEL = re.compile(r"(?i)^[\s*#]*thoughts?[ \t*]*:")
 _LINE = re.compile(r"([A-Za-z_]+)(?:\s+(.*))?", re.S)
@@ -177,7 +186,7 @@ class OSAtlasParser(Parser):
         if not lines:
             expect_one(0, EXAMPLE)
         verb = _LINE.match(lines[0])
-        if verb is None or verb.group(1).upper() not in (*_KNOWN, *_MOBILE, "COPY"):
+        if verb is None or not _is_verb(verb.group(1).upper()):
             return self._grounding(region, raw, thought)
         expect_one(len(lines), EXAMPLE)
         return self._action(lines[0], raw, thought)
@@ -195,8 +204,12 @@ class OSAtlasParser(Parser):
             return Click(point=self._point(verb, argument), button=button, count=count, **common)
         if verb == "MOVETO":
             return Move(point=self._point(verb, argument), **common)
-        if verb in ("ENTER", "PRESS_ENTER"):
+        if verb == "ENTER":
             return KeyPress(key="enter", **common)
+        if verb.startswith("PRESS_") and verb not in _MOBILE:
+            if argument:
+                raise ParseError(f"{verb} takes no argument, got {compact(argument, 40)!r}")
+            return keys_action([verb.removeprefix("PRESS_")], raw, thought)
         if verb == "WAIT":
             return Wait(seconds=5.0, **common)
         if verb == "COMPLETE":
@@ -209,7 +222,7 @@ class OSAtlasParser(Parser):
                 return TypeText(text=content, **common)
             if verb == "SCROLL":
                 return Scroll(direction=content.strip().lower(), **common)
-            return keys_action(split_keys(content), raw, thought)
+            return keys_action(_hotkey_keys(content), raw, thought)
         if verb in _MOBILE:
             raise ParseError(f"{verb} is a phone action; on the desktop use one of: {_known()}")
         raise ParseError(f"unsupported action {verb[:40]!r}; use one of: {_known()}")
@@ -252,3 +265,20 @@ def _bracketed(verb: str, argument: str) -> str:
 
 def _known() -> str:
     return ", ".join(_KNOWN)
+
+
+def _is_verb(word: str) -> bool:
+    """Whether an answer's first word is an action verb (else it is a grounding answer)."""
+    return word in (*_KNOWN, *_MOBILE, "COPY") or word.startswith("PRESS_")
+
+
+def _hotkey_keys(content: str) -> list[str]:
+    """HOTKEY's keys: 'CTRL+C', 'ctrl c', or OmniACT's 'CTRL_A' (underscores joining keys;
+    a name that is one key, such as 'page_down', stays one)."""
+    keys = split_keys(content)
+    if len(keys) == 1 and "_" in keys[0]:
+        try:
+            normalize_key(keys[0])
+        except ParseError:
+            return [part for part in keys[0].split("_") if part] or keys
+    return keys

@@ -6,7 +6,9 @@ cookbook's x / 1000 * width; OSWorld's / 999 differs by under 0.1 %). `left_clic
 from the pointer unless `start_coordinate` is given; scroll `pixels` (positive: up/right) are 100
 per wheel click, rounded up, 1..100 clicks; `terminate`/`answer` become `Finished`; clicks need a
 `coordinate`. History is text only ("Previous actions"); the text before the tool call is the
-thought (without `<think>` tags or the "Action:" label).
+thought (without `<think>` tags or the "Action:" label). The cookbooks' `mobile_use` tool is
+read too: click, long press (a held click), swipe (a drag), type, key, Enter, wait, terminate
+and answer; Back/Home/Menu and `open` have no desktop meaning and are refused.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from typing import Any, ClassVar
 from PIL import Image
 
 from agent.actions import (
+    MAX_HOLD_SECONDS,
     Action,
     Click,
     Drag,
     Finished,
+    KeyPress,
     Move,
     Point,
     Said,
@@ -124,7 +128,10 @@ Instruction: {task}
 Previous actions:
 {previous}"""
 _THINK = re.compile(r"</?think>")
-_ACTION_LABEL = re.compile(r"^\s*Action\s*:\s*")
+_ACTION_LABEL = re.compile(r"^\s*Action\s*[:：]\s*")
+_MOBILE_KNOWN = (
+    "click", "long_press", "swipe", "type", "key", "system_button", "wait", "terminate", "answer",
+)  # fmt: skip
 
 
 class QwenComputerParser(Parser):
@@ -168,8 +175,49 @@ class QwenComputerParser(Parser):
         if after.strip():
             raise ParseError(f"unexpected text after {_CLOSE}: {compact(after, 40)!r}")
         thought = _ACTION_LABEL.sub("", _THINK.sub("", before), count=1).strip()
-        arguments = _arguments(body)
+        tool, arguments = _arguments(body)
+        if tool == "mobile_use":
+            return self._mobile_action(arguments, raw, thought)
         return self._action(arguments, raw, thought)
+
+    def _mobile_action(self, args: dict[str, Any], raw: str, thought: str) -> Action:
+        """Qwen's `mobile_use` tool (the mobile-agent cookbooks), mapped where a desktop has the
+        same thing: a tap is a click, a long press holds it, a swipe drags, Enter is a key."""
+        common: Said = {"raw": raw, "thought": thought}
+        action = args.get("action")
+        if action == "click":
+            return Click(point=self._point(args, "coordinate", action), **common)
+        if action == "long_press":
+            hold = number(args.get("time", 2.0), "time")
+            if not 0 < hold <= MAX_HOLD_SECONDS:
+                raise ParseError(f"long_press time must be 0..{MAX_HOLD_SECONDS:g} seconds")
+            return Click(point=self._point(args, "coordinate", action), hold=hold, **common)
+        if action == "swipe":
+            start = self._point(args, "coordinate", action)
+            return Drag(start=start, end=self._point(args, "coordinate2", action), **common)
+        if action in ("type", "key", "answer"):
+            text = args.get("text")
+            if not isinstance(text, str) or not text:
+                raise ParseError(f'{action} needs "text": a non-empty string')
+            if action == "key":
+                return keys_action(split_keys(text), raw, thought)
+            if action == "answer":
+                return Finished(answer=text, **common)
+            return TypeText(text=text, **common)
+        if action == "system_button":
+            button = args.get("button")
+            if isinstance(button, str) and button.strip().lower() == "enter":
+                return KeyPress(key="enter", **common)
+            raise ParseError(
+                f"system_button {compact(repr(button), 20)} is a phone button with no desktop "
+                "meaning; only Enter is pressed"
+            )
+        if action in ("wait", "terminate"):
+            return self._action(args, raw, thought)
+        if action == "open":
+            raise ParseError("open (an app by name) has no desktop meaning here; click its icon")
+        known = ", ".join(_MOBILE_KNOWN)
+        raise ParseError(f"unknown mobile_use action {str(action)[:40]!r}; use one of: {known}")
 
     def _action(self, args: dict[str, Any], raw: str, thought: str) -> Action:
         common: Said = {"raw": raw, "thought": thought}
@@ -331,18 +379,19 @@ def computer_use_function(width: int, height: int, actions: Sequence[str]) -> di
     }
 
 
-def _arguments(body: str) -> dict[str, Any]:
-    """The `arguments` object of one `computer_use` call, from strict JSON (no NaN/Infinity)."""
+def _arguments(body: str) -> tuple[str, dict[str, Any]]:
+    """The tool's name (`computer_use` or `mobile_use`) and the `arguments` object of one call,
+    from strict JSON (no NaN/Infinity)."""
     try:
         call = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as error:
         raise ParseError(f"the tool call is not valid JSON: {compact(str(error), 80)}") from None
-    if not isinstance(call, dict) or call.get("name") != "computer_use":
+    if not isinstance(call, dict) or call.get("name") not in ("computer_use", "mobile_use"):
         raise ParseError('the tool call must be {"name": "computer_use", "arguments": {...}}')
     arguments = call.get("arguments")
     if not isinstance(arguments, dict) or not isinstance(arguments.get("action"), str):
         raise ParseError('the tool call needs "arguments": {"action": "...", ...}')
-    return arguments
+    return call["name"], arguments
 
 
 def _reject_constant(name: str) -> float:

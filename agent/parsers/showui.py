@@ -1,11 +1,12 @@
 """ShowUI: `{'action': 'CLICK', 'value': None, 'position': [0.49, 0.42]}`, positions in 0..1.
 
 Grounding answers are a bare `[x, y]` click; navigation answers one Python-literal dict, read with
-`ast.literal_eval` (never `eval`); several dicts are rejected like any multi-action answer. Verbs:
-CLICK/TAP/SELECT → Click, HOVER → Move, ENTER/ESC → KeyPress, SCROLL → Scroll (default amount),
-SELECT_TEXT → Drag, ANSWER → Finished, INPUT → TypeText, clicking its position first if any;
-COPY, PRESS, SWIPE are errors. Prompt (ShowUI's quick start): one user turn with instructions,
-task, earlier steps (screenshot if `PastStep.image` has one, then answer), current screenshot last.
+`ast.literal_eval` (never `eval`); several dicts are rejected like any multi-action answer. Verbs
+(web and desktop, and the mobile space: `_` and spaces alike): CLICK/TAP/SELECT → Click, HOVER →
+Move, ENTER/ESC/PRESS ENTER → KeyPress, SCROLL [UP/DOWN/LEFT/RIGHT] → Scroll, SELECT_TEXT/SWIPE →
+Drag, INPUT/TYPE → TypeText (clicking its position first if any), ANSWER and STATUS TASK COMPLETE
+→ Finished, STATUS TASK IMPOSSIBLE → CallUser; PRESS BACK/HOME and COPY are refused. Prompt
+(ShowUI's quick start): one user turn with instructions, task, earlier steps, current screenshot.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from PIL import Image
 
 from agent.actions import (
     Action,
+    CallUser,
     Click,
     Drag,
     Finished,
@@ -69,9 +71,14 @@ If value or position is not applicable, set it as `None`.
 Position might be [[x1,y1], [x2,y2]] if the action requires a start and end position.
 Position represents the relative coordinates on the screenshot and should be scaled to a range of 0-1.
 """  # noqa: E501, W291
-_KEYS = {"ENTER": "enter", "ESC": "esc"}
+_KEYS = {"ENTER": "enter", "ESC": "esc", "PRESS ENTER": "enter"}
 _CLICKS = ("CLICK", "TAP", "SELECT")
-_KNOWN = (*_CLICKS, "INPUT", "HOVER", "ANSWER", "ENTER", "ESC", "SCROLL", "SELECT_TEXT")
+_SCROLLS = {f"SCROLL {way}": way.lower() for way in ("UP", "DOWN", "LEFT", "RIGHT")}
+_PHONE = ("PRESS BACK", "PRESS HOME", "PRESS RECENT")
+_KNOWN = (
+    *_CLICKS, "INPUT", "TYPE", "HOVER", "ANSWER", "ENTER", "ESC", "SCROLL", "SELECT_TEXT",
+    "SWIPE", *_SCROLLS, "PRESS ENTER", "STATUS TASK COMPLETE", "STATUS TASK IMPOSSIBLE",
+)  # fmt: skip
 _FIELDS = {"action", "value", "position"}
 _ACTION_KEY = re.compile(r"""['"]action['"]\s*:""")
 
@@ -121,16 +128,17 @@ class ShowUIParser(Parser):
         verb = fields.get("action")
         if not isinstance(verb, str):
             raise ParseError(f"'action' must be one of {', '.join(_KNOWN)}")
-        verb, value, position = verb.strip().upper(), fields.get("value"), fields.get("position")
+        verb = " ".join(verb.replace("_", " ").upper().split())  # SELECT_TEXT ≡ SELECT TEXT
+        value, position = fields.get("value"), fields.get("position")
         if verb in _CLICKS:
             return Click(point=self._point(verb, position), raw=raw)
         if verb == "HOVER":
             return Move(point=self._point(verb, position), raw=raw)
         if verb in _KEYS:
             return KeyPress(key=_KEYS[verb], raw=raw)
-        if verb == "INPUT":
+        if verb in ("INPUT", "TYPE"):
             if not isinstance(value, str) or not value:
-                raise ParseError("INPUT needs the text to type as its value")
+                raise ParseError(f"{verb} needs the text to type as its value")
             where = None if position is None else self._point(verb, position)
             return TypeText(text=value, point=where, raw=raw)
         if verb == "SCROLL":
@@ -138,11 +146,19 @@ class ShowUIParser(Parser):
                 raise ParseError("SCROLL needs a direction as its value: up, down, left or right")
             where = None if position is None else self._point(verb, position)
             return Scroll(direction=value.strip().lower(), point=where, raw=raw)
-        if verb == "SELECT_TEXT":
+        if verb in _SCROLLS:
+            return Scroll(direction=_SCROLLS[verb], raw=raw)
+        if verb in ("SELECT TEXT", "SWIPE"):
             if not isinstance(position, (list, tuple)) or len(position) != 2:
-                raise ParseError("SELECT_TEXT needs position [[x1,y1], [x2,y2]]")
+                raise ParseError(f"{verb} needs position [[x1,y1], [x2,y2]]")
             start, end = (self._point(verb, corner) for corner in position)
             return Drag(start=start, end=end, raw=raw)
+        if verb == "STATUS TASK COMPLETE":
+            return Finished(answer=value if isinstance(value, str) else "", raw=raw)
+        if verb == "STATUS TASK IMPOSSIBLE":
+            return CallUser(question="the model says the task is impossible", raw=raw)
+        if verb in _PHONE:
+            raise ParseError(f"{verb} is a phone button with no desktop meaning")
         if verb == "ANSWER":
             if value is not None and not isinstance(value, str):
                 raise ParseError("ANSWER needs the answer text as its value")

@@ -5,6 +5,7 @@ UI-TARS-1.5 points are absolute pixels of the resized image it saw (`Space.PIXEL
 it is registered separately as "uitars-v1" with the v1 prompt. A position may be written
 `'(x,y)'`, `'<|box_start|>(x,y)<|box_end|>'`, `'<point>x y</point>'` or as a box `(x1,y1,x2,y2)`
 (its centre is used), under `start_box`/`point`/`start_point` and `end_box`/`end_point`.
+`Action:` may follow the thought on the same line, and `：` (full width) counts as a colon.
 
 Prompt layout, as the UI-TARS OSWorld agent does it ("keep all texts, the last few images"): a
 system turn, a user turn with the COMPUTER_USE instruction, then per past step a user turn with
@@ -128,8 +129,11 @@ _KNOWN = (
     *_CLICKS, *_DRAGS, *_MOVES, "type", "hotkey", "press", "keydown", "scroll", "wait",
     "finished", "call_user",
 )  # fmt: skip
-_LABEL = re.compile(r"(?m)^[ \t]*Action[ \t]*:")
-_THOUGHT_LABEL = re.compile(r"^\s*(?:Thought|Reflection|Action_Summary)\s*:\s*")
+# "Action:" starts a line, or, when no line starts with it, follows the thought on its line;
+# the full-width colon of Chinese-language answers counts as a colon
+_LABEL = re.compile(r"(?m)^[ \t]*Action[ \t]*[:：]")
+_INLINE_LABEL = re.compile(r"(?<![A-Za-z_])Action[ \t]*[:：]")
+_THOUGHT_LABEL = re.compile(r"^\s*(?:Thought|Reflection|Action_Summary)\s*[:：]\s*")
 _CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(")
 _KEYWORD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*")
 _NEXT_KEYWORD = re.compile(r"\s*,\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
@@ -168,7 +172,7 @@ class UITarsParser(Parser):
 
     def parse(self, text: str) -> Action:
         raw = check_answer(text)
-        labels = list(_LABEL.finditer(raw))
+        labels = list(_LABEL.finditer(raw)) or list(_INLINE_LABEL.finditer(raw))
         label = one_action(labels, EXAMPLE)
         thought = _THOUGHT_LABEL.sub("", raw[: label.start()], count=1).strip()
         name, args = one_action(_calls(raw[label.end() :]), EXAMPLE)
