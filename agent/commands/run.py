@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, TextIO
+from typing import Any
 
-from agent.actions import Action, describe
 from agent.backends.spec import open_backend
 from agent.commands.model_options import add_model_arguments, given, model_settings
+from agent.commands.terminal import Terminal
 from agent.errors import AgentError
-from agent.events import Event, ModelFailed, RunStarted, StepFinished
 from agent.executor import MODES
 from agent.loop import Agent
-from agent.records import RunResult, StepRecord
-from agent.secrets import redact, redact_data
+from agent.records import RunResult
+from agent.secrets import redact_data
 from agent.settings import RUNS_DIR, Settings
 from pixelprune import PixelPruneError, PruneConfig
 from pixelprune.cli import (
@@ -97,41 +96,6 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-class Terminal:
-    """Every line `run` shows, with the task's secret values masked as in the run folder.
-
-    Lines go to standard output, or to `stream` (standard error when it holds `--json -`).
-    """
-
-    def __init__(self, secrets: tuple[str, ...], stream: TextIO | None = None) -> None:
-        self.secrets = secrets
-        self.stream = stream
-
-    def masked(self, text: str) -> str:
-        return redact(text, self.secrets)
-
-    def say(self, text: str) -> None:
-        print(self.masked(text), file=self.stream or sys.stdout, flush=True)
-
-    def ask(self, action: Action) -> bool:
-        """The confirm-mode question; anything but y/yes rejects."""
-        try:
-            reply = input(f"perform {describe(action, secrets=self.secrets)}? [y/N] ")
-        except EOFError:
-            return False
-        return reply.strip().lower() in ("y", "yes")
-
-    def show(self, event: Event) -> None:
-        if isinstance(event, RunStarted):
-            self.say(f"task: {event.task}\nmodel: {event.model} ({event.parser})")
-        elif isinstance(event, ModelFailed):
-            self.say(
-                f"  step {event.number} attempt {event.attempt}: unusable answer: {event.error}"
-            )
-        elif isinstance(event, StepFinished):
-            self.say(step_line(event.record, self.secrets))
-
-
 def result_data(result: RunResult) -> dict[str, Any]:
     """`--json`: how the run ended, its run folder and every step as steps.jsonl holds it."""
     return {
@@ -176,15 +140,3 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def _monitor(text: str | None) -> int | str | None:
     return int(text) if text is not None and text.isdigit() else text
-
-
-def step_line(record: StepRecord, secrets: tuple[str, ...] = ()) -> str:
-    """One line per step: action, outcome, model time, kept tokens."""
-    what = describe(record.action, secrets=secrets) if record.action else record.error
-    what = redact(what or "no action", secrets)
-    ms = record.timings.get("model", 0.0) * 1000
-    full, kept = record.image_tokens
-    tokens = "tokens ?" if full is None or kept is None else f"tokens {kept}/{full}"
-    if full and kept is not None:
-        tokens += f" ({kept / full:.0%})"
-    return f"step {record.number}: {what} [{record.outcome}] model {ms:.0f} ms, {tokens}"

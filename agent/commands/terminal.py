@@ -1,0 +1,146 @@
+"""`Terminal`: what `main.py run` shows while a run goes on, every line masked like the run folder.
+
+    terminal = Terminal(secrets=("hunter2",))
+    agent = Agent(backend, config, confirm=terminal.ask)
+    agent.events.subscribe(terminal.show)
+
+One line per step and one short line per unusable answer (the full answer goes to the run
+folder and, with `-v`, to the log); on a terminal a live line counts the seconds while the
+model thinks; the confirm question shows the model's thought first.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from typing import TextIO
+
+from agent.actions import Action, describe
+from agent.events import (
+    ActionProposed,
+    Event,
+    ModelFailed,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+)
+from agent.parsers.common import compact
+from agent.records import StepRecord
+from agent.secrets import redact
+
+__all__ = ["Terminal", "step_line"]
+
+log = logging.getLogger(__name__)
+SHORT = 120  # characters of an error or a thought on one line
+TICK_SECONDS = 0.5
+
+
+class Terminal:
+    """Lines on standard output, or on `stream` (standard error when stdout holds `--json -`).
+
+    `live`: redraw a "thinking" line in place (default: when the stream is a terminal).
+    """
+
+    def __init__(
+        self, secrets: tuple[str, ...], stream: TextIO | None = None, *, live: bool | None = None
+    ) -> None:
+        self.secrets = secrets
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() if live is None else live
+        self._ticker: _Ticker | None = None
+        self._lock = threading.Lock()  # the ticker's redraws and the lines never interleave
+
+    def masked(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+    def say(self, text: str) -> None:
+        with self._lock:
+            self._clear()
+            print(self.masked(text), file=self.stream, flush=True)
+
+    def ask(self, action: Action) -> bool:
+        """The confirm-mode question, after the model's thought; anything but y/yes rejects."""
+        self._stop_ticker()
+        if action.thought:
+            self.say(f"  thought: {_short(action.thought)}")
+        try:
+            reply = input(self.masked(f"perform {describe(action, secrets=self.secrets)}? [y/N] "))
+        except EOFError:
+            return False
+        return reply.strip().lower() in ("y", "yes")
+
+    def show(self, event: Event) -> None:
+        if isinstance(event, (StepStarted, ModelFailed)):
+            self._start_ticker(event.number)  # a step, or its next attempt, asks the model
+        elif isinstance(event, (ActionProposed, StepFinished, RunFinished)):
+            self._stop_ticker()
+        if isinstance(event, RunStarted):
+            self.say(f"task: {event.task}\nmodel: {event.model} ({event.parser})")
+        elif isinstance(event, ModelFailed):
+            log.info("step %d attempt %d answered: %s", event.number, event.attempt, event.output)
+            self.say(
+                f"  step {event.number} attempt {event.attempt}: unusable answer "
+                f"({_short(event.error)})"
+            )
+        elif isinstance(event, StepFinished):
+            self.say(step_line(event.record, self.secrets))
+
+    def _start_ticker(self, number: int) -> None:
+        self._stop_ticker()
+        if self.live:
+            self._ticker = _Ticker(self, number)
+            self._ticker.start()
+
+    def _stop_ticker(self) -> None:
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.stop()
+            with self._lock:
+                self._clear()
+
+    def _draw(self, text: str) -> None:
+        with self._lock:
+            self.stream.write("\r" + text + "\x1b[K")
+            self.stream.flush()
+
+    def _clear(self) -> None:
+        if self.live:
+            self.stream.write("\r\x1b[K")
+
+
+class _Ticker(threading.Thread):
+    """Redraws "step N: the model is thinking… S s" until stopped."""
+
+    def __init__(self, terminal: Terminal, number: int) -> None:
+        super().__init__(name="terminal-ticker", daemon=True)
+        self.terminal, self.number = terminal, number
+        self.started_at = time.monotonic()
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(TICK_SECONDS):
+            seconds = time.monotonic() - self.started_at
+            self.terminal._draw(f"  step {self.number}: the model is thinking… {seconds:.0f} s")
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join()
+
+
+def step_line(record: StepRecord, secrets: tuple[str, ...] = ()) -> str:
+    """One line per step: action, outcome, model time, kept tokens."""
+    what = describe(record.action, secrets=secrets) if record.action else record.error
+    what = redact(what or "no action", secrets)
+    ms = record.timings.get("model", 0.0) * 1000
+    full, kept = record.image_tokens
+    tokens = "tokens ?" if full is None or kept is None else f"tokens {kept}/{full}"
+    if full and kept is not None:
+        tokens += f" ({kept / full:.0%})"
+    return f"step {record.number}: {what} [{record.outcome}] model {ms:.0f} ms, {tokens}"
+
+
+def _short(text: str) -> str:
+    return compact(text, SHORT)
