@@ -8,7 +8,8 @@ asks on the terminal, the app shows a dialog) and performs only approved actions
 performs everything. pyautogui's FAILSAFE stays on: moving the mouse into a screen corner raises
 `pyautogui.FailSafeException`, which the loop turns into a stop. The kill switch is checked
 before the confirm question, after it and between the parts of an action. Secrets are revealed
-here, at the last moment, and only in what is typed.
+here, at the last moment, and only in what is typed. Text with characters no key types (é, 東,
+😀) is pasted through the clipboard, which gets the user's text back afterwards.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from agent.actions import (
     describe,
     points_of,
 )
+from agent.clipboard import PASTE_KEYS, Clipboard, SystemClipboard
 from agent.errors import ExecutionError
 from agent.secrets import reveal
 
@@ -70,6 +72,7 @@ class ExecutorConfig:
     pause: float = 0.1  # seconds after each action, so the screen can react
     type_interval: float = 0.01  # seconds between typed characters
     drag_seconds: float = 0.3  # how long a drag takes (apps miss instant drags)
+    paste_seconds: float = 0.3  # after the paste keys, before the user's clipboard comes back
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -117,7 +120,10 @@ class Executor:
         stop: StopSwitch | None = None,
         secrets: Mapping[str, str] | None = None,
         screen: Any = None,
+        clipboard: Clipboard | None = None,
     ) -> None:
+        """`screen`: pyautogui or a stand-in; `clipboard`: what text no key types is pasted
+        through (default: the system clipboard)."""
         self.config = config or ExecutorConfig()
         if self.config.mode == "confirm" and confirm is None:
             raise ExecutionError("confirm mode needs a confirm callback (action -> bool)")
@@ -125,6 +131,7 @@ class Executor:
         self.stop = stop or StopSwitch()
         self.secrets = dict(secrets or {})
         self._screen = screen  # pyautogui or a stand-in with the same functions; lazy
+        self.clipboard = clipboard or SystemClipboard()
 
     def perform(self, action: Action) -> Outcome:
         """Carry the action out if the mode and the stop switch allow it."""
@@ -193,10 +200,11 @@ class Executor:
                 screen.moveTo(int(point.x), int(point.y), _pause=False)
             case TypeText(text=text, point=point):
                 text = reveal(text, self.secrets)
-                self._check_typable(screen, text)
                 if point is not None:
                     screen.click(int(point.x), int(point.y), _pause=False)
-                return self._type(screen, text)
+                if all(screen.isValidKey(character) for character in text):
+                    return self._type(screen, text)
+                return self._paste(screen, text)
             case Hotkey(keys=keys):
                 screen.hotkey(*keys, _pause=False)
             case KeyPress(key=key, presses=presses):
@@ -209,14 +217,17 @@ class Executor:
                 raise ExecutionError(f"no way to perform {type(action).__name__}")
         return True
 
-    def _check_typable(self, screen: Any, text: str) -> None:
-        """Refuse before typing anything: pyautogui silently skips characters it has no key for."""
-        untypable = sorted({c for c in text if not screen.isValidKey(c)})
-        if untypable:
-            raise ExecutionError(
-                f"cannot type {''.join(untypable)!r}: pyautogui has no key for it on this "
-                "keyboard layout"
-            )
+    def _paste(self, screen: Any, text: str) -> bool:
+        """Text with characters no key types (é, 東, 😀), pasted whole through the clipboard;
+        the user's clipboard text is put back afterwards (pyautogui would skip them silently)."""
+        saved = self.clipboard.read()
+        self.clipboard.write(text)
+        try:
+            screen.hotkey(*PASTE_KEYS, _pause=False)
+            self.stop.sleep(self.config.paste_seconds)  # the application reads it after the keys
+        finally:
+            self.clipboard.write(saved or "")
+        return True
 
     def _type(self, screen: Any, text: str) -> bool:
         """Type character by character so the stop switch can cut a long text short."""

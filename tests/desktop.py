@@ -191,7 +191,7 @@ def open_xterm_recorder(rect: RectLike, tmpdir: Path) -> Iterator[XtermRecorder]
     command = [
         "xterm",
         *("-geometry", f"80x24+{rect.x}+{rect.y}", "-T", f"key recorder {folder.name}"),
-        *("-bg", "white", "-fg", "black", "+sb", "-e"),
+        *("-bg", "white", "-fg", "black", "+sb", "-u8", "-e"),
         *(sys.executable, "-m", "tests.apps.key_recorder", str(out)),
     ]
     with _child(command, folder / "stderr.txt", dict(os.environ)) as process:

@@ -315,3 +315,28 @@ def test_the_tiny_local_model_runs_the_loop_end_to_end(tiny_models, tmp_path):
     assert full == 46 * 29 and 0 < kept < full == step.attempts[0].image_tokens_full
     run = load_run(result.run_dir)
     assert run.result.status == "malformed_output" and run.mask(run.steps[0]).sum() == kept
+
+
+def test_any_text_is_typed_and_the_users_clipboard_comes_back(tmp_path):
+    """café 東京 😀 has no keys: it is pasted (X11: both selections, Shift+Insert), into a Qt
+    line edit and into xterm, multi-line too, and the clipboard holds the user's text after."""
+    from agent.actions import Click, Point, Space, TypeText
+    from agent.clipboard import SystemClipboard
+    from agent.executor import Executor
+
+    clipboard = SystemClipboard()
+    clipboard.write("the user's own clipboard")
+    executor = Executor(ExecutorConfig(mode="auto"))
+    with open_button_window((0, 0, 1280, 800), tmp_path) as window:
+        x, y = window.centre("text")
+        executor.perform(Click(point=Point(x, y, Space.SCREEN)))
+        executor.perform(TypeText(text="café 東京 😀"))
+        window.wait_for(lambda e: e["type"] == "text" and e["value"] == "café 東京 😀")
+    assert clipboard.read() == "the user's own clipboard"
+    with open_xterm_recorder((200, 150, 800, 500), tmp_path) as term:
+        term.click_to_focus()
+        executor.perform(TypeText(text="café 東京 😀\nsecond line\n"))
+        executor.perform(TypeText(text="ok"))  # typed key by key after the paste
+        received = term.wait_for_bytes(b"ok")
+    assert received.replace(b"\n", b"\r") == "café 東京 😀\rsecond line\rok".encode()
+    assert clipboard.read() == "the user's own clipboard"

@@ -23,6 +23,7 @@ from agent.actions import (
     Wait,
     describe,
 )
+from agent.clipboard import PASTE_KEYS
 from agent.errors import ActionError, ExecutionError, ParseError
 from agent.executor import Executor, ExecutorConfig, FailSafeError, StopSwitch
 
@@ -168,11 +169,42 @@ def test_secrets_are_typed_but_never_logged(caplog):
         executor.perform(TypeText(text="{{token}}"))
 
 
-def test_untypable_text_fails_before_typing_anything():
+class FakeClipboard:
+    """Holds one text, as the system clipboard would; records what was written."""
+
+    def __init__(self, text: str | None = None) -> None:
+        self.text, self.written = text, []
+
+    def read(self) -> str | None:
+        return self.text
+
+    def write(self, text: str) -> None:
+        self.written.append(text)
+        self.text = text
+
+
+def test_text_no_key_types_is_pasted_and_the_clipboard_given_back():
+    screen, clipboard = FakeScreen(), FakeClipboard("the user's text")
+    executor = Executor(
+        ExecutorConfig(mode="auto", pause=0, paste_seconds=0),
+        screen=screen,
+        clipboard=clipboard,
+        secrets={"city": "東京"},
+    )
+    assert executor.perform(TypeText(text="café {{city}} 😀\nline two")).performed
+    assert clipboard.written == ["café 東京 😀\nline two", "the user's text"]
+    assert [(name, args) for name, args, _ in screen.calls] == [("hotkey", PASTE_KEYS)]
+    assert executor.perform(TypeText(text="plain ascii")).performed  # typed key by key
+    assert screen.typed() == "plain ascii" and len(clipboard.written) == 2
+
+
+def test_a_missing_clipboard_tool_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setattr("agent.clipboard.shutil.which", lambda name: None)
     screen = FakeScreen()
-    with pytest.raises(ExecutionError, match="cannot type"):
+    with pytest.raises(ExecutionError, match="apt install xclip"):
         auto(screen).perform(TypeText(text="naïve"))
-    assert screen.calls == []
+    assert screen.calls == []  # nothing half typed
 
 
 def test_failsafe_becomes_a_stop_error():

@@ -54,7 +54,7 @@ LAYERS = [
     ("pixelprune",),
     ("agent.errors", "agent.secrets", "agent.latency"),
     ("agent.actions", "agent.models"),
-    ("agent.coords", "agent.messages", "agent.hotkey"),
+    ("agent.coords", "agent.messages", "agent.hotkey", "agent.clipboard"),
     ("agent.capture", "agent.executor"),
     ("agent.settings", "agent.parsers", "agent.backends", "agent.records"),
     ("agent.events", "agent.trajectory"),

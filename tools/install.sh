@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(
-  xvfb xauth xdotool xterm openbox x11-utils chromium fonts-dejavu-core
+  xvfb xauth xdotool xterm openbox x11-utils xclip chromium fonts-dejavu-core
   libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0
   libxcb-render-util0 libxcb-image0 libxcb-shape0 libegl1 libgl1
   tint2 x11-apps galculator mousepad man-db less procps
