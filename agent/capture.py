@@ -11,6 +11,8 @@ coordinates is measured on every grab (image size ÷ monitor size), so HiDPI scr
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -123,6 +125,7 @@ class ScreenCapture:
     def _mss(self) -> Any:  # an mss.MSS, imported on first use
         screen = getattr(self._local, "mss", None)
         if screen is None:
+            _refuse_wayland()
             import mss
 
             try:
@@ -134,6 +137,16 @@ class ScreenCapture:
                 ) from error
             self._local.mss = screen
         return screen
+
+
+def _refuse_wayland() -> None:
+    """A Wayland session (even with XWayland) shows X11 capture only X11 windows, and a
+    screenshot of the rest is black: say so instead of driving a blind agent."""
+    if sys.platform.startswith("linux") and os.environ.get("XDG_SESSION_TYPE") == "wayland":
+        raise CaptureError(
+            "this is a Wayland session: the screen cannot be captured or driven through X11 "
+            "here; log in to an X11 (Xorg) session, or run the agent in a virtual X display"
+        )
 
 
 def monitor_under(point: tuple[int, int], monitors: tuple[Monitor, ...]) -> Monitor:

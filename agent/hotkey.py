@@ -1,15 +1,15 @@
-"""A global kill hotkey on X11: stops the agent while any other window has the keyboard focus.
+"""A global kill hotkey: stops the agent while any other window has the keyboard focus.
 
     with GlobalHotkey(DEFAULT_KILL_HOTKEY, stop_requested.set):
         run_agent()
 
 The agent clicks and types into other programs, so its own window rarely has focus and a Qt
-shortcut would never fire. `XGrabKey` on the root window makes the X server hand the combo to
-us wherever the focus is (and keeps it from the focused program). The grab is made for each
-NumLock/CapsLock state too, because X matches modifier masks exactly.
-
-X11 only: under Wayland (without an X display), Windows and macOS `start()` raises HotkeyError;
-FAILSAFE (mouse to a screen corner) and `stop()` of the agent still work there.
+shortcut would never fire. On X11 `XGrabKey` on the root window makes the X server hand the
+combo to us wherever the focus is, and keeps it from the focused program (grabbed for each
+NumLock/CapsLock state, as X matches masks exactly). On Windows and macOS pynput's global
+hotkey listener hears it (macOS: the terminal needs the Accessibility permission); pynput
+cannot grab one combo on X11 without grabbing the whole keyboard, so X11 keeps the grab.
+Under Wayland without XWayland `start()` raises HotkeyError; FAILSAFE and `stop()` still work.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from agent.errors import HotkeyError
 
@@ -43,21 +43,42 @@ _MODIFIERS = {
     "win": "super",
 }
 _MODIFIER_ORDER = ("ctrl", "shift", "alt", "super")
-_KEY_ALIASES = {
-    "esc": "Escape",
-    "enter": "Return",
-    "del": "Delete",
-    "ins": "Insert",
-    "pgup": "Prior",
-    "pgdn": "Next",
-    "pgdown": "Next",
+# key names a hotkey may use → (X keysym name, pynput `Key` name; None: a character key)
+_NAMED_KEYS: dict[str, tuple[str, str]] = {
+    "escape": ("Escape", "esc"),
+    "esc": ("Escape", "esc"),
+    "return": ("Return", "enter"),
+    "enter": ("Return", "enter"),
+    "tab": ("Tab", "tab"),
+    "space": ("space", "space"),
+    "backspace": ("BackSpace", "backspace"),
+    "delete": ("Delete", "delete"),
+    "del": ("Delete", "delete"),
+    "insert": ("Insert", "insert"),
+    "ins": ("Insert", "insert"),
+    "home": ("Home", "home"),
+    "end": ("End", "end"),
+    "prior": ("Prior", "page_up"),
+    "pageup": ("Prior", "page_up"),
+    "pgup": ("Prior", "page_up"),
+    "next": ("Next", "page_down"),
+    "pagedown": ("Next", "page_down"),
+    "pgdn": ("Next", "page_down"),
+    "pgdown": ("Next", "page_down"),
+    "pause": ("Pause", "pause"),
+    "print": ("Print", "print_screen"),
+    "scroll_lock": ("Scroll_Lock", "scroll_lock"),
+    "menu": ("Menu", "menu"),
+    **{name: (name.capitalize(), name) for name in ("up", "down", "left", "right")},
+    **{f"f{n}": (f"F{n}", f"f{n}") for n in range(1, 36)},
 }
+_PYNPUT_MODIFIERS = {"ctrl": "<ctrl>", "shift": "<shift>", "alt": "<alt>", "super": "<cmd>"}
 _UNAVAILABLE = (
-    "the kill hotkey is unavailable here (it needs an X11 display: not Wayland without "
-    "XWayland, Windows or macOS); FAILSAFE (move the mouse to a screen corner) and stop() "
-    "still work"
+    "the kill hotkey is unavailable here (on Linux it needs an X11 display, not Wayland "
+    "without XWayland); FAILSAFE (move the mouse to a screen corner) and stop() still work"
 )
 _POLL_SECONDS = 0.1  # how long the listener waits on the X socket before looking at stop()
+STOP_SECONDS = 1.0  # the most stop() waits for pynput's listener thread
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,14 @@ class Combo:
 
     def __str__(self) -> str:
         return "+".join([*(m for m in _MODIFIER_ORDER if m in self.modifiers), self.key])
+
+    @property
+    def pynput(self) -> str:
+        """The combo in pynput's `GlobalHotKeys` spelling, e.g. "<ctrl>+<shift>+<f12>"."""
+        names = {x_name: pynput for x_name, pynput in _NAMED_KEYS.values()}
+        key = f"<{names[self.key]}>" if self.key in names else self.key
+        modifiers = [_PYNPUT_MODIFIERS[m] for m in _MODIFIER_ORDER if m in self.modifiers]
+        return "+".join([*modifiers, key])
 
 
 def parse_combo(text: str) -> Combo:
@@ -83,11 +112,15 @@ def parse_combo(text: str) -> Combo:
             f"hotkey {text!r} needs exactly one key besides the modifiers "
             f"({', '.join(_MODIFIER_ORDER)}), got {len(keys)}"
         )
-    key = _KEY_ALIASES.get(keys[0]) or _keysym_names().get(keys[0])
-    if key is None:
+    name = keys[0]
+    if name in _NAMED_KEYS:
+        key = _NAMED_KEYS[name][0]
+    elif len(name) == 1 and name.isascii() and name.isalnum():
+        key = name
+    else:
         raise HotkeyError(
-            f"unknown key {keys[0]!r} in hotkey {text!r}; use an X keysym name such as "
-            "f12, escape, pause, a or 1"
+            f"unknown key {name!r} in hotkey {text!r}; use a letter, a digit, f1..f35 or one "
+            f"of {', '.join(sorted(n for n in _NAMED_KEYS if not n.startswith('f')))}"
         )
     return Combo(frozenset(modifiers), key)
 
@@ -97,27 +130,40 @@ class GlobalHotkey:
 
     The callback should be quick and idempotent (holding the keys auto-repeats); an exception
     from it ends the listener and goes to `threading.excepthook`. `display` is an X display
-    name; None lets python-xlib read $DISPLAY. The constructor raises HotkeyError for a bad
-    combo, and where python-xlib is missing (Windows, macOS); start() for the rest.
+    name; None lets python-xlib read $DISPLAY. `backend`: "x11" (a grab) or "pynput" (a
+    listener); None picks "pynput" on Windows and macOS, "x11" elsewhere. The constructor
+    raises HotkeyError for a bad combo; start() for the rest.
     """
 
     def __init__(
-        self, combo: str, callback: Callable[[], None], *, display: str | None = None
+        self,
+        combo: str,
+        callback: Callable[[], None],
+        *,
+        display: str | None = None,
+        backend: Literal["x11", "pynput"] | None = None,
     ) -> None:
         self.combo = parse_combo(combo)
+        self.backend = backend or ("pynput" if sys.platform in ("win32", "darwin") else "x11")
         self._callback = callback
         self._display_name = display
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: Any = None  # pynput's GlobalHotKeys, when that backend runs
 
     @property
     def running(self) -> bool:
-        """True while the grab is held and the listener thread runs."""
+        """True while the grab (or pynput's listener) is held and listening."""
+        if self._listener is not None:
+            return bool(self._listener.is_alive())
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
         """Grabs the combo and starts listening; HotkeyError says why it cannot."""
         if self.running:
+            return
+        if self.backend == "pynput":
+            self._start_pynput()
             return
         display = _open_display(self._display_name)
         try:
@@ -134,6 +180,13 @@ class GlobalHotkey:
     def stop(self) -> None:
         """Ungrabs, closes the connection and waits for the thread; safe to call twice."""
         self._stopping.set()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+            if listener is not threading.current_thread():
+                # its X11 backend may wait for one more event before it sees the stop; it is
+                # a daemon thread and hears nothing more, so do not wait for it for long
+                listener.join(STOP_SECONDS)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join()
@@ -149,6 +202,26 @@ class GlobalHotkey:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _start_pynput(self) -> None:
+        """pynput's global hotkey listener (Windows, macOS; X11 when asked for)."""
+        try:
+            from pynput import keyboard
+        except Exception as error:  # pynput picks a platform backend at import; it may fail
+            raise HotkeyError(f"pynput cannot listen here ({error}): {_UNAVAILABLE}") from None
+        try:
+            listener = keyboard.GlobalHotKeys({self.combo.pynput: self._callback})
+        except ValueError as error:
+            raise HotkeyError(f"pynput has no key for hotkey {self.combo} ({error})") from None
+        listener.start()
+        listener.wait()
+        if getattr(listener, "IS_TRUSTED", True) is False:  # macOS without the permission
+            listener.stop()
+            raise HotkeyError(
+                "macOS does not let this program hear keys: allow it under System Settings › "
+                "Privacy & Security › Accessibility (and Input Monitoring), then start again"
+            )
+        self._listener = listener
 
     def _listen(self, display: Any, grabs: list[tuple[Any, int, int]]) -> None:
         from Xlib import X
@@ -229,20 +302,3 @@ def _numlock_mask(display: Any) -> int:
         if keycode and keycode in keycodes:
             return 1 << index
     return int(X.Mod2Mask)
-
-
-@functools.cache
-def _keysym_names() -> dict[str, str]:
-    """Lower-case name → X keysym name, from the keysym groups python-xlib loads (latin1,
-    miscellany); the lower-case spelling wins where two differ only in case ("a" over "A")."""
-    try:
-        from Xlib import XK
-    except ImportError as exc:
-        raise HotkeyError(f"python-xlib is not installed: {_UNAVAILABLE}") from exc
-    names: dict[str, str] = {}
-    for attribute in vars(XK):
-        if attribute.startswith("XK_"):
-            name = attribute[3:]
-            if name.lower() not in names or name == name.lower():
-                names[name.lower()] = name
-    return names

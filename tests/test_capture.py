@@ -63,3 +63,12 @@ def test_no_display_is_a_clear_error():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )
     assert "CaptureError: cannot open the screen" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_wayland_session_is_a_clear_error(monkeypatch):
+    from agent.capture import ScreenCapture
+    from agent.errors import CaptureError
+
+    monkeypatch.setenv("XDG_SESSION_TYPE", "wayland")
+    with pytest.raises(CaptureError, match="Wayland session.*X11"):
+        ScreenCapture().grab()

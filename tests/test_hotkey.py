@@ -189,3 +189,48 @@ def test_no_display_at_all():
     )
     assert result.stdout.startswith("HotkeyError cannot open X display $DISPLAY")
     assert "unavailable" in result.stdout and "stop() still work" in result.stdout
+
+
+# -- the pynput backend: what runs on Windows and macOS, exercised here on the same X server -----
+
+
+def test_the_pynput_backend_fires_on_the_combo_only_and_stops(calls):
+    hotkey = GlobalHotkey(DEFAULT_KILL_HOTKEY, calls, backend="pynput")
+    with hotkey:
+        assert hotkey.running
+        xdotool("key", "ctrl+F12", "shift+F12", "ctrl+shift+F11")
+        assert not calls.wait(QUIET_SECONDS)
+        xdotool("key", "ctrl+shift+F12")
+        assert calls.wait()
+    assert not hotkey.running
+    hotkey.stop()  # idempotent
+    xdotool("key", "ctrl+shift+F12")
+    assert not calls.wait(QUIET_SECONDS)
+
+
+def test_the_pynput_backend_hears_the_combo_while_another_window_has_focus(calls, tmp_path):
+    with open_xterm_recorder((0, 0, 640, 400), tmp_path) as term:
+        term.click_to_focus()
+        with GlobalHotkey("ctrl+alt+k", calls, backend="pynput"):
+            xdotool("key", "ctrl+alt+k")
+            assert calls.wait()
+
+
+@pytest.mark.parametrize(
+    ("text", "spelling"),
+    [
+        ("ctrl+shift+f12", "<ctrl>+<shift>+<f12>"),
+        ("win+A", "<cmd>+a"),
+        ("alt+enter", "<alt>+<enter>"),
+        ("ctrl+pgdn", "<ctrl>+<page_down>"),
+        ("shift+1", "<shift>+1"),
+    ],
+)
+def test_combos_in_pynputs_spelling(text, spelling):
+    assert parse_combo(text).pynput == spelling
+
+
+def test_the_default_backend_per_platform(monkeypatch):
+    for platform, backend in (("win32", "pynput"), ("darwin", "pynput"), ("linux", "x11")):
+        monkeypatch.setattr(sys, "platform", platform)
+        assert GlobalHotkey(DEFAULT_KILL_HOTKEY, print).backend == backend
