@@ -70,5 +70,5 @@ def test_a_wayland_session_is_a_clear_error(monkeypatch):
     from agent.errors import CaptureError
 
     monkeypatch.setenv("XDG_SESSION_TYPE", "wayland")
-    with pytest.raises(CaptureError, match="Wayland session.*X11"):
+    with pytest.raises(CaptureError, match=r"Wayland session.*X11"):
         ScreenCapture().grab()
