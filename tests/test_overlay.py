@@ -139,13 +139,17 @@ def test_clicks_pass_through_the_overlay(tmp_path):
 @pytest.mark.parametrize("mode", ["agent", "app"])
 def test_the_overlay_is_never_in_the_agents_screenshots(mode, tmp_path):
     with open_button_window((1920, 0, 2560, 1440), tmp_path / "window"):
+        desktop = whole_screen()  # before the app or the overlay exist
         out = tmp_path / "overlay"
         with overlay_process(mode, out, "--steps", "3") as process:
             wait_for_file(out / "step-1", process)
             visible = overlay_marks_appear()  # between captures (a grab may catch it hidden)
             wait_for_file(out / "done", process)
             done = json.loads((out / "done").read_text())
-    assert visible
+            cleared = screen_settles(lambda pixels: not is_color(pixels, OUTLINE_COLOR).any())
+            if mode == "app":
+                wait_for_file(out / "back.json", process)
+    assert visible and cleared  # shown during the run, gone at its end
     assert done["status"] == "max_steps"
     shots = sorted(Path(done["dir"]).glob("step-*[0-9].png"))
     assert len(shots) == 3
@@ -153,6 +157,18 @@ def test_the_overlay_is_never_in_the_agents_screenshots(mode, tmp_path):
         pixels = np.asarray(shot_image(shot))
         assert not is_color(pixels, OUTLINE_COLOR).any(), shot.name
         assert not is_color(pixels, MARKER_COLOR).any(), shot.name
+    if mode == "app":  # the control app is in no screenshot, and back once the run is over
+        x, y, width, height = json.loads((out / "app.json").read_text())["frame"]
+        where = np.s_[max(y, 0) : y + height, max(x, 0) : x + width]
+        assert desktop[where].size > 0 and desktop[where].std() < 1  # nothing there before
+        for shot in shots:
+            assert np.array_equal(np.asarray(shot_image(shot))[where], desktop[where]), shot.name
+        back = json.loads((out / "back.json").read_text())
+        assert back["visible"] and not back["minimized"]
+
+
+def whole_screen() -> np.ndarray:
+    return np.asarray(ScreenCapture(CaptureConfig(monitor=1)).grab().image)
 
 
 def test_hotkeys_toggle_the_heatmap_and_the_hud(tmp_path):

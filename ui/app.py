@@ -65,6 +65,7 @@ from agent.events import (
 )
 from agent.executor import MODES, Mode
 from agent.hotkey import DEFAULT_KILL_HOTKEY
+from agent.loop import CaptureGuard
 from agent.parsers.registry import PARSERS
 from agent.records import StepRecord
 from agent.secrets import redact
@@ -79,6 +80,7 @@ from agent.settings import (
 from pixelprune import METHODS, PruneConfig, Selection
 from ui.confirm import GuiConfirm
 from ui.images import heatmap_over, to_pixmap
+from ui.out_of_view import OutOfView
 from ui.overlay import Overlay
 from ui.runner import AgentRunner
 
@@ -108,7 +110,8 @@ class AppWindow(QMainWindow):
         self._shown_step = 0  # the step whose screenshot is on view
         self._close_when_done = False
         self._real_screen = screen_capture is None  # a still image (tests, demos): no overlay
-        self.confirm = GuiConfirm(self)
+        self.out_of_view = OutOfView(self)  # off the captured screen while a run goes on
+        self.confirm = GuiConfirm(self, before_asking=self.out_of_view.come_back)
         self.runner = AgentRunner(
             confirm=self.confirm,
             screen_capture=screen_capture,
@@ -227,6 +230,7 @@ class AppWindow(QMainWindow):
         self.error_line.clear()
         self.run_dir, self._shown_step = None, 0
         self._prepare_overlay(self.show_overlay.isChecked())
+        self.out_of_view.active = self._real_screen
         self.runner.start(spec)
         what = "scripted outputs" if spec.model.scripted else "the model"
         self._set_state("loading", f"opening {what} (the window stays usable)")
@@ -241,7 +245,10 @@ class AppWindow(QMainWindow):
         if self.overlay is not None:
             self.overlay.setVisible(False)
             self.overlay.following = wanted
-        self.runner.capture_guards[:] = [self.overlay] if wanted and self.overlay else []
+        guards: list[CaptureGuard] = [self.overlay] if wanted and self.overlay else []
+        if self._real_screen:
+            guards.append(self.out_of_view)
+        self.runner.capture_guards[:] = guards
 
     def toggle_pause(self) -> None:
         if not self.runner.running:
@@ -251,6 +258,7 @@ class AppWindow(QMainWindow):
             self._set_state("running", "resumed")
         else:
             self.runner.pause()
+            self.out_of_view.come_back()
             self._set_state("paused", "the step in progress finishes, then the run waits")
 
     def stop(self) -> None:
@@ -278,6 +286,7 @@ class AppWindow(QMainWindow):
             case StepFinished(record=record):
                 self._add_step(record)
             case RunFinished(result=result):
+                self._back_in_view()
                 folder = f" — run folder: {result.run_dir}" if result.run_dir else ""
                 self.run_dir = result.run_dir
                 self._set_state(result.status, f"{result.answer}{folder}")
@@ -286,6 +295,7 @@ class AppWindow(QMainWindow):
 
     def on_failure(self, message: str) -> None:
         """The run could not start (model, hotkey, run folder) or broke."""
+        self._back_in_view()
         self._set_state("failed", message)
         self.show_error(message)
 
@@ -320,11 +330,17 @@ class AppWindow(QMainWindow):
     def _on_ended(self) -> None:
         if self.runner.running:  # a new run began before this signal arrived
             return
+        self._back_in_view()
         if self.state in ("loading", "running", "paused", "stopping"):
             self._set_state("stopped", "the run ended")  # no RunFinished came (e.g. not started)
         self._update_buttons()
         if self._close_when_done:
             self.close()
+
+    def _back_in_view(self) -> None:
+        """The run is over: the window comes back and stays."""
+        self.out_of_view.active = False
+        self.out_of_view.come_back()
 
     # -- views ------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ until `reset()`, so a question that was on its way when the stop came is never s
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
@@ -39,8 +40,17 @@ class GuiConfirm(QObject):
 
     _asked = pyqtSignal(object)  # a _Question, delivered to the GUI thread
 
-    def __init__(self, parent: QWidget | None = None, *, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        secrets: tuple[str, ...] = (),
+        before_asking: Callable[[], None] | None = None,
+    ) -> None:
+        """`before_asking`: called on the GUI thread before each dialog opens (the app comes
+        back into view)."""
         super().__init__(parent)
+        self.before_asking = before_asking
         self.secrets = secrets  # values masked in the dialog text
         self.dialog: QMessageBox | None = None  # the open question, for the app and for tests
         self._lock = threading.Lock()
@@ -86,6 +96,8 @@ class GuiConfirm(QObject):
     def _show(self, question: _Question) -> None:
         if question.answered.is_set():  # cancelled while the signal was on its way
             return
+        if self.before_asking is not None:
+            self.before_asking()
         dialog = QMessageBox(
             QMessageBox.Icon.Question,
             "Confirm action",

@@ -234,9 +234,12 @@ class Overlay(QWidget):
                 self.marker = tuple(points.values())
             case StepFinished(record=record):
                 self._take(record)
-            case RunFinished(result=result):
+            case RunFinished(result=result):  # the overlay clears: the run is over
                 self.hud.ending = f"{result.status}: {result.answer}"[:120]
                 self.marker = ()
+                self._wanted = False
+                self.hide()
+                return
             case _:  # StepStarted, ModelFailed: nothing the overlay draws changes
                 return
         self._redraw()

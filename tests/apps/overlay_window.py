@@ -10,7 +10,8 @@ keep mask, marker) and DIR/ready, and stays until SIGTERM. `agent` runs a dry-ru
 the scripted backend on that monitor with the overlay attached, writes its run folder under
 DIR/runs, DIR/step-N when step N has finished (so the test can look at the screen between
 steps) and DIR/done at the end. `app` does the same through the control app (a task file,
-Start, its overlay checkbox), capturing the whole screen.
+Start, its overlay checkbox), capturing the whole screen; it writes the window's place before
+the run (DIR/app.json) and a second after its end (DIR/back.json).
 """
 
 from __future__ import annotations
@@ -146,8 +147,20 @@ def start_app(steps: int, out: Path):
         elif isinstance(event, RunFinished):
             result = event.result
             (out / "done").write_text(json.dumps({"status": result.status, "dir": result.run_dir}))
+            QTimer.singleShot(1000, lambda: write_window_state("back.json"))
+
+    def write_window_state(name: str) -> None:
+        frame = window.frameGeometry()
+        state = {
+            "frame": [frame.x(), frame.y(), frame.width(), frame.height()],
+            "minimized": window.isMinimized(),
+            "visible": window.isVisible(),
+        }
+        (out / name).write_text(json.dumps(state))
 
     window.runner.agent_event.connect(follow)
+    QApplication.processEvents()
+    write_window_state("app.json")  # where the window is before the run takes it away
     window.start()
     (out / "ready").write_text("ready\n")
     return window
