@@ -49,6 +49,8 @@ from agent.trajectory import RunWriter, new_run_dir
 
 __all__ = ["Agent", "AgentConfig", "CaptureGuard"]  # AgentConfig: from agent.settings
 
+CARRIED_OUT = ("performed", "dry-run", "no-op")  # an action's statuses that let the next one go
+
 log = logging.getLogger(__name__)
 MODEL_STAGES = ("preprocess", "prune", "vision", "prefill", "decode")
 
@@ -203,11 +205,8 @@ class Agent:
             raise
         finally:
             record.timings["total"] = time.perf_counter() - start
-            what = (
-                describe(record.action, secrets=tuple(self.secrets.values()))
-                if record.action
-                else record.error
-            )
+            secrets = tuple(self.secrets.values())
+            what = "; ".join(describe(a, secrets=secrets) for a in record.actions) or record.error
             log.info("step %d: %s [%s]", record.number, what, record.outcome)
             state.records.append(record)
             if state.writer is not None:
@@ -246,13 +245,17 @@ class Agent:
         )
         output, asked, reply = self._ask(state, record, prompt, frame)
         state.history.append((output, record.model_action, shot))
-        if record.action is None:
+        if not record.actions:
             record.outcome = "stopped" if state.stop.is_set() else "failed"
             return
-        self.events.emit(ActionProposed(record.number, record.action, frame))
-        outcome = self.executor.perform(record.action)
-        record.outcome = outcome.status
-        record.timings["act"] = outcome.seconds
+        record.timings["act"] = 0.0
+        for action in record.actions:  # in order; the first not carried out ends the step
+            self.events.emit(ActionProposed(record.number, action, frame))
+            outcome = self.executor.perform(action)
+            record.outcome = outcome.status
+            record.timings["act"] += outcome.seconds
+            if outcome.status not in CARRIED_OUT or state.stop.is_set():
+                break
         if not state.stop.is_set() and reply is not None:
             self._measure_saving(record, asked, reply)
 
@@ -311,8 +314,8 @@ class Agent:
             parsed = time.perf_counter()
             error = None
             try:
-                model_action = self.parser.parse(reply.text)
-                action = action_to_screen(model_action, frame)
+                model_actions = self.parser.parse_all(reply.text)
+                actions = [action_to_screen(action, frame) for action in model_actions]
             except ActionError as failure:
                 error = str(failure)
             _add(record.timings, "parse", time.perf_counter() - parsed)
@@ -330,7 +333,7 @@ class Agent:
                 )
             )
             if error is None:
-                record.model_action, record.action = model_action, action
+                record.model_actions, record.actions = model_actions, actions
                 return output, prompt, reply
             log.warning("step %d: unusable answer (%s): %r", record.number, error, output)
             self.events.emit(ModelFailed(record.number, attempt + 1, output, error))
@@ -363,7 +366,8 @@ class Agent:
 
     def _ending(self, record: StepRecord) -> RunResult | None:
         """The result if the run ends after this step, else None."""
-        action = record.model_action
+        last = record.model_actions[-1] if record.model_actions else None
+        action = last if record.outcome in CARRIED_OUT else None  # a final answer was reached
         if stopped := self._stopped():
             return stopped
         if isinstance(action, Finished):

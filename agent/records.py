@@ -131,9 +131,13 @@ class StepRecord:
     task: str = ""
     frame: Frame | None = None
     attempts: list[Attempt] = field(default_factory=list)
-    model_action: A.Action | None = None  # as parsed, in the model's coordinates
-    action: A.Action | None = None  # mapped to the screen
-    outcome: StepOutcome | Literal[""] = ""  # "" until the step ends
+    # the accepted answer's actions, in order (most answers hold one): as parsed, in the model's
+    # coordinates, and mapped to the screen
+    model_actions: list[A.Action] = field(default_factory=list)
+    actions: list[A.Action] = field(default_factory=list)
+    # "" until the step ends; with several actions, the last one tried (they stop at the first
+    # not carried out)
+    outcome: StepOutcome | Literal[""] = ""
     error: str | None = None
     # seconds: capture, prune, vision, prefill, decode (summed over attempts), model, parse,
     # act, total; a stage the backend did not measure is absent, never zero
@@ -141,6 +145,16 @@ class StepRecord:
     latency: LatencySaved | None = None  # vision + prefill saved by pruning (None: unknown)
     screenshot: Screenshot | None = field(default=None, repr=False)
     selection: Selection | None = field(default=None, repr=False)
+
+    @property
+    def model_action(self) -> A.Action | None:
+        """The first action as parsed (its thought is the answer's)."""
+        return self.model_actions[0] if self.model_actions else None
+
+    @property
+    def action(self) -> A.Action | None:
+        """The first action, mapped to the screen."""
+        return self.actions[0] if self.actions else None
 
     @property
     def image_tokens(self) -> tuple[int | None, int | None]:
@@ -171,7 +185,9 @@ class StepRecord:
             "attempts": [dataclasses.asdict(a) for a in self.attempts],
             "model_action": _maybe(action_to_dict, self.model_action),
             "action": _maybe(action_to_dict, self.action),
-            "action_text": None if self.action is None else A.describe(self.action),
+            "action_text": "; ".join(A.describe(action) for action in self.actions) or None,
+            "model_actions": [action_to_dict(action) for action in self.model_actions],
+            "actions": [action_to_dict(action) for action in self.actions],
             "outcome": self.outcome,
             "error": self.error,
             "timings": self.timings,
@@ -211,10 +227,8 @@ class StepRecord:
             task=task,
             frame=frame,
             attempts=[_attempt(item) for item in data.get("attempts") or []],
-            model_action=None
-            if data.get("model_action") is None
-            else action_from_dict(data["model_action"]),
-            action=None if data.get("action") is None else action_from_dict(data["action"]),
+            model_actions=_actions(data, "model_actions", "model_action"),
+            actions=_actions(data, "actions", "action"),
             outcome=data.get("outcome") or "",
             error=data.get("error"),
             timings={str(k): float(v) for k, v in (data.get("timings") or {}).items()},
@@ -276,6 +290,13 @@ def frame_from_dict(data: dict[str, Any]) -> Frame:
 
 def _maybe(function: Callable[[_In], _Out], value: _In | None) -> _Out | None:
     return None if value is None else function(value)
+
+
+def _actions(data: dict[str, Any], key: str, first: str) -> list[A.Action]:
+    """A step's actions; runs written before steps had several hold only the first."""
+    if key in data:
+        return [action_from_dict(item) for item in data[key]]
+    return [] if data.get(first) is None else [action_from_dict(data[first])]
 
 
 def _attempt(data: dict[str, Any]) -> Attempt:

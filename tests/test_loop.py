@@ -218,6 +218,32 @@ def test_the_run_folder_has_every_step_and_no_secret(tmp_path):
     assert isinstance(step.action, TypeText) and step.outcome == "performed"
 
 
+def test_several_actions_in_one_answer_are_performed_in_order():
+    plan = CLICK + "\n\ntype(content='hi')\n\nfinished(content='typed it')"
+    agent, screen = make_agent([plan])
+    events = []
+    agent.events.subscribe(events.append)
+    result = agent.run("type hi")
+    assert (result.status, result.answer, len(result.steps)) == ("finished", "typed it", 1)
+    step = result.steps[0]
+    assert [type(a).__name__ for a in step.actions] == ["Click", "TypeText", "Finished"]
+    assert step.outcome == "no-op"  # the last one, the final answer, was reached
+    assert screen.calls[0][0] == "click" and screen.typed() == "hi"
+    proposed = [type(e.action).__name__ for e in events if isinstance(e, ActionProposed)]
+    assert proposed == ["Click", "TypeText", "Finished"]  # each one shown, then performed
+
+
+def test_several_actions_stop_at_the_first_not_carried_out():
+    answers = iter([True, False])
+    plan = CLICK + "\n\ntype(content='hi')\n\nhotkey(key='enter')"
+    agent, screen = make_agent([plan], mode="confirm", confirm=lambda action: next(answers))
+    result = agent.run("type hi")
+    assert result.status == "rejected"
+    step = result.steps[0]
+    assert len(step.actions) == 3 and step.outcome == "rejected"
+    assert [name for name, _, _ in screen.calls] == ["click"]  # the rest never ran
+
+
 def test_step_by_step_driving():
     agent, screen = make_agent([CLICK, FINISH])
     agent.begin("t")

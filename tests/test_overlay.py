@@ -293,7 +293,7 @@ def step_events(number: int, selection, monitor: Monitor, click: tuple[int, int]
         time.time(),
         frame=frame,
         attempts=[Attempt("", None, {}, None, selection.n_cells, selection.n_kept)],
-        action=action,
+        actions=[action],
         timings={"vision": 0.2, "prefill": 0.1, "decode": 0.3},
     )
     return [

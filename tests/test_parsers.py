@@ -6,6 +6,7 @@ import json
 import math
 import random
 import re
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -806,6 +807,73 @@ def test_correction_follows_the_prompt():
     assert_well_formed(fixed)
 
 
+# -- several actions in one answer: one policy for every parser ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        (
+            "showui",  # the quick start's navigation answer: a plan of three steps
+            "{'action': 'CLICK', 'value': None, 'position': [0.49, 0.42]},\n"
+            "{'action': 'INPUT', 'value': 'weather', 'position': [0.49, 0.42]},\n"
+            "{'action': 'ENTER', 'value': None, 'position': None}",
+            [
+                Click(point=one(0.49, 0.42)),
+                TypeText(text="weather", point=one(0.49, 0.42)),
+                KeyPress(key="enter"),
+            ],
+        ),
+        (
+            "uitars",
+            "Thought: fill it in\nAction: click(start_box='(5,6)')\n\ntype(content='hi\\n')",
+            [Click(point=px(5, 6)), TypeText(text="hi\n")],
+        ),
+        (
+            "qwen2.5-computer",
+            tool_call("left_click", coordinate=[1, 2]) + "\n" + tool_call("type", text="x"),
+            [Click(point=Point(1, 2, PX)), TypeText(text="x")],
+        ),
+        (
+            "osatlas",
+            "Actions:\nCLICK <point>[[1,2]]</point>\nTYPE [abc]\nENTER",
+            [Click(point=k(1, 2)), TypeText(text="abc"), KeyPress(key="enter")],
+        ),
+        (
+            "uitars",
+            "Action: type(content='done')\nfinished(content='ok')",
+            [TypeText(text="done"), Finished(answer="ok")],
+        ),
+    ],
+)
+def test_several_actions_come_in_order(name, text, expected):
+    actions = get_parser(name).parse_all(text)
+    assert [replace(a, raw="", thought="") for a in actions] == expected
+    with pytest.raises(ParseError, match=f"found {len(expected)} actions"):
+        get_parser(name).parse(text)  # grounding takes exactly one
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("uitars", "Action: finished(content='ok')\nclick(start_box='(1,2)')"),
+        ("osatlas", "Actions:\nCOMPLETE\nCLICK <point>[[1,2]]</point>"),
+        (
+            "showui",
+            "[{'action': 'ANSWER', 'value': 'x', 'position': None}, "
+            "{'action': 'ENTER', 'value': None, 'position': None}]",
+        ),
+        (
+            "qwen3-computer",
+            tool_call("terminate", status="success") + tool_call("left_click", coordinate=[1, 2]),
+        ),
+    ],
+)
+def test_a_final_answer_must_come_last(name, text):
+    with pytest.raises(ParseError, match="must be the last action"):
+        get_parser(name).parse_all(text)
+
+
 # -- fuzzing ----------------------------------------------------------------------------------
 
 VALID = {
@@ -891,14 +959,17 @@ def assert_safe(name: str, text: str) -> None:
     """Never anything but an ActionError; any action's points are finite and in range."""
     parser = get_parser(name)
     try:
-        action = parser.parse(text)
+        actions = parser.parse_all(text)
     except ActionError:
         return
-    assert action.raw == text
-    for where in points_of(action).values():
-        assert where.space is parser.space
-        assert math.isfinite(where.x) and math.isfinite(where.y)
-        assert 0 <= where.x <= LIMITS[where.space] and 0 <= where.y <= LIMITS[where.space]
+    assert actions
+    for action in actions:
+        assert action.raw == text
+        for where in points_of(action).values():
+            assert where.space is parser.space
+            assert math.isfinite(where.x) and math.isfinite(where.y)
+            assert 0 <= where.x <= LIMITS[where.space] and 0 <= where.y <= LIMITS[where.space]
+    assert not any(isinstance(action, (Finished, CallUser)) for action in actions[:-1])
 
 
 # 6 parsers x 2,000 = 12,000 fuzzed answers

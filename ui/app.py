@@ -585,10 +585,7 @@ class ShotView(QLabel):
 def step_row(record: StepRecord, secrets: tuple[str, ...] = ()) -> list[str]:
     """The table's cells for one step; "?" where a figure is unknown."""
     thought = "" if record.model_action is None else redact(record.model_action.thought, secrets)
-    if record.action is not None:
-        action = describe(record.action, secrets=secrets)
-    else:
-        action = record.error or ""
+    action = "; ".join(describe(a, secrets=secrets) for a in record.actions) or record.error or ""
     model = record.timings.get("model")
     full, kept = record.image_tokens
     return [

@@ -40,8 +40,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from agent.actions import Point, Space, describe
-from agent.coords import from_screen
+from agent.actions import Action, Point, Space, describe
+from agent.coords import Frame, from_screen
 from agent.errors import ActionError
 from agent.records import StepRecord
 from agent.trajectory import RecordedRun
@@ -286,7 +286,7 @@ def step_html(step: StepRecord) -> str:
     thought = (step.model_action.thought if step.model_action else "") or _MISSING
     rows = [
         ("thought", _e(thought)),
-        ("action", _e(describe(step.action) if step.action else "no action")),
+        ("action", _e(_actions_text(step) or "no action")),
         ("outcome", _e(step.outcome or _MISSING)),
     ]
     if step.error:
@@ -388,8 +388,14 @@ class _ImageView(QWidget):
 
 
 def _draw_marker(image: Image.Image, step: StepRecord) -> None:
-    """A ring and dot where the action acted; a drag gets a line from start to end."""
-    points = _image_points(step, image.size)
+    """A ring and dot where each action acted; a drag gets a line from start to end."""
+    if step.frame is None:
+        return
+    for action in step.actions:
+        _draw_action(image, _image_points(action, step.frame, image.size))
+
+
+def _draw_action(image: Image.Image, points: dict[str, tuple[float, float]]) -> None:
     if not points:
         return
     draw = ImageDraw.Draw(image)
@@ -408,17 +414,17 @@ def _draw_marker(image: Image.Image, step: StepRecord) -> None:
         draw.ellipse([x - dot, y - dot, x + dot, y + dot], fill=MARKER_COLOR)
 
 
-def _image_points(step: StepRecord, size: tuple[int, int]) -> dict[str, tuple[float, float]]:
-    """The screen points of the step's action mapped into the screenshot's pixels."""
-    if step.action is None or step.frame is None:
-        return {}
+def _image_points(
+    action: Action, frame: Frame, size: tuple[int, int]
+) -> dict[str, tuple[float, float]]:
+    """The screen points of one action mapped into the screenshot's pixels."""
     points = {}
     for name in _POINT_FIELDS:
-        point = getattr(step.action, name, None)
+        point = getattr(action, name, None)
         if not isinstance(point, Point):
             continue
         try:  # screen → monitor fraction through the one coordinate module, then → pixels
-            fraction = from_screen(point, step.frame, Space.NORM_1)
+            fraction = from_screen(point, frame, Space.NORM_1)
         except ActionError:
             continue
         points[name] = (fraction.x * size[0], fraction.y * size[1])
@@ -426,8 +432,12 @@ def _image_points(step: StepRecord, size: tuple[int, int]) -> dict[str, tuple[fl
 
 
 def _step_label(step: StepRecord) -> str:
-    text = describe(step.action) if step.action else ("failed" if step.error else "no action")
+    text = _actions_text(step) or ("failed" if step.error else "no action")
     return f"{step.number}. {text} [{step.outcome or _MISSING}]"
+
+
+def _actions_text(step: StepRecord) -> str:
+    return "; ".join(describe(action) for action in step.actions)
 
 
 def _tokens(step: StepRecord) -> str:

@@ -47,14 +47,15 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for step in recorded.steps:
         row = replay_step(step, parser)
-        action = row.pop("action", None)
+        actions = row.pop("actions", [])
         rows.append(row)
         say(f"step {step.number}: {row['recorded']} [{step.outcome}]")
         if row["replayed"] is None:
             continue
         say(f"  re-parse: {row['replayed']}{'' if row['same'] else '  MISMATCH'}")
-        if executor is not None and action is not None:
-            executor.perform(action)
+        if executor is not None:
+            for action in actions:
+                executor.perform(action)
     ending = recorded.result
     say(f"{ending.status}: {ending.answer}" if ending else "unfinished (no result.json)")
     mismatches = sum(not row["same"] for row in rows if row["replayed"] is not None)
@@ -67,15 +68,21 @@ def run(args: argparse.Namespace) -> int:
 
 def replay_step(step: StepRecord, parser: Parser) -> dict[str, Any]:
     """The step's last recorded answer parsed again and mapped with its recorded frame."""
-    recorded = describe(step.action) if step.action else (step.error or "no action")
-    row: dict[str, Any] = {"number": step.number, "recorded": recorded, "replayed": None}
+    recorded = "; ".join(describe(action) for action in step.actions)
+    row: dict[str, Any] = {
+        "number": step.number,
+        "recorded": recorded or step.error or "no action",
+        "replayed": None,
+    }
     if not step.attempts or step.frame is None:
         return row
+    frame = step.frame
     try:
-        action = action_to_screen(parser.parse(step.attempts[-1].output), step.frame)
+        actions = [action_to_screen(a, frame) for a in parser.parse_all(step.attempts[-1].output)]
     except ActionError as error:
-        return row | {"replayed": f"unusable ({error})", "same": step.action is None}
-    return row | {"replayed": describe(action), "same": step.action == action, "action": action}
+        return row | {"replayed": f"unusable ({error})", "same": not step.actions}
+    replayed = "; ".join(describe(action) for action in actions)
+    return row | {"replayed": replayed, "same": step.actions == actions, "actions": actions}
 
 
 def _dry_run_executor() -> Executor:

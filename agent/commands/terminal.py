@@ -132,8 +132,8 @@ class _Ticker(threading.Thread):
 
 def step_line(record: StepRecord, secrets: tuple[str, ...] = ()) -> str:
     """One line per step: action, outcome, model time, kept tokens."""
-    what = describe(record.action, secrets=secrets) if record.action else record.error
-    what = redact(what or "no action", secrets)
+    what = "; ".join(describe(action, secrets=secrets) for action in record.actions)
+    what = redact(what or record.error or "no action", secrets)
     ms = record.timings.get("model", 0.0) * 1000
     full, kept = record.image_tokens
     tokens = "tokens ?" if full is None or kept is None else f"tokens {kept}/{full}"

@@ -1,9 +1,15 @@
 """What every output convention provides: a prompt layout and a strict parser.
 
 A `Parser` knows one model family's conventions: its system prompt, how the task, the action
-history and previous screenshots are laid out as chat messages, and how to read one answer into
-one `Action` (points in the model's space). `parse` raises `ParseError` on anything it cannot
-read exactly: the loop shows the error to the model and asks again, it never guesses.
+history and previous screenshots are laid out as chat messages, and how to read an answer into
+actions (points in the model's space). It raises `ParseError` on anything it cannot read
+exactly: the loop shows the error to the model and asks again, it never guesses.
+
+Several actions in one answer (ShowUI plans, UI-TARS calls one after another, several Qwen tool
+calls or OS-Atlas lines) follow one policy in every parser: `parse_all` returns them in order;
+the agent performs them in that order, each mapped, confirmed and checked against the kill
+switch like any action, and stops at the first that is not carried out. A final answer
+(finished, call user) may only come last. `parse` (grounding evaluation) takes exactly one.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from PIL import Image
 
 from agent.actions import Action, Space
 from agent.messages import PastStep, Prompt
+from agent.parsers.common import expect_one
 
 __all__ = ["Parser"]
 
@@ -25,6 +32,7 @@ class Parser(ABC):
 
     name: ClassVar[str]
     space: ClassVar[Space]  # the coordinate space of the points this parser emits
+    example: ClassVar[str]  # one well-formed answer, for error messages
 
     @abstractmethod
     def build_prompt(
@@ -41,8 +49,15 @@ class Parser(ABC):
         """
 
     @abstractmethod
+    def parse_all(self, text: str) -> list[Action]:
+        """Every action in `text`, in order (with `raw` and `thought` set); `ParseError` when
+        any of them cannot be read, or a final answer is not the last."""
+
     def parse(self, text: str) -> Action:
-        """The one action in `text` (with `raw` and `thought` set); `ParseError` otherwise."""
+        """The one action in `text`; several are a `ParseError` like none."""
+        actions = self.parse_all(text)
+        expect_one(len(actions), self.example)
+        return actions[0]
 
     def correction(self, prompt: Prompt, output: str, error: str) -> Prompt:
         """The prompt again, followed by the bad answer and what was wrong with it."""

@@ -11,7 +11,16 @@ import re
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from agent.actions import Action, Hotkey, KeyPress, Point, Space, normalize_key
+from agent.actions import (
+    Action,
+    CallUser,
+    Finished,
+    Hotkey,
+    KeyPress,
+    Point,
+    Space,
+    normalize_key,
+)
 from agent.errors import CoordinateError, ParseError
 
 __all__ = [
@@ -21,6 +30,7 @@ __all__ = [
     "compact",
     "expect_one",
     "image_part",
+    "in_order",
     "keys_action",
     "message",
     "number",
@@ -50,6 +60,17 @@ def check_answer(text: object) -> str:
     if not text.strip():
         raise ParseError("the answer is empty: found 0 actions")
     return text
+
+
+def in_order(actions: list[Action]) -> list[Action]:
+    """`actions` as the agent will perform them; a final answer must come last."""
+    for action in actions[:-1]:
+        if isinstance(action, (Finished, CallUser)):
+            raise ParseError(
+                f"{type(action).__name__.lower()} must be the last action of an answer, "
+                "not followed by others"
+            )
+    return actions
 
 
 def one_action(found: Sequence[T], example: str) -> T:

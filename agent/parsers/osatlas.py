@@ -46,6 +46,7 @@ from agent.parsers.common import (
     compact,
     expect_one,
     image_part,
+    in_order,
     keys_action,
     message,
     point,
@@ -154,6 +155,7 @@ class OSAtlasParser(Parser):
 
     name = "osatlas"
     space = Space.NORM_1000
+    example = EXAMPLE
 
     def build_prompt(
         self,
@@ -171,7 +173,7 @@ class OSAtlasParser(Parser):
         ]
         return Prompt([message("user", *parts)], [screenshot])
 
-    def parse(self, text: str) -> Action:
+    def parse_all(self, text: str) -> list[Action]:
         raw = check_answer(text)
         labels = list(_ACTIONS_LABEL.finditer(raw))
         if len(labels) > 1:
@@ -187,9 +189,8 @@ class OSAtlasParser(Parser):
             expect_one(0, EXAMPLE)
         verb = _LINE.match(lines[0])
         if verb is None or not _is_verb(verb.group(1).upper()):
-            return self._grounding(region, raw, thought)
-        expect_one(len(lines), EXAMPLE)
-        return self._action(lines[0], raw, thought)
+            return [self._grounding(region, raw, thought)]
+        return in_order([self._action(line, raw, thought) for line in lines])  # one per line
 
     def _action(self, line: str, raw: str, thought: str) -> Action:
         match = _LINE.fullmatch(line)

@@ -45,6 +45,7 @@ from agent.parsers.common import (
     compact,
     expect_one,
     image_part,
+    in_order,
     keys_action,
     message,
     number,
@@ -165,20 +166,27 @@ class QwenComputerParser(Parser):
         ]
         return Prompt(messages, [screenshot])
 
-    def parse(self, text: str) -> Action:
+    def parse_all(self, text: str) -> list[Action]:
         raw = check_answer(text)
-        expect_one(raw.count(_OPEN), EXAMPLE)
+        if _OPEN not in raw:
+            expect_one(0, EXAMPLE)
         before, _, rest = raw.partition(_OPEN)
-        body, closed, after = rest.partition(_CLOSE)
-        if not closed:
-            raise ParseError(f"the tool call is not closed with {_CLOSE} (truncated answer?)")
-        if after.strip():
-            raise ParseError(f"unexpected text after {_CLOSE}: {compact(after, 40)!r}")
         thought = _ACTION_LABEL.sub("", _THINK.sub("", before), count=1).strip()
-        tool, arguments = _arguments(body)
-        if tool == "mobile_use":
-            return self._mobile_action(arguments, raw, thought)
-        return self._action(arguments, raw, thought)
+        actions = []
+        while True:  # tool calls one after another, nothing but space between them
+            body, closed, rest = rest.partition(_CLOSE)
+            if not closed:
+                raise ParseError(f"the tool call is not closed with {_CLOSE} (truncated answer?)")
+            tool, arguments = _arguments(body)
+            if tool == "mobile_use":
+                actions.append(self._mobile_action(arguments, raw, thought))
+            else:
+                actions.append(self._action(arguments, raw, thought))
+            between, opened, rest = rest.partition(_OPEN)
+            if between.strip():
+                raise ParseError(f"unexpected text after {_CLOSE}: {compact(between, 40)!r}")
+            if not opened:
+                return in_order(actions)
 
     def _mobile_action(self, args: dict[str, Any], raw: str, thought: str) -> Action:
         """Qwen's `mobile_use` tool (the mobile-agent cookbooks), mapped where a desktop has the
@@ -285,6 +293,7 @@ class Qwen25ComputerParser(QwenComputerParser):
 
     name = "qwen2.5-computer"
     space = Space.PIXELS
+    example = EXAMPLE
     actions = (
         "key", "type", "mouse_move", "left_click", "left_click_drag", "right_click",
         "middle_click", "double_click", "scroll", "wait", "terminate",
@@ -299,6 +308,7 @@ class Qwen3ComputerParser(QwenComputerParser):
 
     name = "qwen3-computer"
     space = Space.NORM_1000
+    example = EXAMPLE
     actions = (
         "key", "type", "mouse_move", "left_click", "left_click_drag", "right_click",
         "middle_click", "double_click", "triple_click", "scroll", "hscroll", "wait",

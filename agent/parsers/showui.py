@@ -38,8 +38,8 @@ from agent.parsers.base import Parser
 from agent.parsers.common import (
     check_answer,
     compact,
-    expect_one,
     image_part,
+    in_order,
     message,
     point,
     point_from,
@@ -88,6 +88,7 @@ class ShowUIParser(Parser):
 
     name = "showui"
     space = Space.NORM_1
+    example = EXAMPLE
 
     def build_prompt(
         self,
@@ -109,17 +110,16 @@ class ShowUIParser(Parser):
         images.append(screenshot)
         return Prompt([message("user", *parts)], images)
 
-    def parse(self, text: str) -> Action:
+    def parse_all(self, text: str) -> list[Action]:
         raw = check_answer(text)
         value = _literal(raw.strip())
         if isinstance(value, dict):
-            return self._action(value, raw)
+            return [self._action(value, raw)]
         if not isinstance(value, (list, tuple)):
             raise ParseError(f"expected a dict like {EXAMPLE} or a point [x, y]")
-        if value and all(isinstance(item, dict) for item in value):
-            expect_one(len(value), EXAMPLE)
-            return self._action(value[0], raw)
-        return Click(point=point_from(value, self.space), raw=raw)
+        if value and all(isinstance(item, dict) for item in value):  # a plan of several steps
+            return in_order([self._action(item, raw) for item in value])
+        return [Click(point=point_from(value, self.space), raw=raw)]
 
     def _action(self, fields: dict[Any, Any], raw: str) -> Action:
         unknown = set(fields) - _FIELDS
@@ -178,12 +178,19 @@ def _literal(text: str) -> object:
     TypeError, MemoryError, RecursionError, …), all of which mean "not a ShowUI answer".
     """
     try:
-        with warnings.catch_warnings():  # invalid escapes in model text are not our warnings
-            warnings.simplefilter("ignore")
-            return ast.literal_eval(text)
+        return _evaluate(text)
     except Exception as error:  # every literal_eval failure means a bad answer
-        actions = len(_ACTION_KEY.findall(text))
-        if actions > 1:
-            expect_one(actions, EXAMPLE)
+        if len(_ACTION_KEY.findall(text)) > 1:  # a plan, one dict per line: read as a list
+            lines = [line.strip().rstrip(",") for line in text.splitlines() if line.strip()]
+            try:
+                return _evaluate("[" + ",".join(lines) + "]")
+            except Exception:  # the same verdict as for the text as it was
+                pass
         problem = compact(f"{type(error).__name__}: {error}", 80)
         raise ParseError(f"not a Python literal like {EXAMPLE} ({problem})") from None
+
+
+def _evaluate(text: str) -> object:
+    with warnings.catch_warnings():  # invalid escapes in model text are not our warnings
+        warnings.simplefilter("ignore")
+        return ast.literal_eval(text)

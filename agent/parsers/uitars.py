@@ -40,7 +40,9 @@ from agent.messages import PastStep, Prompt
 from agent.parsers.base import Parser
 from agent.parsers.common import (
     check_answer,
+    expect_one,
     image_part,
+    in_order,
     keys_action,
     message,
     one_action,
@@ -147,6 +149,7 @@ class UITarsParser(Parser):
 
     name = "uitars"
     space = Space.PIXELS
+    example = EXAMPLE
     template = COMPUTER_USE_15
 
     def build_prompt(
@@ -170,13 +173,15 @@ class UITarsParser(Parser):
         images.append(screenshot)
         return Prompt(messages, images)
 
-    def parse(self, text: str) -> Action:
+    def parse_all(self, text: str) -> list[Action]:
         raw = check_answer(text)
         labels = list(_LABEL.finditer(raw)) or list(_INLINE_LABEL.finditer(raw))
-        label = one_action(labels, EXAMPLE)
+        label = one_action(labels, EXAMPLE)  # one Action: label; its calls may be several
         thought = _THOUGHT_LABEL.sub("", raw[: label.start()], count=1).strip()
-        name, args = one_action(_calls(raw[label.end() :]), EXAMPLE)
-        return self._action(name, args, raw, thought)
+        calls = _calls(raw[label.end() :])
+        if not calls:
+            expect_one(0, EXAMPLE)
+        return in_order([self._action(name, args, raw, thought) for name, args in calls])
 
     def _action(self, name: str, args: dict[str, str], raw: str, thought: str) -> Action:
         common: Said = {"raw": raw, "thought": thought}

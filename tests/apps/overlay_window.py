@@ -82,7 +82,7 @@ def show_static(
         time.time(),
         frame=frame,
         attempts=[Attempt("", None, {}, None, selection.n_cells, selection.n_kept)],
-        action=click,
+        actions=[click],
         timings={"vision": 0.21, "prefill": 0.12, "decode": 0.3},
     )
     overlay.on_event(ScreenCaptured(1, Screenshot(image, monitor, 0.0), selection, frame))
