@@ -320,7 +320,7 @@ def test_the_tiny_local_model_runs_the_loop_end_to_end(tiny_models, tmp_path):
 def test_any_text_is_typed_and_the_users_clipboard_comes_back(tmp_path):
     """café 東京 😀 has no keys: it is pasted (X11: both selections, Shift+Insert), into a Qt
     line edit and into xterm, multi-line too, and the clipboard holds the user's text after."""
-    from agent.actions import Click, Point, Space, TypeText
+    from agent.actions import Click, Hotkey, Point, Space, TypeText
     from agent.clipboard import SystemClipboard
     from agent.executor import Executor
 
@@ -332,6 +332,9 @@ def test_any_text_is_typed_and_the_users_clipboard_comes_back(tmp_path):
         executor.perform(Click(point=Point(x, y, Space.SCREEN)))
         executor.perform(TypeText(text="café 東京 😀"))
         window.wait_for(lambda e: e["type"] == "text" and e["value"] == "café 東京 😀")
+        executor.perform(Hotkey(keys=("ctrl", "a")))  # the pasted text is replaced next
+        executor.perform(TypeText(text="line one\nzwei é"))
+        window.wait_for(lambda e: e["type"] == "text" and e["value"] == "line one\nzwei é")
     assert clipboard.read() == "the user's own clipboard"
     with open_xterm_recorder((200, 150, 800, 500), tmp_path) as term:
         term.click_to_focus()
