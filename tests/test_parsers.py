@@ -33,6 +33,7 @@ from agent.errors import ActionError, AgentError, CoordinateError, ParseError
 from agent.parsers import PARSERS, PastStep, Prompt, get_parser, parser_for_model
 from agent.parsers.common import MAX_ANSWER_CHARS, PIXEL_LIMIT, compact, split_keys
 from agent.parsers.qwen_tools import Qwen3ComputerParser, Qwen25ComputerParser
+from agent.parsers.uitars import with_box_tokens
 
 PX, K, ONE = Space.PIXELS, Space.NORM_1000, Space.NORM_1
 LIMITS = {Space.PIXELS: PIXEL_LIMIT, Space.NORM_1000: 1000.0, Space.NORM_1: 1.0}
@@ -749,7 +750,8 @@ def test_prompt_structure(name, history):
     assert prompt.images[:-1] == expected
     words = " ".join(p["text"] for m in prompt.messages for p in m["content"] if "text" in p)
     for step in history:  # every earlier answer is still readable, even without its image
-        assert compact(step.output) in " ".join(words.split())
+        said = with_box_tokens(step.output) if name.startswith("uitars") else step.output
+        assert compact(said) in " ".join(words.split())
 
 
 def test_uitars_history_layout():
@@ -765,11 +767,27 @@ def test_uitars_history_layout():
         ("assistant", ["text"]),
         ("user", ["image"]),
     ]
-    assert prompt.messages[2]["content"][0]["text"] == HISTORY[0].output
+    assert prompt.messages[2]["content"][0]["text"] == with_box_tokens(HISTORY[0].output)
     assert "Open mail" in prompt.messages[1]["content"][0]["text"]
     assert "<point>x1 y1</point>" in prompt.messages[1]["content"][0]["text"]
     v1 = get_parser("uitars-v1").build_prompt("Open mail", [], SCREENSHOT, (1288, 728))
     assert "call_user()" in v1.messages[1]["content"][0]["text"]
+
+
+@pytest.mark.parametrize("name", ["uitars", "uitars-v1"])
+def test_uitars_history_answers_get_their_box_tokens_back(name):
+    # decoding skips special tokens; UI-TARS' deployment code puts them back (add_box_token)
+    said = "Thought: open it\nAction: drag(start_box='(10,20)', end_box='(30, 40)')"
+    past = [PastStep(said, None, None)]
+    prompt = get_parser(name).build_prompt("t", past, SCREENSHOT, (1288, 728))
+    [answer] = [m for m in prompt.messages if m["role"] == "assistant"]
+    assert answer["content"][0]["text"] == (
+        "Thought: open it\nAction: drag(start_box='<|box_start|>(10,20)<|box_end|>', "
+        "end_box='<|box_start|>(30, 40)<|box_end|>')"
+    )
+    kept = "Action: click(start_box='<|box_start|>(1,2)<|box_end|>')"  # already there: unchanged
+    assert with_box_tokens(kept) == kept
+    assert with_box_tokens("Action: click(point='<point>1 2</point>')").endswith("</point>')")
 
 
 def test_qwen_prompts_state_the_resolution():

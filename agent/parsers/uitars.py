@@ -10,8 +10,8 @@ it is registered separately as "uitars-v1" with the v1 prompt. A position may be
 Prompt layout, as the UI-TARS OSWorld agent does it ("keep all texts, the last few images"): a
 system turn, a user turn with the COMPUTER_USE instruction, then per past step a user turn with
 its screenshot when that step still has one (`PastStep.image`) followed by an assistant turn with
-the raw answer; steps whose image was dropped keep only their assistant turn, so the model still
-reads every earlier thought and action. The current screenshot is the last user turn.
+the raw answer, its box tokens put back (`with_box_tokens`); steps whose image was dropped keep
+only their assistant turn. The current screenshot is the last user turn.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from agent.parsers.common import (
     text_part,
 )
 
-__all__ = ["UITarsParser", "UITarsV1Parser"]
+__all__ = ["UITarsParser", "UITarsV1Parser", "with_box_tokens"]
 
 # UI-TARS-1.5's COMPUTER_USE prompt (ui_tars.prompt.COMPUTER_USE_DOUBAO), as the model was
 # trained on it; only {instruction} is filled in.
@@ -140,6 +140,7 @@ _CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(")
 _KEYWORD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*")
 _NEXT_KEYWORD = re.compile(r"\s*,\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
 _TAGS = re.compile(r"<\|box_start\|>|<\|box_end\|>|</?point>|</?bbox>")
+_BARE_BOX = re.compile(r"\b(start_box|end_box)='(\([^'()<>]*\))'")
 _SEPARATORS = re.compile(r"[\s,()\[\]]+")
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"'}
 
@@ -168,7 +169,7 @@ class UITarsParser(Parser):
             if step.image is not None:
                 messages.append(message("user", image_part()))
                 images.append(step.image)
-            messages.append(message("assistant", text_part(step.output)))
+            messages.append(message("assistant", text_part(with_box_tokens(step.output))))
         messages.append(message("user", image_part()))
         images.append(screenshot)
         return Prompt(messages, images)
@@ -241,6 +242,13 @@ class UITarsV1Parser(UITarsParser):
     name = "uitars-v1"
     space = Space.NORM_1000
     template = COMPUTER_USE_V1
+
+
+def with_box_tokens(answer: str) -> str:
+    """A past answer as the model wrote it: its `start_box`/`end_box` positions back inside
+    `<|box_start|>…<|box_end|>`, which decoding (special tokens skipped) dropped, as UI-TARS'
+    deployment code does (`add_box_token`) before sending the history again."""
+    return _BARE_BOX.sub(r"\1='<|box_start|>\2<|box_end|>'", answer)
 
 
 def _calls(text: str) -> list[tuple[str, dict[str, str]]]:
