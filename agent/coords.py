@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from agent.actions import Action, Point, Space, points_of, with_points
 from agent.errors import CoordinateError
 
-__all__ = ["Frame", "Monitor", "action_to_screen", "from_screen", "to_screen"]
+__all__ = ["Frame", "Monitor", "action_to_screen", "fraction", "from_screen", "to_screen"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,12 @@ def _extent(space: Space, frame: Frame) -> tuple[float, float]:
     if space is Space.NORM_1:
         return 1.0, 1.0
     raise CoordinateError(f"no model extent for {space.value} coordinates")
+
+
+def fraction(point: Point, frame: Frame) -> tuple[float, float]:
+    """A model point as an unrounded fraction (0..1) of the image the model saw: what the
+    grounding benchmarks score; `CoordinateError` outside the space's range."""
+    return _fraction(point, frame)
 
 
 def _fraction(point: Point, frame: Frame) -> tuple[float, float]:

@@ -71,6 +71,7 @@ def make_v1(folder: Path) -> None:
 def make_pro(folder: Path) -> None:
     """The committed set in the Pro layout ([x1, y1, x2, y2] boxes), with two bad entries."""
     shutil.copytree(DATA / "screenspotv2_image", folder / "images" / "web")
+    images = DATA / "screenspotv2_image"
     entries = []
     for entry in v2_entries():
         x, y, w, h = entry["bbox"]
@@ -83,11 +84,12 @@ def make_pro(folder: Path) -> None:
                 "platform": "linux",
                 "application": entry["data_source"],
                 "group": "Web",
-                "img_size": [1, 1],
+                "img_size": list(Image.open(images / entry["img_filename"]).size),
             }
         )
     entries.append({**entries[0], "bbox": [50, 50, 40, 60]})  # x2 < x1
     entries.append({**entries[1], "img_filename": "web/gone.png"})
+    entries.append({**entries[2], "img_size": [640, 400]})  # not the file's size: the box is not
     (folder / "annotations").mkdir()
     (folder / "annotations" / "chromium.json").write_text(json.dumps(entries))
 
@@ -103,7 +105,12 @@ def test_v1_and_pro_layouts_give_the_same_boxes(tmp_path, make, layout, platform
     assert dataset.layout == layout
     assert {(s.image.name, s.instruction): s.bbox for s in dataset.samples} == reference
     assert {s.platform for s in dataset.samples} == platforms
-    bad_box, missing = sorted(dataset.skipped, key=lambda s: "gone.png" in s.reason)
+    skipped = dataset.skipped
+    if layout == "screenspot-pro":
+        [resized] = [s for s in skipped if "img_size" in s.reason]
+        assert "[640, 400] differs from the image file's" in resized.reason
+        skipped = [s for s in skipped if s is not resized]
+    bad_box, missing = sorted(skipped, key=lambda s: "gone.png" in s.reason)
     assert "does not exist" in missing.reason and "gone.png" in missing.reason
     assert "four numbers" in bad_box.reason or "no area" in bad_box.reason
     assert bad_box.where.endswith(f"#{len(v2_entries()) // 2}") or bad_box.where.endswith(
@@ -112,8 +119,12 @@ def test_v1_and_pro_layouts_give_the_same_boxes(tmp_path, make, layout, platform
     if layout == "screenspot-pro":
         assert {s.source for s in dataset.samples} == {"form", "toolbar", "settings", "table"}
         assert {s.group for s in dataset.samples} == {"Web"}
-        _, summary = run_oracle("qwen2.5", "uitars", dataset.samples[:2])
-        assert ("group", "Web") in {(g.kind, g.group) for g in summary.groups}
+        _, summary = run_oracle("qwen2.5", "uitars", dataset.samples[:6])
+        kinds = {(g.kind, g.group) for g in summary.groups}
+        assert ("group", "Web") in kinds
+        apps = {s.source for s in dataset.samples[:6]}
+        assert {("application", a) for a in apps} <= kinds  # the Pro leaderboard's breakdowns
+        assert {("platform×application", f"linux / {a}") for a in apps} <= kinds
 
 
 def test_an_unknown_folder_names_the_expected_layouts(tmp_path):
@@ -262,6 +273,29 @@ def test_a_drag_counts_where_it_starts():
     assert sample.size == (1280, 800)  # which the qwen2.5 processor resizes to 1288x812
     assert judge(drag_in, parser, frame, sample.bbox)[0] == "hit"
     assert judge(drag_out, parser, frame, sample.bbox)[0] == "miss"
+
+
+def test_scored_as_the_official_scripts_unrounded_and_edges_included():
+    # a 1280x800 screenshot the model saw at 1288x812; box x 100..200, y 50..60 (image pixels)
+    frame = Frame(Monitor(0, 0, 1280, 800), (1280, 800), (1288, 812))
+    box = (100.0, 50.0, 200.0, 60.0)
+    parser = get_parser("uitars")
+
+    def at(x: float, y: float) -> str:
+        return judge(f"Action: click(start_box='({x},{y})')", parser, frame, box)[0]
+
+    right, bottom = 200 / 1280 * 1288, 60 / 800 * 812  # the box's right and bottom edges
+    left, top = 100 / 1280 * 1288, 50 / 800 * 812
+    assert at(right, bottom) == "hit" and at(left, top) == "hit"  # edges included
+    # one resized pixel past the right edge: a screen pixel inside the box after rounding down
+    # (200.6 → 200), but outside by the official rule
+    assert at(right + 0.6, 55 / 800 * 812) == "miss"
+    assert at(left - 0.01, 55 / 800 * 812) == "miss"
+    outcome, point, kind, error = judge(  # the reported point: unrounded image pixels
+        f"Action: click(start_box='({right},{bottom})')", parser, frame, box
+    )
+    assert outcome == "hit" and point == pytest.approx((200.0, 60.0)) and kind == "Click"
+    assert error is None
 
 
 def test_prune_specs():

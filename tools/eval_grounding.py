@@ -32,10 +32,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from agent.actions import Action, points_of
+from agent.actions import Action, Point, points_of
 from agent.backends.base import Backend
 from agent.commands.model_options import add_model_arguments, model_settings
-from agent.coords import Frame, Monitor, action_to_screen
+from agent.coords import Frame, Monitor, action_to_screen, fraction
 from agent.errors import ActionError, AgentError
 from agent.parsers import Parser, get_parser, parser_for_model
 from pixelprune import PruneConfig, format_prune_spec, parse_prune_spec
@@ -217,25 +217,32 @@ def evaluate(
 def judge(
     text: str, parser: Parser, frame: Frame, bbox: tuple[float, float, float, float]
 ) -> tuple[str, tuple[float, float] | None, str | None, str | None]:
-    """(outcome, target point in image pixels, action type, error) of one answer."""
+    """(outcome, target point in image pixels, action type, error) of one answer.
+
+    Scored as the official ScreenSpot (SeeClick) and ScreenSpot-Pro scripts score: the model's
+    point, unrounded, as a fraction of the image, inside the box as a fraction of the image,
+    edges included. The answer must still map to the screen as the agent would act on it.
+    """
     try:
-        action = action_to_screen(parser.parse(text), frame)
+        action = parser.parse(text)
+        action_to_screen(action, frame)
+        kind = type(action).__name__
+        target = _target(action)
+        if target is None:
+            return "unparsed", None, kind, f"a {kind} action names no target point"
+        fx, fy = fraction(target, frame)
     except ActionError as error:
         return "unparsed", None, None, str(error)
-    kind = type(action).__name__
-    target = _target(action)
-    if target is None:
-        return "unparsed", None, kind, f"a {kind} action names no target point"
+    width, height = frame.captured
     x1, y1, x2, y2 = bbox
-    hit = x1 <= target[0] <= x2 and y1 <= target[1] <= y2
-    return ("hit" if hit else "miss"), target, kind, None
+    hit = x1 / width <= fx <= x2 / width and y1 / height <= fy <= y2 / height
+    return ("hit" if hit else "miss"), (fx * width, fy * height), kind, None
 
 
-def _target(action: Action) -> tuple[float, float] | None:
+def _target(action: Action) -> Point | None:
     """Where the action aims: its point, or where a drag starts (never where it ends)."""
     points = points_of(action)
-    point = points.get("point") or points.get("start")
-    return None if point is None else (point.x, point.y)
+    return points.get("point") or points.get("start")
 
 
 # ---- summary ---------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def _cells(metrics: Metrics) -> list[str]:
 def _label(group: GroupSummary) -> str:
     return (
         group.group
-        if group.kind in ("overall", "platform×type")
+        if group.kind in ("overall", "platform×type", "platform×application")
         else f"{group.kind}: {group.group}"
     )
 
@@ -125,7 +125,7 @@ def _plot(summary: Summary, path: Path) -> None:
     from matplotlib.figure import Figure
 
     names = [s.name for s in summary.settings]
-    groups = [g for g in summary.groups if g.kind != "platform×type"]
+    groups = [g for g in summary.groups if g.kind in ("overall", "platform", "type", "group")]
     figure = Figure(figsize=(max(6.0, 1.3 * len(groups) + 2), 4.2), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()

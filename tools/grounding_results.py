@@ -165,7 +165,8 @@ def summarise(evaluation: Evaluation, settings: Sequence[Setting]) -> Summary:
 def _groups(
     samples: Iterable[Sample],
 ) -> list[tuple[str, str, Callable[[Sample], bool]]]:
-    """overall, each platform, each element type, each Pro group, each platform × type.
+    """overall, each platform, each element type, each Pro group (and, on Pro, each application
+    and platform × application), each platform × type.
 
     In the order the set first names them.
     """
@@ -178,6 +179,15 @@ def _groups(
     groups += [("platform", p, _field("platform", p)) for p in platforms]
     groups += [("type", e, _field("element", e)) for e in elements]
     groups += [("group", g, _field("group", g)) for g in pro_groups]
+    if pro_groups:  # ScreenSpot-Pro: its leaderboard's per-application breakdowns too
+        applications = list(dict.fromkeys((s.platform, s.source) for s in samples))
+        groups += [
+            ("application", a, _field("source", a))
+            for a in dict.fromkeys(a for _, a in applications)
+        ]
+        groups += [
+            ("platform×application", f"{p} / {a}", _platform_app(p, a)) for p, a in applications
+        ]
     if len(platforms) > 1 and len(elements) > 1:
         groups += [
             ("platform×type", f"{p} / {e}", _both(p, e))
@@ -194,6 +204,10 @@ def _all(sample: Sample) -> bool:
 
 def _field(name: str, value: str) -> Callable[[Sample], bool]:
     return lambda sample: getattr(sample, name) == value
+
+
+def _platform_app(platform: str, application: str) -> Callable[[Sample], bool]:
+    return lambda sample: sample.platform == platform and sample.source == application
 
 
 def _both(platform: str, element: str) -> Callable[[Sample], bool]:

@@ -152,7 +152,7 @@ def _read_pro(entry: Any, where: str, path: Path, images: Path) -> Sample:
     x1, y1, x2, y2 = _box(entry)
     if x2 <= x1 or y2 <= y1:
         raise _BadEntry(f"bbox [x1, y1, x2, y2] {entry['bbox']} encloses no area")
-    return _sample(
+    sample = _sample(
         entry,
         where,
         images,
@@ -162,6 +162,11 @@ def _read_pro(entry: Any, where: str, path: Path, images: Path) -> Sample:
         source=_text(entry, "application"),
         group=entry.get("group") if isinstance(entry.get("group"), str) else None,
     )
+    stated = entry.get("img_size")  # the box is in these pixels: they must be the file's
+    if stated is not None and (not isinstance(stated, list) or tuple(stated) != sample.size):
+        width, height = sample.size
+        raise _BadEntry(f"img_size {stated!r} differs from the image file's {width}x{height}")
+    return sample
 
 
 _READERS: dict[str, Callable[[Any, str, Path, Path], Sample]] = {
