@@ -204,7 +204,7 @@ def run_oracle(family: str, convention: str, samples, offset: float = 0.0):
     answers = [oracle(convention, family, s.bbox, offset) for s in samples for _ in SETTINGS]
     backend = ScriptedBackend(answers, family=family)
     evaluation = evaluate(backend, get_parser(convention), samples, SETTINGS, max_new_tokens=32)
-    assert evaluation.stopped is None and len(backend.prompts) == len(answers)
+    assert evaluation.stopped is None and backend.calls == len(answers)
     return evaluation, summarise(evaluation, SETTINGS)
 
 

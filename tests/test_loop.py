@@ -31,6 +31,7 @@ from agent.events import (
     StepStarted,
 )
 from agent.loop import Agent
+from agent.parsers.uitars import with_box_tokens
 from agent.trajectory import load_run
 from pixelprune import PruneConfig
 
@@ -171,7 +172,8 @@ def test_history_keeps_only_the_last_screenshots_but_all_outputs():
     assert counts == [1, 2, 3, 3, 3]
     last = agent.backend.prompts[-1]
     texts = [part.get("text", "") for m in last.messages for part in m["content"]]
-    assert sum(CLICK in text for text in texts) == 4
+    said = with_box_tokens(CLICK)  # as UI-TARS wrote it: box tokens back in
+    assert sum(said in text for text in texts) == 4
 
 
 def test_failsafe_and_capture_errors_end_the_run_cleanly():
@@ -304,6 +306,7 @@ class TimedBackend(ScriptedBackend):
     def complete(self, prompt, *, prune, max_new_tokens=256):
         if prune is None and max_new_tokens == 1:  # the calibration call: no script needed
             self.prompts.append(prompt)
+            self.calls += 1
             return ModelReply("", timings={"vision": 1.0, "prefill": 0.5})
         reply = super().complete(prompt, prune=prune, max_new_tokens=max_new_tokens)
         timings = {**reply.timings, "vision": 0.3, "prefill": 0.2}
@@ -327,11 +330,11 @@ def test_latency_saved_is_measured_once_per_prompt_shape_then_estimated():
     assert (second.measured, second.seconds) == (False, pytest.approx(1.0))
     assert "calibration" not in steps[1].timings
     assert not steps[-1].latency.measured  # the final answer's call was pruned too
-    calls = len(agent.backend.prompts)
+    calls = agent.backend.calls
     agent.recalibrate()
     agent.backend._outputs = [CLICK, FINISH]
     assert agent.run("t").steps[0].latency.measured
-    assert len(agent.backend.prompts) == calls + 3  # click, its calibration, finish
+    assert agent.backend.calls == calls + 3  # click, its calibration, finish
 
 
 def test_latency_saved_is_unknown_without_pruning_or_stage_timings():
@@ -382,3 +385,12 @@ def test_an_unwritable_runs_folder_is_a_clear_error(tmp_path):
     agent.backend._outputs = [FINISH]
     agent.config = dataclasses.replace(agent.config, record_to=None)
     assert agent.run("t").status == "finished"  # nothing was left half started
+
+
+def test_the_scripted_backend_keeps_only_its_last_prompts():
+    from agent.backends.scripted import KEEP_PROMPTS
+
+    agent, _ = make_agent([CLICK] * (KEEP_PROMPTS + 5) + [FINISH], max_steps=100, calibrate=False)
+    agent.run("t")
+    assert agent.backend.calls == KEEP_PROMPTS + 6
+    assert len(agent.backend.prompts) == KEEP_PROMPTS  # each holds full screenshots: bounded

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 from agent.backends.base import (
@@ -24,7 +25,9 @@ from agent.errors import ModelError
 from agent.messages import Prompt
 from pixelprune import Family, PruneConfig, get_family
 
-__all__ = ["ScriptExhaustedError", "ScriptedBackend"]
+__all__ = ["KEEP_PROMPTS", "ScriptExhaustedError", "ScriptedBackend"]
+
+KEEP_PROMPTS = 16
 
 
 class ScriptExhaustedError(ModelError):
@@ -46,7 +49,10 @@ class ScriptedBackend(Backend):
         self.name = name
         self.model_type = MODEL_TYPES[self.family.name]
         self.delay = delay  # seconds each answer "takes", to exercise stop() mid-call
-        self.prompts: list[Prompt] = []  # what the loop asked, for tests and debugging
+        # the last prompts asked, for tests and debugging: bounded, as each holds its full
+        # screenshots (a ScreenSpot-Pro evaluation would otherwise keep gigabytes of them)
+        self.prompts: deque[Prompt] = deque(maxlen=KEEP_PROMPTS)
+        self.calls = 0  # every call, kept or not
         self._outputs = list(outputs)
         self._lock = threading.Lock()
         self._selections = SelectionCache()
@@ -68,10 +74,9 @@ class ScriptedBackend(Backend):
         start = time.perf_counter()
         with self._lock:
             self.prompts.append(prompt)
+            self.calls += 1
             if not self._outputs:
-                raise ScriptExhaustedError(
-                    f"the script has no answer left for call {len(self.prompts)}"
-                )
+                raise ScriptExhaustedError(f"the script has no answer left for call {self.calls}")
             output = self._outputs.pop(0)
         selections = None
         if prune is not None:
