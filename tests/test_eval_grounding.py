@@ -386,6 +386,33 @@ def test_a_run_that_stops_early_keeps_what_it_measured(tmp_path, capsys):
     assert summary["agreement"]["pred_2d:0"]["n"] == 1
 
 
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, capsys):
+    script = tmp_path / "answers.json"
+    out = tmp_path / "out"
+    args = ["--scripted", str(script), "--parser", "uitars", "--out", str(out), "--limit", "3"]
+    chosen = _spread_like_limit(3)
+    answers = [centre_text("uitars", "qwen2.5", s.size, s.bbox) for s in chosen for _ in "ab"]
+    script.write_text(json.dumps(answers[:3]))  # the run dies after sample 2's first answer
+    assert in_process(str(DATA), *args) == 1
+    lines = (out / "samples.jsonl").read_text()
+    (out / "samples.jsonl").write_text(lines + '{"id": "cut sho')  # killed mid-line, too
+    script.write_text(json.dumps(answers[3:]))  # only what was not asked
+    assert in_process(str(DATA), *args, "--resume") == 0, capsys.readouterr().err
+    rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert [r["setting"] for r in rows] == ["off", "pred_2d:0"] * 3  # the torn line is gone
+    summary = json.loads((out / "summary.json").read_text())
+    overall = summary["groups"][0]["settings"]
+    assert summary["complete"] and overall["off"]["n"] == overall["pred_2d:0"]["n"] == 3
+    assert overall["off"]["hits"] == 3
+    assert in_process(str(DATA), "--scripted", str(script), "--resume") == 2  # needs --out
+    assert "--resume needs --out" in capsys.readouterr().err
+
+
+def _spread_like_limit(limit: int) -> list:
+    samples = load_grounding_set(DATA).samples
+    return [samples[i * len(samples) // limit] for i in range(limit)]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

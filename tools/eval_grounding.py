@@ -71,6 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--limit", type=int, help="ask only N samples, spread evenly over the set")
     add_out_option(parser, what="write samples.jsonl, summary.json, summary.md, accuracy.png")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --out: keep the answers its samples.jsonl already holds (an interrupted "
+        "run) and ask only the rest",
+    )
     add_json_option(parser, what="the summary")
 
 
@@ -84,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         samples = _spread(dataset.samples, args.limit)
         if args.max_new_tokens < 1:
             raise UsageError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
+        if args.resume and args.out is None:
+            raise UsageError("--resume needs --out DIR (the folder of the interrupted run)")
         if args.out is not None:
             _prepare_out(args.out)
     except (GroundingSetError, UsageError) as error:
@@ -162,14 +170,21 @@ def evaluate(
     *,
     max_new_tokens: int = 256,
     on_result: Callable[[Result], None] | None = None,
+    done: dict[tuple[str, str], Result] | None = None,
 ) -> Evaluation:
     """Ask every sample under every setting, in that order; stops early on a model failure.
 
-    Ctrl-C also stops it: what was measured up to then is returned, not lost.
+    Ctrl-C also stops it: what was measured up to then is returned, not lost. `done` holds
+    results of an earlier, interrupted run by (sample id, setting): those are not asked again.
     """
     evaluation = Evaluation()
+    done = done or {}
     try:
         for sample in samples:
+            earlier = [done.get((sample.id, s.name)) for s in settings]
+            if all(earlier):
+                evaluation.results.extend(r for r in earlier if r is not None)
+                continue
             try:
                 with Image.open(sample.image) as opened:
                     image = opened.convert("RGB")
@@ -179,7 +194,10 @@ def evaluate(
             model_input = backend.input_size(*image.size)
             frame = Frame(Monitor(0, 0, *image.size), image.size, model_input)
             prompt = parser.build_prompt(sample.instruction, [], image, model_input)
-            for setting in settings:
+            for setting, known in zip(settings, earlier, strict=True):
+                if known is not None:
+                    evaluation.results.append(known)
+                    continue
                 start = time.perf_counter()
                 try:
                     reply = backend.complete(
@@ -277,6 +295,41 @@ def result_row(result: Result) -> dict[str, Any]:
     }
 
 
+def read_done(path: Path, samples: Sequence[Sample]) -> dict[tuple[str, str], Result]:
+    """The results an interrupted run wrote to samples.jsonl, for the samples asked now
+    (a torn last line is ignored; a row for another sample is not kept)."""
+    if not path.exists():
+        return {}
+    by_id = {sample.id: sample for sample in samples}
+    done = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+            sample = by_id.get(row["id"])
+            if sample is None:
+                continue
+            point = row["point"]
+            result = Result(
+                sample=sample,
+                setting=row["setting"],
+                outcome=row["outcome"],
+                point=None if point is None else (float(point[0]), float(point[1])),
+                action=row["action"],
+                kept_share=row["kept_share"],
+                tokens_full=row["tokens_full"],
+                tokens_kept=row["tokens_kept"],
+                pruned=bool(row["pruned"]),
+                seconds=float(row["seconds"]),
+                timings=dict(row["timings"]),
+                output=row["output"],
+                error=row["error"],
+            )
+        except (ValueError, KeyError, TypeError, IndexError):
+            continue  # a line cut short when the run was killed
+        done[sample.id, result.setting] = result
+    return done
+
+
 # ---- plumbing --------------------------------------------------------------------------------
 
 
@@ -302,16 +355,22 @@ def _evaluate_with_progress(
     settings: Sequence[Setting],
     args: argparse.Namespace,
 ) -> Evaluation:
-    """`evaluate` with a progress bar on stderr and samples.jsonl written as results come."""
-    lines = None if args.out is None else (args.out / "samples.jsonl").open("w", encoding="utf-8")
+    """`evaluate` with a progress bar on stderr and samples.jsonl written as results come
+    (appended to, with `--resume`, after the answers it already holds)."""
+    done = {}
+    if args.resume:
+        done = read_done(args.out / "samples.jsonl", samples)
+        _drop_torn_lines(args.out / "samples.jsonl")
+    mode = "a" if args.resume else "w"
+    lines = None if args.out is None else (args.out / "samples.jsonl").open(mode, encoding="utf-8")
 
-    def done(result: Result) -> None:
+    def record(result: Result) -> None:
         progress.advance(task)
         if lines is not None:
             lines.write(json.dumps(result_row(result), ensure_ascii=False) + "\n")
             lines.flush()
 
-    total = len(samples) * len(settings)
+    total = len(samples) * len(settings) - len(done)
     progress = Progress(
         TextColumn("{task.description}", markup=False),
         BarColumn(),
@@ -329,11 +388,26 @@ def _evaluate_with_progress(
                 samples,
                 settings,
                 max_new_tokens=args.max_new_tokens,
-                on_result=done,
+                on_result=record,
+                done=done,
             )
     finally:
         if lines is not None:
             lines.close()
+
+
+def _drop_torn_lines(path: Path) -> None:
+    """samples.jsonl without the line a killed run left half written, ready to be appended to."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            json.loads(line)
+        except ValueError:
+            continue
+        kept.append(line + "\n")
+    path.write_text("".join(kept), encoding="utf-8")
 
 
 def _spread(samples: list[Sample], limit: int | None) -> list[Sample]:
