@@ -121,3 +121,13 @@ def test_bad_quantization_is_refused(tiny_model_dirs):
         load_model(
             ModelConfig(str(tiny_model_dirs["qwen2"]), quantization="3bit", device_map="cpu")
         )
+
+
+def test_none_is_spelled_as_on_the_command_line(tiny_model_dirs):
+    from agent.backends.local import LocalVLM
+
+    vlm = LocalVLM.from_pretrained(
+        str(tiny_model_dirs["qwen2"]), quantization="none", device_map="cpu"
+    )
+    assert getattr(vlm.loaded.model, "quantization_method", None) is None
+    assert ModelConfig("m", quantization="none").quantization is None

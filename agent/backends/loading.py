@@ -78,6 +78,10 @@ class ModelConfig:
     quantize_vision: bool = False
     one_call_attention: bool = True
 
+    def __post_init__(self) -> None:
+        if self.quantization == "none":  # as the command line and task files spell it
+            object.__setattr__(self, "quantization", None)
+
 
 @dataclass(frozen=True)
 class LoadedModel:
@@ -94,7 +98,7 @@ def load_model(config: ModelConfig) -> LoadedModel:
     """Check and load the model `config` names; raises a `ModelError` subclass when it can't."""
     if config.quantization not in QUANTIZATIONS:
         raise ValueError(
-            f"quantization must be '4bit', '8bit' or None, got {config.quantization!r}"
+            f"quantization must be '4bit', '8bit' or 'none', got {config.quantization!r}"
         )
     folder = resolve_model_dir(config.path, cache_dir=config.cache_dir)
     model_type = check_model_dir(folder)
