@@ -14,7 +14,13 @@ import re
 
 from agent.errors import AgentError
 
-__all__ = ["CONVENTIONS", "convention_for_model", "family_for_model"]
+__all__ = [
+    "CARD_PIXEL_BOUNDS",
+    "CONVENTIONS",
+    "card_pixel_bounds",
+    "convention_for_model",
+    "family_for_model",
+]
 
 # every output convention `agent.parsers` implements (its registry is checked against this)
 CONVENTIONS = ("uitars", "uitars-v1", "qwen2.5-computer", "qwen3-computer", "showui", "osatlas")
@@ -32,6 +38,10 @@ _CONVENTION_FAMILY = {
     "osatlas": "qwen2",
 }
 _VERSION_15 = re.compile(r"1[._-]5")
+# (min, max) image pixels a model card runs its model at, where that differs from the bounds
+# its folder's preprocessor config states (ShowUI's card: 256 to 1344 cells of 28 x 28 pixels,
+# 1344x756 for a 1080p screen, against the folder's 12.8 MP)
+CARD_PIXEL_BOUNDS = {"showui": (256 * 28 * 28, 1344 * 28 * 28)}
 
 
 def convention_for_model(model_type: str, name_or_path: str) -> str:
@@ -70,3 +80,11 @@ def family_for_model(model: str) -> str | None:
     except AgentError:
         return None
     return _CONVENTION_FAMILY.get(convention)
+
+
+def card_pixel_bounds(model_type: str, name_or_path: str) -> tuple[int, int] | None:
+    """The pixel bounds the model's card runs it at, when they are not its folder's."""
+    try:
+        return CARD_PIXEL_BOUNDS.get(convention_for_model(model_type, name_or_path))
+    except AgentError:
+        return None

@@ -116,8 +116,10 @@ class ModelSpec:
     vision_cache: bool = field(default=True, metadata=_LOCAL)  # reuse encoded screenshots
     server_model: str | None = field(default=None, metadata=_SERVER)  # None = its only model
     api_key: str | None = field(default=None, repr=False, metadata=_SERVER)  # the value
-    min_pixels: int | None = field(default=None, metadata=_SERVER)  # None = the family's bounds
-    max_pixels: int | None = field(default=None, metadata=_SERVER)
+    # resize bounds in pixels; None: a server's or script's family bounds, a local model's card
+    # or folder bounds (`agent.models.card_pixel_bounds`)
+    min_pixels: int | None = None
+    max_pixels: int | None = None
     timeout: float | None = field(default=None, metadata=_SERVER)  # seconds; None = 300
 
     def __post_init__(self) -> None:

@@ -84,3 +84,26 @@ def test_chat_template_comes_from_the_processor_file(tiny_model_dirs, tmp_path):
         load_model(ModelConfig(str(folder), None, "cpu"))
     (folder / "chat_template.json").write_text(json.dumps({"chat_template": template + " "}))
     assert load_model(ModelConfig(str(folder), None, "cpu")).tokenizer.chat_template.endswith(" ")
+
+
+def test_showui_runs_at_its_cards_pixel_bounds_and_bounds_can_be_given(tiny_models):
+    from PIL import Image
+
+    from agent.errors import ModelError
+
+    loaded = tiny_models["qwen2"]
+    showui = LocalVLM(loaded, name="showlab/ShowUI-2B")
+    assert showui.pixel_bounds == (256 * 28 * 28, 1344 * 28 * 28)
+    assert showui.input_size(1920, 1080) == (1344, 756)  # ~1,300 tokens, not the folder's 12.8 MP
+    plain = LocalVLM(loaded)
+    folder = loaded.image_processor.size
+    assert plain.pixel_bounds == (folder["shortest_edge"], folder["longest_edge"])
+    given = LocalVLM(loaded, min_pixels=56 * 56, max_pixels=200 * 28 * 28)
+    width, height = given.input_size(1920, 1080)
+    assert width * height <= 200 * 28 * 28
+    shot = Image.new("RGB", (1920, 1080), "white")
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "hi"}]}]
+    reply = given.generate([shot], messages, max_new_tokens=1)
+    assert reply.image_tokens_full == (width // 28) * (height // 28)  # what the tower was given
+    with pytest.raises(ModelError, match="min_pixels"):
+        LocalVLM(loaded, min_pixels=10**7, max_pixels=10**6)

@@ -30,7 +30,9 @@ from agent.backends.preprocess import ImagePreprocessor
 from agent.backends.prompt import build_inputs, stack_inputs
 from agent.backends.pruned_vision import VisionFeatures, encode_images
 from agent.backends.vision_cache import CachedImage, VisionCache
+from agent.errors import ModelError
 from agent.messages import Prompt
+from agent.models import card_pixel_bounds
 from pixelprune import PruneConfig, Selection, get_family
 
 __all__ = ["GenerationResult", "LocalVLM", "PruneConfig", "Request", "Timings"]
@@ -84,15 +86,28 @@ class LocalVLM(Backend):
     """A loaded Qwen2/2.5/3-VL model that answers chat prompts with screenshots."""
 
     def __init__(
-        self, loaded: LoadedModel, name: str | None = None, *, vision_cache: bool = True
+        self,
+        loaded: LoadedModel,
+        name: str | None = None,
+        *,
+        vision_cache: bool = True,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
     ) -> None:
-        """`vision_cache`: reuse the features of images encoded before (`VisionCache`)."""
+        """`vision_cache`: reuse the features of images encoded before (`VisionCache`).
+        `min_pixels`/`max_pixels`: resize bounds instead of those the model's card runs it at
+        (`agent.models.card_pixel_bounds`), else its folder's preprocessor config."""
         self.loaded = loaded
         self.family = get_family(loaded.family)
         self.name = name or str(loaded.folder)
         self.model_type = loaded.model.config.model_type
+        self.pixel_bounds = _pixel_bounds(
+            loaded, card_pixel_bounds(self.model_type, self.name), min_pixels, max_pixels
+        )
         self._selections = SelectionCache()  # the agent resends its last screenshots
-        self._preprocess = ImagePreprocessor(loaded.image_processor, self.family)
+        self._preprocess = ImagePreprocessor(
+            loaded.image_processor, self.family, bounds=self.pixel_bounds
+        )
         self.vision_cache = VisionCache() if vision_cache else None
 
     @classmethod
@@ -106,10 +121,12 @@ class LocalVLM(Backend):
         attn_implementation: str | None = None,
         quantize_vision: bool = False,
         vision_cache: bool = True,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
     ) -> LocalVLM:
         """Load a local folder or an id from the local Hugging Face cache (never downloads).
 
-        See `ModelConfig` for the loading options.
+        See `ModelConfig` for the loading options, `LocalVLM` for the others.
         """
         config = ModelConfig(
             path_or_id,
@@ -119,7 +136,13 @@ class LocalVLM(Backend):
             attn_implementation,
             quantize_vision=quantize_vision,
         )
-        return cls(load_model(config), name=path_or_id, vision_cache=vision_cache)
+        return cls(
+            load_model(config),
+            name=path_or_id,
+            vision_cache=vision_cache,
+            min_pixels=min_pixels,
+            max_pixels=max_pixels,
+        )
 
     @property
     def context_length(self) -> int:
@@ -146,15 +169,9 @@ class LocalVLM(Backend):
         return text_tokens + image_tokens
 
     def input_size(self, width: int, height: int) -> tuple[int, int]:
-        """(width, height) this model's image processor resizes a screenshot to."""
-        bounds = self.loaded.image_processor.size
-        return input_size(
-            width,
-            height,
-            self.family,
-            min_pixels=bounds["shortest_edge"],
-            max_pixels=bounds["longest_edge"],
-        )
+        """(width, height) this model resizes a screenshot to (within `pixel_bounds`)."""
+        low, high = self.pixel_bounds
+        return input_size(width, height, self.family, min_pixels=low, max_pixels=high)
 
     def complete(
         self, prompt: Prompt, *, prune: PruneConfig | None, max_new_tokens: int = 256
@@ -358,6 +375,21 @@ class _Encoded:
             "vision_cache_hits": len(hits),
             "vision_cache_seconds": sum(self.entries[i].seconds for i in hits),
         }
+
+
+def _pixel_bounds(
+    loaded: LoadedModel,
+    card: tuple[int, int] | None,
+    min_pixels: int | None,
+    max_pixels: int | None,
+) -> tuple[int, int]:
+    """(min, max) resize pixels: the given ones, else the card's, else the folder's."""
+    size = loaded.image_processor.size
+    low, high = card or (size["shortest_edge"], size["longest_edge"])
+    low, high = min_pixels or low, max_pixels or high
+    if not 0 < low <= high:
+        raise ModelError(f"min_pixels {low} must be positive and at most max_pixels {high}")
+    return low, high
 
 
 def _rgb(image: Image.Image) -> Image.Image:

@@ -44,10 +44,19 @@ class Preprocessed:
 class ImagePreprocessor:
     """Screenshots to the model's `pixel_values` and `image_grid_thw`, like its processor."""
 
-    def __init__(self, processor: Any, family: Family, cache_size: int = 4) -> None:
+    def __init__(
+        self,
+        processor: Any,
+        family: Family,
+        cache_size: int = 4,
+        *,
+        bounds: tuple[int, int] | None = None,
+    ) -> None:
+        """`bounds`: (min, max) pixels to resize within instead of the processor's own."""
         self.family = family
-        self.min_pixels = processor.size["shortest_edge"]
-        self.max_pixels = processor.size["longest_edge"]
+        low, high = bounds or (processor.size["shortest_edge"], processor.size["longest_edge"])
+        self.min_pixels: int = low
+        self.max_pixels: int = high
         self.patch = processor.patch_size
         self.merge = processor.merge_size
         self.temporal = processor.temporal_patch_size

@@ -44,8 +44,13 @@ class ScriptedBackend(Backend):
         family: str | Family = "qwen2.5",
         delay: float = 0.0,
         name: str = "scripted",
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
     ) -> None:
+        """`min_pixels`/`max_pixels`: resize bounds to mirror a model's (default: the family's)."""
         self.family = get_family(family)
+        self.min_pixels = min_pixels or self.family.min_pixels
+        self.max_pixels = max_pixels or self.family.max_pixels
         self.name = name
         self.model_type = MODEL_TYPES[self.family.name]
         self.delay = delay  # seconds each answer "takes", to exercise stop() mid-call
@@ -58,13 +63,9 @@ class ScriptedBackend(Backend):
         self._selections = SelectionCache()
 
     def input_size(self, width: int, height: int) -> tuple[int, int]:
-        """The family's processor resize with its released pixel bounds."""
+        """The family's processor resize, within the backend's pixel bounds."""
         return input_size(
-            width,
-            height,
-            self.family,
-            min_pixels=self.family.min_pixels,
-            max_pixels=self.family.max_pixels,
+            width, height, self.family, min_pixels=self.min_pixels, max_pixels=self.max_pixels
         )
 
     def complete(

@@ -30,6 +30,8 @@ def open_backend(spec: ModelSpec) -> Backend:
             read_script(spec.scripted),
             family=spec.family or "qwen2.5",
             name=f"scripted:{spec.scripted}",
+            min_pixels=spec.min_pixels,
+            max_pixels=spec.max_pixels,
         )
     if spec.server is not None:
         from agent.backends.remote import OpenAICompatibleBackend
@@ -59,6 +61,8 @@ def open_local(spec: ModelSpec) -> LocalVLM:
         device_map=spec.device_map,
         quantize_vision=spec.quantize_vision,
         vision_cache=spec.vision_cache,
+        min_pixels=spec.min_pixels,
+        max_pixels=spec.max_pixels,
     )
 
 

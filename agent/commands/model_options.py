@@ -29,14 +29,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
         "scripted: qwen2.5)",
     )
     add_vision_arguments(model)
+    model.add_argument(
+        "--min-pixels", type=int, help="resize bounds (default: the model card's, else"
+    )
+    model.add_argument("--max-pixels", type=int, help="its folder's; a server's: the family's)")
     server = parser.add_argument_group("model server (OpenAI-compatible)")
     server.add_argument("--server", metavar="URL", help="e.g. http://gpu-box:8000/v1")
     server.add_argument("--server-model", metavar="ID", help="default: the server's only model")
     server.add_argument(
         "--api-key-env", metavar="NAME", help="environment variable that holds the API key"
     )
-    server.add_argument("--min-pixels", type=int, help="the server's processor bounds, if not")
-    server.add_argument("--max-pixels", type=int, help="the family's released ones")
     server.add_argument(
         "--server-timeout", type=float, metavar="SECONDS", help="wait for an answer (300)"
     )
