@@ -107,3 +107,19 @@ def test_showui_runs_at_its_cards_pixel_bounds_and_bounds_can_be_given(tiny_mode
     assert reply.image_tokens_full == (width // 28) * (height // 28)  # what the tower was given
     with pytest.raises(ModelError, match="min_pixels"):
         LocalVLM(loaded, min_pixels=10**7, max_pixels=10**6)
+
+
+def test_showui_text_parts_join_as_its_card_writes_them(tiny_models):
+    from PIL import Image
+
+    from agent.parsers import PastStep, get_parser
+
+    said = "{'action': 'CLICK', 'value': None, 'position': [0.1, 0.2]}"
+    past = [PastStep(said, None, None)]
+    prompt = get_parser("showui").build_prompt(
+        "Open the terminal", past, Image.new("RGB", (10, 10)), (28, 28)
+    )
+    text = tiny_models["qwen2"].tokenizer.apply_chat_template(
+        prompt.messages, tokenize=False, add_generation_prompt=True
+    )
+    assert f"Task: Open the terminalAction History:Step 1: {said}<|vision_start|>" in text
