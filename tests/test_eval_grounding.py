@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from agent.actions import Point, Space
 from agent.backends.scripted import ScriptedBackend
 from agent.coords import Frame, Monitor
+from agent.errors import ActionError
 from agent.parsers import get_parser
 from tools import eval_grounding
 from tools.dev.make_grounding_set import FORM, Target, check_alignment, render_pages
@@ -475,3 +477,50 @@ def test_the_command_with_a_tiny_model_folder(tmp_path, tiny_model_dirs):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["parser"] == "qwen3-computer"
     assert summary["groups"][0]["settings"]["pred_2d:0"]["kept_share"] < 1
+
+
+def test_the_models_own_grounding_prompts():
+    from agent.parsers.uitars import GROUNDING_15
+
+    image = Image.new("RGB", (64, 48))
+    tars = get_parser("uitars").grounding_prompt("the Save button", image)
+    assert tars.messages[0]["content"][0]["text"] == GROUNDING_15.replace(
+        "{instruction}", "the Save button"
+    )
+    assert tars.images == [image]
+    v1 = get_parser("uitars-v1").grounding_prompt("the Save button", image)
+    assert v1.messages[0]["content"][1]["text"].endswith("following task: the Save button")
+    showui = get_parser("showui").grounding_prompt("Nahant", image)
+    assert [p["type"] for p in showui.messages[0]["content"]] == ["text", "image", "text"]
+    atlas = get_parser("osatlas").grounding_prompt("switch language", image)
+    assert '"switch language" (with bbox)?' in atlas.messages[0]["content"][1]["text"]
+    assert get_parser("qwen3-computer").grounding_prompt("x", image) is None
+    # the answers those prompts get: a bare point from UI-TARS v1, an Action from 1.5
+    assert get_parser("uitars-v1").parse_grounding("(500,250)").point == Point(
+        500, 250, Space.NORM_1000
+    )
+    action = get_parser("uitars").parse_grounding("Action: click(point='<point>10 20</point>')")
+    assert action.point == Point(10, 20, Space.PIXELS)
+    with pytest.raises(ActionError):
+        get_parser("uitars").parse_grounding("somewhere near the top")
+
+
+def test_eval_grounding_with_the_models_own_prompt(tmp_path, capsys):
+    samples = _spread_like_limit(4)
+    answers = []
+    for sample in samples:
+        x1, y1, x2, y2 = sample.bbox
+        fx, fy = (x1 + x2) / 2 / sample.size[0], (y1 + y2) / 2 / sample.size[1]
+        answers += [f"({round(fx * 1000)},{round(fy * 1000)})"] * 2  # off, then pruned
+    script = tmp_path / "answers.json"
+    script.write_text(json.dumps(answers))
+    out = tmp_path / "out"
+    args = ["--scripted", str(script), "--parser", "uitars-v1", "--family", "qwen2"]
+    code = in_process(str(DATA), *args, "--prompt", "grounding", "--limit", "4", "--out", str(out))
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["prompt"] == "grounding" and summary["groups"][0]["settings"]["off"]["hits"] == 4
+    refused = in_process(
+        str(DATA), "--scripted", str(script), "--parser", "qwen3-computer", "--prompt", "grounding"
+    )
+    assert refused == 2 and "no grounding prompt of their own" in capsys.readouterr().err

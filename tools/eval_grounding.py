@@ -69,6 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_prune_list(
         parser, default="pred_2d:0", what="pruned settings to compare with off", off=True
     )
+    parser.add_argument(
+        "--prompt",
+        choices=["agent", "grounding"],
+        default="agent",
+        help="ask with the agent's prompt (default), or with the model's own grounding prompt "
+        "as its authors evaluate ScreenSpot (UI-TARS, ShowUI, OS-Atlas)",
+    )
     parser.add_argument("--limit", type=int, help="ask only N samples, spread evenly over the set")
     add_out_option(parser, what="write samples.jsonl, summary.json, summary.md, accuracy.png")
     parser.add_argument(
@@ -109,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         parser = get_parser(args.parser or parser_for_model(backend.model_type, backend.name))
         evaluation = _evaluate_with_progress(backend, parser, samples, settings, args)
-    except AgentError as error:
+    except (AgentError, UsageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:
@@ -117,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     evaluation.skipped[:0] = dataset.skipped
     summary = dataclasses.replace(
         summarise(evaluation, settings),
+        prompt=args.prompt,
         dataset=DatasetInfo(
             str(dataset.folder),
             dataset.layout,
@@ -171,12 +179,18 @@ def evaluate(
     max_new_tokens: int = 256,
     on_result: Callable[[Result], None] | None = None,
     done: dict[tuple[str, str], Result] | None = None,
+    grounding: bool = False,
 ) -> Evaluation:
     """Ask every sample under every setting, in that order; stops early on a model failure.
 
     Ctrl-C also stops it: what was measured up to then is returned, not lost. `done` holds
     results of an earlier, interrupted run by (sample id, setting): those are not asked again.
+    `grounding`: ask with the parser's own grounding prompt (`UsageError` when it has none).
     """
+    if grounding and parser.grounding_prompt("", Image.new("RGB", (1, 1))) is None:
+        raise UsageError(
+            f"{parser.name} models have no grounding prompt of their own; use --prompt agent"
+        )
     evaluation = Evaluation()
     done = done or {}
     try:
@@ -193,7 +207,12 @@ def evaluate(
                 continue
             model_input = backend.input_size(*image.size)
             frame = Frame(Monitor(0, 0, *image.size), image.size, model_input)
-            prompt = parser.build_prompt(sample.instruction, [], image, model_input)
+            prompt = (
+                parser.grounding_prompt(sample.instruction, image)
+                if grounding
+                else parser.build_prompt(sample.instruction, [], image, model_input)
+            )
+            assert prompt is not None  # checked before the first sample
             for setting, known in zip(settings, earlier, strict=True):
                 if known is not None:
                     evaluation.results.append(known)
@@ -207,7 +226,9 @@ def evaluate(
                     evaluation.stopped = f"{sample.id} ({setting.name}): {error}"
                     return evaluation
                 seconds = time.perf_counter() - start
-                outcome, point, action, problem = judge(reply.text, parser, frame, sample.bbox)
+                outcome, point, action, problem = judge(
+                    reply.text, parser, frame, sample.bbox, grounding=grounding
+                )
                 full, kept = reply.image_tokens_full, reply.image_tokens_kept
                 result = Result(
                     sample=sample,
@@ -233,7 +254,12 @@ def evaluate(
 
 
 def judge(
-    text: str, parser: Parser, frame: Frame, bbox: tuple[float, float, float, float]
+    text: str,
+    parser: Parser,
+    frame: Frame,
+    bbox: tuple[float, float, float, float],
+    *,
+    grounding: bool = False,
 ) -> tuple[str, tuple[float, float] | None, str | None, str | None]:
     """(outcome, target point in image pixels, action type, error) of one answer.
 
@@ -242,7 +268,7 @@ def judge(
     edges included. The answer must still map to the screen as the agent would act on it.
     """
     try:
-        action = parser.parse(text)
+        action = parser.parse_grounding(text) if grounding else parser.parse(text)
         action_to_screen(action, frame)
         kind = type(action).__name__
         target = _target(action)
@@ -390,6 +416,7 @@ def _evaluate_with_progress(
                 max_new_tokens=args.max_new_tokens,
                 on_result=record,
                 done=done,
+                grounding=args.prompt == "grounding",
             )
     finally:
         if lines is not None:

@@ -93,7 +93,8 @@ def _markdown(summary: Summary) -> str:
             f"Set: `{dataset.folder}` ({dataset.layout}), {dataset.asked} of "
             f"{dataset.samples} samples asked, {len(dataset.skipped)} entries skipped."
         )
-    lines += [f"Model: `{summary.model}`, parser `{summary.parser}`.", ""]
+    prompt = "the model's own grounding prompt" if summary.prompt == "grounding" else "the agent's"
+    lines += [f"Model: `{summary.model}`, parser `{summary.parser}`, {prompt} prompt.", ""]
     if not summary.complete:
         lines += [f"**Stopped early:** {summary.stopped}", ""]
     header = ["group"]

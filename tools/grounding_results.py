@@ -130,6 +130,7 @@ class Summary:
     dataset: DatasetInfo | None = None
     model: str = ""
     parser: str = ""
+    prompt: str = "agent"  # "agent": the agent's prompt; "grounding": the model's own
     max_new_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:

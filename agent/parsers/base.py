@@ -59,6 +59,15 @@ class Parser(ABC):
         expect_one(len(actions), self.example)
         return actions[0]
 
+    def grounding_prompt(self, instruction: str, screenshot: Image.Image) -> Prompt | None:
+        """The model's own grounding prompt ("where is …?"), as its authors evaluate it on
+        ScreenSpot, or None when it has none (the agent prompt is then the only one)."""
+        return None
+
+    def parse_grounding(self, text: str) -> Action:
+        """The answer to `grounding_prompt`: one action aiming at the element."""
+        return self.parse(text)
+
     def correction(self, prompt: Prompt, output: str, error: str) -> Prompt:
         """The prompt again, followed by the bad answer and what was wrong with it."""
         note = (

@@ -173,6 +173,14 @@ class OSAtlasParser(Parser):
         ]
         return Prompt([message("user", *parts)], [screenshot])
 
+    def grounding_prompt(self, instruction: str, screenshot: Image.Image) -> Prompt:
+        """OS-Atlas-Base's grounding question (its README), the screenshot first."""
+        question = (
+            "In this UI screenshot, what is the position of the element corresponding to the "
+            f'command "{instruction}" (with bbox)?'
+        )
+        return Prompt([message("user", image_part(), text_part(question))], [screenshot])
+
     def parse_all(self, text: str) -> list[Action]:
         raw = check_answer(text)
         labels = list(_ACTIONS_LABEL.finditer(raw))

@@ -49,6 +49,12 @@ from agent.parsers.common import (
 __all__ = ["ShowUIParser"]
 
 EXAMPLE = "{'action': 'CLICK', 'value': None, 'position': [0.49, 0.42]}"
+# ShowUI's grounding system text (its QUICK_START), before the screenshot and the query
+GROUNDING = (
+    "Based on the screenshot of the page, I give a text description and you give its "
+    "corresponding location. The coordinate represents a clickable location [x, y] for an "
+    "element, which is a relative coordinate on the screenshot, scaled from 0 to 1."
+)
 _SYSTEM = """You are an assistant trained to navigate the desktop screen. 
 Given a task instruction, a screen observation, and an action history sequence, 
 output the next action and wait for the next observation. 
@@ -109,6 +115,10 @@ class ShowUIParser(Parser):
         parts.append(image_part())
         images.append(screenshot)
         return Prompt([message("user", *parts)], images)
+
+    def grounding_prompt(self, instruction: str, screenshot: Image.Image) -> Prompt:
+        parts = (text_part(GROUNDING), image_part(), text_part(instruction))
+        return Prompt([message("user", *parts)], [screenshot])
 
     def parse_all(self, text: str) -> list[Action]:
         raw = check_answer(text)

@@ -113,6 +113,19 @@ call_user() # Submit the task and call the user when the task is unsolvable, or 
 {instruction}
 """  # noqa: E501, W291
 
+# UI-TARS-1.5's grounding prompt (ui_tars.prompt.GROUNDING_DOUBAO), character for character,
+# the stray quote after the point included
+GROUNDING_15 = (
+    "You are a GUI agent. You are given a task and your action history, with screenshots. You "
+    "need to perform the next action to complete the task. \n\n## Output Format\n\nAction: "
+    "...\n\n\n## Action Space\nclick(point='<point>x1 y1</point>'')\n\n## User Instruction\n"
+    "{instruction}"
+)
+# UI-TARS v1's single-step grounding prompt (README_v1), followed by the instruction
+GROUNDING_V1 = (
+    "Output only the coordinate of one point in your response. What element matches the "
+    "following task: "
+)
 EXAMPLE = "Action: click(start_box='(x,y)')"
 _START = ("start_box", "point", "start_point")
 _END = ("end_box", "end_point")
@@ -173,6 +186,19 @@ class UITarsParser(Parser):
         messages.append(message("user", image_part()))
         images.append(screenshot)
         return Prompt(messages, images)
+
+    def grounding_prompt(self, instruction: str, screenshot: Image.Image) -> Prompt:
+        text = GROUNDING_15.replace("{instruction}", instruction)
+        return Prompt(
+            [message("user", text_part(text)), message("user", image_part())], [screenshot]
+        )
+
+    def parse_grounding(self, text: str) -> Action:
+        """`Action: click(…)`, or the bare `(x,y)` point a grounding answer may be."""
+        raw = check_answer(text)
+        if _LABEL.search(raw) or _INLINE_LABEL.search(raw):
+            return self.parse(raw)
+        return Click(point=self._point("grounding", {"point": raw.strip()}, ("point",)), raw=raw)
 
     def parse_all(self, text: str) -> list[Action]:
         raw = check_answer(text)
@@ -242,6 +268,10 @@ class UITarsV1Parser(UITarsParser):
     name = "uitars-v1"
     space = Space.NORM_1000
     template = COMPUTER_USE_V1
+
+    def grounding_prompt(self, instruction: str, screenshot: Image.Image) -> Prompt:
+        parts = (image_part(), text_part(GROUNDING_V1 + instruction))
+        return Prompt([message("user", *parts)], [screenshot])
 
 
 def with_box_tokens(answer: str) -> str:
