@@ -84,7 +84,8 @@ finished(content='xxx') # Use escape characters \', \", and \n in content part t
 {instruction}
 """  # noqa: E501, W291
 
-# UI-TARS v1's COMPUTER_USE prompt (box tokens, call_user), from the v1 release.
+# UI-TARS v1's computer prompt (README_v1; box tokens, call_user); docs/prompts.md lists how it
+# differs from that text, and why.
 COMPUTER_USE_V1 = r"""You are a GUI agent. You are given a task and your action history, with screenshots. You need to perform the next action to complete the task. 
 
 ## Output Format
@@ -94,6 +95,7 @@ Action: ...
 ```
 
 ## Action Space
+
 click(start_box='<|box_start|>(x1,y1)<|box_end|>')
 left_double(start_box='<|box_start|>(x1,y1)<|box_end|>')
 right_single(start_box='<|box_start|>(x1,y1)<|box_end|>')
@@ -105,9 +107,10 @@ wait() #Sleep for 5s and take a screenshot to check for any changes.
 finished()
 call_user() # Submit the task and call the user when the task is unsolvable, or when you need the user's help.
 
+
 ## Note
 - Use English in `Thought` part.
-- Write a small plan and finally summarize your next action (with its target element) in one sentence in `Thought` part.
+- Summarize your next action (with its target element) in one sentence in `Thought` part.
 
 ## User Instruction
 {instruction}
