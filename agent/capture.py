@@ -24,7 +24,14 @@ from PIL import Image
 from agent.coords import Monitor
 from agent.errors import CaptureError
 
-__all__ = ["CaptureConfig", "Grabber", "ScreenCapture", "Screenshot", "monitor_under"]
+__all__ = [
+    "CaptureConfig",
+    "Grabber",
+    "ScreenCapture",
+    "Screenshot",
+    "monitor_under",
+    "wayland_problem",
+]
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,8 @@ class ScreenCapture:
     def _mss(self) -> Any:  # an mss.MSS, imported on first use
         screen = getattr(self._local, "mss", None)
         if screen is None:
-            _refuse_wayland()
+            if problem := wayland_problem():
+                raise CaptureError(problem)
             import mss
 
             try:
@@ -139,14 +147,15 @@ class ScreenCapture:
         return screen
 
 
-def _refuse_wayland() -> None:
+def wayland_problem() -> str | None:
     """A Wayland session (even with XWayland) shows X11 capture only X11 windows, and a
     screenshot of the rest is black: say so instead of driving a blind agent."""
     if sys.platform.startswith("linux") and os.environ.get("XDG_SESSION_TYPE") == "wayland":
-        raise CaptureError(
+        return (
             "this is a Wayland session: the screen cannot be captured or driven through X11 "
             "here; log in to an X11 (Xorg) session, or run the agent in a virtual X display"
         )
+    return None
 
 
 def monitor_under(point: tuple[int, int], monitors: tuple[Monitor, ...]) -> Monitor:

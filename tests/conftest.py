@@ -116,6 +116,7 @@ DESKTOP_MODULES = {
     "test_desktop_harness",
     "test_hotkey",
     "test_overlay",
+    "test_preflight",  # the run command checks the monitors of the real display
 }
 DESKTOP_TESTS = {
     "test_the_app_opens_its_window_on_the_display_and_closes",

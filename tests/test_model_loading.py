@@ -67,7 +67,7 @@ def test_hub_id_is_found_in_the_local_cache_only(tiny_model_dirs, tmp_path):
 
 
 def test_missing_model_says_how_to_get_one(tmp_path):
-    with pytest.raises(ModelNotFoundError, match="huggingface-cli download"):
+    with pytest.raises(ModelNotFoundError, match="hf download"):
         load_model(ModelConfig(str(tmp_path / "nowhere"), device_map="cpu"))
     (tmp_path / "file.bin").write_bytes(b"x")
     with pytest.raises(ModelNotFoundError, match="is a file"):

@@ -56,7 +56,7 @@ LAYERS = [
     ("agent.actions", "agent.models"),
     ("agent.coords", "agent.messages", "agent.hotkey", "agent.clipboard"),
     ("agent.capture", "agent.executor"),
-    ("agent.settings", "agent.parsers", "agent.backends", "agent.records"),
+    ("agent.settings", "agent.preflight", "agent.parsers", "agent.backends", "agent.records"),
     ("agent.events", "agent.trajectory"),
     ("agent.loop",),
     ("agent.server", "agent.commands"),

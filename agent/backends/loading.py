@@ -139,7 +139,7 @@ def resolve_model_dir(path_or_id: str, *, cache_dir: str | None = None) -> Path:
     )
     raise ModelNotFoundError(
         f"model {path_or_id!r} not found: {where}. Download it once on a machine with internet, "
-        f"e.g. `huggingface-cli download {path_or_id if looks_like_id else DEFAULT_MODEL}`, "
+        f"e.g. `hf download {path_or_id if looks_like_id else DEFAULT_MODEL}`, "
         "then pass its id or folder; " + SUPPORTED_HELP
     )
 

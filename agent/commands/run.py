@@ -25,6 +25,7 @@ from agent.commands.terminal import Terminal
 from agent.errors import AgentError
 from agent.executor import MODES
 from agent.loop import Agent
+from agent.preflight import desktop_problem, monitor_problem
 from agent.records import RunResult
 from agent.secrets import redact_data
 from agent.settings import RUNS_DIR, Settings
@@ -71,6 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
+        problem = desktop_problem(drive=settings.agent.mode != "dry-run")
+        if problem := problem or monitor_problem(settings.agent.capture):
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         backend = open_backend(settings.model)
     except (AgentError, PixelPruneError) as error:
         print(f"error: {error}", file=sys.stderr)

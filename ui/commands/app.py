@@ -25,7 +25,7 @@ from agent.capture import Screenshot
 from agent.coords import Monitor
 from agent.settings import RUNS_DIR
 from pixelprune.cli import add_out_option
-from ui.commands import window_size
+from ui.commands import window_problem, window_size
 
 __all__ = ["DEMO_TASK", "add_arguments", "demo_outputs", "run"]
 
@@ -61,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: cannot read the demo image {args.demo}: {error}", file=sys.stderr)
             return 2
     # Qt is imported only now: a bad argument is reported without starting a GUI
+    if args.screenshot is None and (problem := window_problem()):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
 

@@ -12,7 +12,7 @@ import sys
 
 from agent.errors import AgentError
 from agent.trajectory import RecordedRun, load_run
-from ui.commands import window_size
+from ui.commands import window_problem, window_size
 
 __all__ = ["add_arguments", "run"]
 
@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     # Qt is imported only now: a bad folder is reported without starting a GUI
+    if args.screenshot is None and (problem := window_problem()):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from PyQt6.QtWidgets import QApplication
 
     platform = ["-platform", "offscreen"] if args.screenshot else []

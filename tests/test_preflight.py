@@ -1,0 +1,66 @@
+"""Preflight: a desktop the process cannot see or drive is one line with the fix, exit 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.preflight import desktop_problem
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(*args: str, **env_changes: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in env_changes}
+    env |= {k: v for k, v in env_changes.items() if v is not None}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("command", [["app"], ["view"]])
+def test_no_display_is_one_line_and_points_to_screenshot(command, tmp_path):
+    if command == ["view"]:  # a run folder to view
+        header = '{"task": "t", "model": "m", "parser": "uitars"}'
+        (tmp_path / "run.json").write_text(header)
+        command = ["view", str(tmp_path)]
+    done = main(*command, DISPLAY=None, QT_QPA_PLATFORM=None)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "DISPLAY is not set" in done.stderr and "--screenshot OUT.png" in done.stderr
+    assert done.stderr.count("\n") == 1  # one line, not Qt's abort
+
+
+def test_run_without_a_display_or_an_xauthority_file(tmp_path):
+    script = tmp_path / "outputs.json"
+    script.write_text('["Action: wait()"]')
+    base = ["run", "x", "--scripted", str(script), "--no-kill-hotkey", "--no-record"]
+    done = main(*base, "--mode", "auto", DISPLAY=None)
+    assert done.returncode == 2 and "DISPLAY is not set" in done.stderr
+    missing = tmp_path / "nope" / "Xauthority"
+    done = main(*base, "--mode", "auto", DISPLAY=":5", XAUTHORITY=str(missing))
+    assert done.returncode == 2 and f"no Xauthority file at {missing}" in done.stderr
+    assert "$DISPLAY" not in done.stderr and "xauth add :5 ." in done.stderr
+
+
+def test_a_monitor_this_desktop_lacks_is_refused_before_the_model(tmp_path):
+    if not os.environ.get("DISPLAY"):
+        pytest.fail("DISPLAY is not set: run the tests through tools/test.sh")
+    script = tmp_path / "outputs.json"
+    script.write_text('["Action: wait()"]')
+    done = main("run", "x", "--scripted", str(script), "--monitor", "7", "--mode", "dry-run")
+    assert done.returncode == 2 and "no monitor 7: this display has 1" in done.stderr
+
+
+def test_wayland_is_named(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("XDG_SESSION_TYPE", "wayland")
+    assert "Wayland session" in (desktop_problem(drive=False) or "")
