@@ -49,7 +49,6 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="main.py",
         description="Desktop GUI agent with PixelPrune: drop pixel-duplicate patches before "
         "the vision encoder.",
     )

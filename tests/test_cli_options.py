@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +92,25 @@ def test_one_spec_syntax_in_every_command_that_prunes(monkeypatch):
             [command, *MINIMAL[command], "--prune", "raster:0.05:mae", "pred_2d"]
         )
         assert args.prune == [expected, PruneConfig()], command
+
+
+def test_the_console_script_runs_the_same_commands():
+    script = Path(sys.executable).parent / "pixelprune-agent"
+    assert script.exists(), "pip install -e . (tools/install.sh) creates it"
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("usage: pixelprune-agent")
+    assert all(name in done.stdout for name in main.COMMANDS)
+
+
+def test_the_install_script_can_add_a_menu_entry(tmp_path):
+    # only the menu part of the script, against a temporary data folder
+    source = (ROOT / "tools" / "install.sh").read_text()
+    menu = source[source.index('if [ "${1:-}" = "--menu" ]') :]
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
+    done = subprocess.run(
+        ["bash", "-c", menu, "install.sh", "--menu"], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    entry = (tmp_path / "applications" / "pixelprune-agent.desktop").read_text()
+    assert f"Exec={ROOT}/.venv/bin/pixelprune-agent app" in entry and "Type=Application" in entry

@@ -2,7 +2,8 @@
 # Installs everything this project needs on a fresh Debian machine:
 # the Debian packages the tests drive (X server, window manager, terminal, browser,
 # Qt's xcb libraries) and the Python packages, into .venv beside this script's repo.
-# Run as root (or with sudo available). Safe to run again.
+# Run as root (or with sudo available). Safe to run again. `tools/install.sh --menu` also adds
+# the control app to the desktop's application menu (the console script is pixelprune-agent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,3 +35,20 @@ PYTHON=${PYTHON:-python3}
 echo "compiling the selector kernels (cached on disk, once)"
 .venv/bin/python -c "from pixelprune.selectors import compile_kernels; compile_kernels()"
 echo "installed: $(.venv/bin/python -c 'import torch, transformers, numba; print("torch", torch.__version__, "transformers", transformers.__version__, "numba", numba.__version__)')"
+
+# Optional: the control app in the desktop's application menu (Linux, freedesktop.org menus).
+if [ "${1:-}" = "--menu" ]; then
+  applications="${XDG_DATA_HOME:-$HOME/.local/share}/applications"
+  mkdir -p "$applications"
+  cat >"$applications/pixelprune-agent.desktop" <<DESKTOP
+[Desktop Entry]
+Type=Application
+Name=PixelPrune agent
+Comment=Set up, start and watch a GUI agent run
+Exec=$(pwd)/.venv/bin/pixelprune-agent app
+Path=$(pwd)
+Terminal=false
+Categories=Utility;Development;
+DESKTOP
+  echo "menu entry: $applications/pixelprune-agent.desktop"
+fi
