@@ -99,7 +99,9 @@ class Agent:
         self.config = dataclasses.replace(config or AgentConfig(), **settings)
         self.backend = backend
         self.parser = get_parser(
-            self.config.parser or parser_for_model(backend.model_type, backend.name)
+            self.config.parser
+            or backend.convention
+            or parser_for_model(backend.model_type, backend.name)
         )
         self.capture = screen_capture or ScreenCapture(self.config.capture)
         self.secrets = dict(secrets or {})

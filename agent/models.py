@@ -19,6 +19,7 @@ __all__ = [
     "CONVENTIONS",
     "card_pixel_bounds",
     "convention_for_model",
+    "convention_of_answers",
     "family_for_model",
 ]
 
@@ -88,3 +89,30 @@ def card_pixel_bounds(model_type: str, name_or_path: str) -> tuple[int, int] | N
         return CARD_PIXEL_BOUNDS.get(convention_for_model(model_type, name_or_path))
     except AgentError:
         return None
+
+
+_ANSWER_MARKS = (  # what an answer looks like, per convention (the first that matches wins)
+    (re.compile(r"<tool_call>"), "qwen-computer"),
+    (re.compile(r"(?:^|\s)Action\s*[:：]\s*[a-z_]+\("), "uitars"),
+    (re.compile(r"^\s*\[?\s*\{\s*['\"]action['\"]\s*:"), "showui"),
+    (re.compile(r"(?im)^[ \t*#]*actions?[ \t*]*:|^[A-Z_]+ <point>\[\["), "osatlas"),
+)
+
+
+def convention_of_answers(answers: list[str], family: str) -> str | None:
+    """The convention scripted answers are written in, when they all agree (else None), for a
+    model of `family`: UI-TARS answers are "uitars" (v1 on qwen2), tool calls the family's."""
+    found = set()
+    for answer in answers:
+        kind = next((name for mark, name in _ANSWER_MARKS if mark.search(answer)), None)
+        if kind is None:
+            return None
+        found.add(kind)
+    if len(found) != 1:
+        return None
+    kind = found.pop()
+    if kind == "qwen-computer":
+        return "qwen3-computer" if family == "qwen3" else "qwen2.5-computer"
+    if kind == "uitars" and family == "qwen2":
+        return "uitars-v1"
+    return kind

@@ -207,3 +207,11 @@ def test_json_results_and_masked_terminal_lines(tmp_path):
     rows = json.loads((tmp_path / "replay.json").read_text())
     assert rows["mismatches"] == 0 and [r["number"] for r in rows["steps"]] == [1, 2]
     assert "hunter2" not in replay.stdout + (tmp_path / "replay.json").read_text()
+
+
+def test_the_quickstart_example_runs_without_a_model(tmp_path):
+    done = main("run", "examples/quickstart/task.toml", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "(uitars)" in done.stdout  # the scripted answers tell their convention
+    assert "step 3: finished:" in done.stdout and "[dry-run]" in done.stdout
+    assert len(list(tmp_path.iterdir())) == 1

@@ -98,3 +98,15 @@ def test_a_key_put_where_its_variable_belongs_is_not_echoed(tmp_path):
     with pytest.raises(TaskFileError, match="must name an environment variable") as error:
         Settings.from_toml(task)
     assert "sk-live" not in str(error.value)
+
+
+def test_scripted_answers_tell_their_convention():
+    from agent.backends.scripted import ScriptedBackend
+
+    uitars = "Thought: x\nAction: click(start_box='(1,2)')"
+    assert ScriptedBackend([uitars]).convention == "uitars"
+    assert ScriptedBackend([uitars], family="qwen2").convention == "uitars-v1"
+    tool = '<tool_call>{"name": "computer_use"}</tool_call>'
+    assert ScriptedBackend([tool], family="qwen3").convention == "qwen3-computer"
+    assert ScriptedBackend([uitars, tool]).convention is None  # mixed: the model's default
+    assert ScriptedBackend([lambda prompt: uitars]).convention is None

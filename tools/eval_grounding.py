@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        parser = get_parser(args.parser or parser_for_model(backend.model_type, backend.name))
+        convention = args.parser or backend.convention
+        parser = get_parser(convention or parser_for_model(backend.model_type, backend.name))
         evaluation = _evaluate_with_progress(backend, parser, samples, settings, args)
     except (AgentError, UsageError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -71,6 +71,7 @@ class Backend(ABC):
 
     name: str  # model id or path, for logs and trajectories
     model_type: str  # transformers model_type (qwen2_vl, qwen2_5_vl, qwen3_vl)
+    convention: str | None = None  # the output convention it is known to use (else: by model)
 
     @abstractmethod
     def input_size(self, width: int, height: int) -> tuple[int, int]:

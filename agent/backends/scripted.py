@@ -23,6 +23,7 @@ from agent.backends.base import (
 )
 from agent.errors import ModelError
 from agent.messages import Prompt
+from agent.models import convention_of_answers
 from pixelprune import Family, PruneConfig, get_family
 
 __all__ = ["KEEP_PROMPTS", "ScriptExhaustedError", "ScriptedBackend"]
@@ -59,6 +60,8 @@ class ScriptedBackend(Backend):
         self.prompts: deque[Prompt] = deque(maxlen=KEEP_PROMPTS)
         self.calls = 0  # every call, kept or not
         self._outputs = list(outputs)
+        texts = [output for output in self._outputs if isinstance(output, str)]
+        self.convention = convention_of_answers(texts, self.family.name) if texts else None
         self._lock = threading.Lock()
         self._selections = SelectionCache()
 
