@@ -15,7 +15,6 @@ a run, and every dropped cell is within τ of its reconstruction.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -283,8 +282,11 @@ def check_options(
         tau_f = float(tau)
     except (TypeError, ValueError):
         raise PruneInputError(f"tau must be a number, got {tau!r}") from None
-    if math.isnan(tau_f) or tau_f < 0 or math.isinf(tau_f):
-        raise PruneInputError(f"tau must be a finite number >= 0, got {tau!r}")
+    if not 0 <= tau_f <= 1:  # also refuses nan and inf
+        raise PruneInputError(
+            f"tau must be between 0 and 1 (a distance between pixel values on [0, 1]), "
+            f"got {tau!r}"
+        )
     if metric == "exact" and tau_f != 0:
         raise PruneInputError("metric 'exact' compares bits and takes no tolerance; use tau=0")
     if method in EXACT_ONLY and tau_f != 0:

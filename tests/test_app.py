@@ -227,7 +227,7 @@ def test_a_task_file_fills_the_form(make_window, tmp_path):
     task.write_text(
         'task = "Open the settings"\n'
         '[model]\nscripted = "answers.json"\nparser = "uitars"\nfamily = "qwen2"\n'
-        '[prune]\nmethod = "raster"\ntau = 2.0\n'
+        '[prune]\nmethod = "raster"\ntau = 0.25\n'
         '[run]\nmode = "auto"\nmax_steps = 7\nmax_seconds = 30\nhistory = 1\n'
         'kill_hotkey = false\nrecord_to = "myruns"\n'
         '[secrets]\npassword = "hunter2"\n'
@@ -237,7 +237,7 @@ def test_a_task_file_fills_the_form(make_window, tmp_path):
     assert window.task_text.toPlainText() == "Open the settings"
     assert window.scripted.isChecked()
     assert window.script_path.text() == str(tmp_path / "answers.json")
-    assert (window.method.currentText(), window.tau.value()) == ("raster", 2.0)
+    assert (window.method.currentText(), window.tau.value()) == ("raster", 0.25)
     assert (window.mode.currentText(), window.max_steps.value()) == ("auto", 7)
     assert (window.max_seconds.value(), window.history.value()) == (30, 1)
     assert not window.kill_hotkey.isChecked()

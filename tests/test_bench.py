@@ -13,6 +13,8 @@ import json
 import os
 import re
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -266,3 +268,15 @@ def printed_rows(stdout: str) -> dict[str, tuple[str, str, str, str]]:
         elif rows:
             rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)]
     return {" ".join(r[1].split()): (r[2], r[3], r[4], r[6]) for r in rows}
+
+
+def test_bench_help_needs_no_torch_and_the_plan_matches_the_models():
+    code = "import sys, tools.bench_all; print('torch' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "False", done.stderr  # `bench --help` answers at once
+    from tools.bench_plan import REAL_MODELS
+    from tools.offline_models import REAL_SIZES
+
+    assert tuple(REAL_SIZES) == REAL_MODELS

@@ -114,3 +114,15 @@ def test_the_install_script_can_add_a_menu_entry(tmp_path):
     assert done.returncode == 0, done.stderr
     entry = (tmp_path / "applications" / "pixelprune-agent.desktop").read_text()
     assert f"Exec={ROOT}/.venv/bin/pixelprune-agent app" in entry and "Type=Application" in entry
+
+
+def test_analyze_takes_a_folder_like_report(tmp_path):
+    (tmp_path / "shots" / "deeper").mkdir(parents=True)
+    (tmp_path / "shots" / "a.png").write_bytes(SHOT.read_bytes())
+    (tmp_path / "shots" / "deeper" / "b.png").write_bytes(SHOT.read_bytes())
+    (tmp_path / "empty").mkdir()
+    done = analyze(str(tmp_path / "shots"), "--json", "-")
+    assert done.returncode == 0, done.stderr
+    assert sorted(Path(row["file"]).name for row in json.loads(done.stdout)) == ["a.png", "b.png"]
+    empty = analyze(str(tmp_path / "empty"))
+    assert empty.returncode == 1 and "empty" in empty.stderr

@@ -15,8 +15,9 @@ from pixelprune import PruneConfig, PruneInputError, check_options, parse_prune_
     [
         ({"method": "nope"}, "unknown method"),
         ({"metric": "l7"}, "unknown metric"),
-        ({"tau": -0.1}, "tau must be a finite number"),
-        ({"tau": float("nan")}, "tau must be a finite number"),
+        ({"tau": -0.1}, "tau must be between 0 and 1"),
+        ({"tau": float("nan")}, "tau must be between 0 and 1"),
+        ({"tau": 1.5}, "tau must be between 0 and 1"),
         ({"tau": "x"}, "tau must be a number"),
         ({"tau": 0.1, "metric": "exact"}, "takes no tolerance"),
         ({"method": "global", "tau": 0.1}, "exact duplicates only"),

@@ -363,11 +363,11 @@ def test_a_server_resizing_otherwise_is_an_error_until_the_client_knows_its_boun
 def test_the_extension_can_be_forced_or_withheld():
     with serving() as server:
         with remote(server, prune_extension=True) as backend:
-            ask(backend, PruneConfig(tau=2.0))
+            ask(backend, PruneConfig(tau=0.2))
         with remote(server, prune_extension=False) as backend:
             ask(backend, PruneConfig())
     forced, withheld = server.chats()
-    assert forced.body["pixelprune"]["tau"] == 2.0 and "pixelprune" not in withheld.body
+    assert forced.body["pixelprune"]["tau"] == 0.2 and "pixelprune" not in withheld.body
     assert not [r for r in server.received if r.path == "/v1/models"]  # no need to ask
 
 

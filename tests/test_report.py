@@ -218,7 +218,8 @@ def test_bad_options_exit_2_with_one_line(tmp_path, argv, message):
     ("argv", "message"),
     [
         (["--prune", "pred_2d:abc"], "is not a number"),
-        (["--prune", "pred_2d:-1"], "tau must be a finite number >= 0"),
+        (["--prune", "pred_2d:-1"], "tau must be between 0 and 1"),
+        (["--prune", "pred_2d:1.5"], "tau must be between 0 and 1"),
         (["--prune", "nope"], "unknown method 'nope'"),
         (["--prune", "global:0.05"], "exact duplicates only"),
     ],

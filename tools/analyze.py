@@ -34,6 +34,7 @@ from pixelprune.cli import (
 from pixelprune.heatmap import overlay_heatmap, render_heatmap
 from pixelprune.selection import Selection
 from tools.image_files import ImageFileError, open_rgb
+from tools.report import find_images
 
 __all__ = ["add_arguments", "run"]
 
@@ -56,7 +57,9 @@ class Row:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("images", nargs="+", type=Path, metavar="IMG", help="image files")
+    parser.add_argument(
+        "images", nargs="+", type=Path, metavar="IMG", help="image files, or folders of them"
+    )
     add_family_option(parser)
     add_prune_options(
         parser,
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     except PixelPruneError as exc:  # bad options: nothing to do per file
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rows = [_analyze_one(path, args) for path in args.images]
+    rows = [_analyze_one(path, args) for path in _image_files(args.images)]
     if args.json is not None:
         write_json(args.json, [asdict(row) for row in rows])
     if args.json != "-":
@@ -97,6 +100,16 @@ def run(args: argparse.Namespace) -> int:
         if row.error:
             print(f"error: {row.file}: {row.error}", file=sys.stderr)
     return 1 if any(row.error for row in rows) else 0
+
+
+def _image_files(paths: list[Path]) -> list[Path]:
+    """The files given, with each folder replaced by the images under it (as `report` finds
+    them); an empty folder stays, to be reported as an error."""
+    files = []
+    for path in paths:
+        found = find_images(path) if path.is_dir() else []
+        files += found or [path]
+    return files
 
 
 def _analyze_one(path: Path, args: argparse.Namespace) -> Row:

@@ -26,7 +26,15 @@ from rich.table import Table
 from agent.errors import AgentError
 from pixelprune import get_family
 from pixelprune.cli import add_json_option, write_json
-from tools import bench_loop, bench_model, bench_prune
+from tools import bench_prune
+from tools.bench_plan import (
+    IDEAL_SHARE_TARGET,
+    LOOP_SIZES,
+    LOOP_TARGET,
+    MODEL_NAMES,
+    TINY,
+    BenchConfig,
+)
 
 __all__ = ["Ratio", "add_arguments", "run"]
 
@@ -50,7 +58,7 @@ class Plan:
     prune_repeat: int
     baseline_repeat: int
     models: tuple[str, ...]
-    model: bench_model.BenchConfig
+    model: BenchConfig
     loop_sizes: tuple[tuple[int, int], ...]
     loop_steps: int
 
@@ -100,7 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--models",
         type=_model_list,
-        help=f"comma-separated, from {', '.join(bench_model.MODEL_NAMES)} "
+        help=f"comma-separated, from {', '.join(MODEL_NAMES)} "
         f"(default {DEFAULT_MODELS}; tiny-* are smoke-test sizes)",
     )
     parser.add_argument(
@@ -230,7 +238,7 @@ def collect_ratios(report: dict[str, Any]) -> list[Ratio]:
                 ("vision", 1 / variant["kept_share"]),
                 ("prefill", full["prompt_length"] / variant["prompt_length"]),
             ):
-                goal = bench_model.IDEAL_SHARE_TARGET * ideal
+                goal = IDEAL_SHARE_TARGET * ideal
                 measured = full[f"{stage}_ms"] / variant[f"{stage}_ms"]
                 ratios.append(
                     Ratio("model", f"{result['label']}: {stage}, full / {variant['input']}",
@@ -258,7 +266,7 @@ def collect_ratios(report: dict[str, Any]) -> list[Ratio]:
             ratios.append(
                 Ratio("loop", f"{run_['label']}: overhead / {label}", run_["overhead_ms"],
                       model_ms, f"{where}.overhead_ms", model_from, "%",
-                      f"< {bench_loop.TARGET:.0%}", _verdict(share < bench_loop.TARGET))
+                      f"< {LOOP_TARGET:.0%}", _verdict(share < LOOP_TARGET))
             )  # fmt: skip
         if references:
             label, model_ms, model_from = references[-1]
@@ -281,7 +289,7 @@ def notes(report: dict[str, Any]) -> list[str]:
         )
     if model := report.get("model"):
         for result in model.get("results", []):
-            tiny = result["model"] in bench_model.TINY
+            tiny = result["model"] in TINY
             weights = "the tiny test config" if tiny else "the published config"
             lines.append(
                 f"model: {result['label']}: random weights in {weights}, "
@@ -347,6 +355,8 @@ def _run_prune(plan: Plan, progress: Callable[[str], None]) -> Section:
 
 
 def _run_model(plan: Plan, progress: Callable[[str], None]) -> Section:
+    from tools import bench_model  # torch and transformers: only when the benchmark runs
+
     results = []
     for name in plan.models:
         depth = "full" if plan.model.depth is None else plan.model.depth
@@ -354,7 +364,7 @@ def _run_model(plan: Plan, progress: Callable[[str], None]) -> Section:
         with bench_model.random_model(name, plan.model) as loaded:
             result = bench_model.measure(name, loaded, plan.model)
         tau0 = result.variant(0.0)
-        depth_label = "" if name in bench_model.TINY else f" depth {depth}"
+        depth_label = "" if name in TINY else f" depth {depth}"
         results.append(
             {
                 **dataclasses.asdict(result),
@@ -374,6 +384,8 @@ def _timed(ms: float | None) -> float:
 
 
 def _run_loop(plan: Plan, progress: Callable[[str], None]) -> Section:
+    from tools import bench_loop  # the agent loop and Xvfb: only when the benchmark runs
+
     recorded = bench_loop.read_recorded_step()
     runs = bench_loop.bench_loop(plan.loop_sizes, bench_loop.OVERLAYS, plan.loop_steps, progress)
     data = {
@@ -403,14 +415,14 @@ def _plan(args: argparse.Namespace) -> Plan:
         prune_repeat=repeat or (5 if quick else 30),
         baseline_repeat=1 if quick else 2,
         models=tuple(models[:1] if quick and not args.models else models),
-        model=bench_model.BenchConfig(
+        model=BenchConfig(
             depth=None if depth == "full" else depth,
             quant=args.quant,
             device=args.device,
             repeat=repeat or (1 if quick else 2),
             decode_tokens=DECODE_TOKENS,
         ),
-        loop_sizes=bench_loop.SIZES[:1] if quick else bench_loop.SIZES,
+        loop_sizes=LOOP_SIZES[:1] if quick else LOOP_SIZES,
         loop_steps=repeat or (3 if quick else 10),
     )
 
@@ -449,10 +461,9 @@ def _skip_list(text: str) -> frozenset[str]:
 
 def _model_list(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
-    if unknown := [name for name in names if name not in bench_model.MODEL_NAMES]:
+    if unknown := [name for name in names if name not in MODEL_NAMES]:
         raise argparse.ArgumentTypeError(
-            f"unknown model(s) {', '.join(unknown)}; "
-            f"choose from {', '.join(bench_model.MODEL_NAMES)}"
+            f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODEL_NAMES)}"
         )
     if not names:
         raise argparse.ArgumentTypeError("no model given")

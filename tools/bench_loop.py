@@ -46,6 +46,9 @@ from agent.events import (
 )
 from agent.loop import Agent
 from agent.records import StepRecord
+from tools.bench_plan import LOOP_OVERLAYS as OVERLAYS
+from tools.bench_plan import LOOP_SIZES as SIZES
+from tools.bench_plan import LOOP_TARGET as TARGET
 from tools.xvfb import TERMINALS, virtual_display
 
 __all__ = [
@@ -63,10 +66,7 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDED = ROOT / "docs" / "bench" / "h200-e2e-4bit-step.json"
-SIZES = ((1920, 1080), (2560, 1440))
-OVERLAYS = ("translucent", "shaped")  # with a compositing manager / without one (plain X11)
 STAGES = ("capture", "prune", "parse", "act", "overlay", "record", "other")
-TARGET = 0.05  # overhead below this share of the model's time
 TASK = "Open the Python policy document and find the section on packaging."
 ANSWER = (
     "Thought: The terminal on the left lists the documentation folders. To read the Python "

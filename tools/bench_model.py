@@ -39,8 +39,8 @@ from agent.backends.prompt import IMAGE_PLACEHOLDER, build_inputs
 from agent.backends.pruned_vision import encode_images
 from pixelprune import PruneConfig, get_family, images_from_pixel_values, select
 from tools import bench_step
+from tools.bench_plan import MODEL_NAMES, TINY, BenchConfig
 from tools.offline_models import (
-    REAL_SIZES,
     build_tokenizer,
     real_config,
     save_random_model,
@@ -65,24 +65,6 @@ PROMPT = (
     f"your next action.<|im_end|>\n<|im_start|>user\n{IMAGE_PLACEHOLDER}{TASK}<|im_end|>\n"
     "<|im_start|>assistant\n"
 )
-TINY = {"tiny-qwen2": "qwen2", "tiny-qwen2.5": "qwen2.5", "tiny-qwen3": "qwen3"}
-MODEL_NAMES = (*REAL_SIZES, *TINY)
-IDEAL_SHARE_TARGET = 0.8  # measured speedup ≥ this share of the ideal one
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """How to build the models and what to measure."""
-
-    depth: int | None = None  # layers per tower; None: the published depth (tiny: its own)
-    quant: str = "none"  # none | 4bit | 8bit
-    device: str = "cpu"  # cpu | cuda
-    image: Path = DATA / "window-chromium-1920x1080.png"
-    lossy_tau: float = 0.05
-    lossy_metric: str = "mae"
-    repeat: int = 3
-    decode_tokens: int = 0  # > 0: also time that many new tokens on the τ=0 input
-    profile: bool = False  # print the top operators of each call
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
@@ -124,6 +123,8 @@ class VersusResult:
 
 def torch_loop_pred_2d(image: np.ndarray, cell: int, tau: float, metric: str) -> np.ndarray:
     """Per-cell Python loop over torch tensors, anchored (compares the reconstruction)."""
+    import torch  # only the baselines need it: `bench --help` stays instant
+
     rows, cols = image.shape[0] // cell, image.shape[1] // cell
     x = torch.from_numpy(image).double()  # raw 0..255 values; distances divide by 255 below
     cells = x.reshape(rows, cell, cols, cell, 3).permute(0, 2, 1, 3, 4).contiguous()
@@ -161,6 +162,8 @@ def torch_loop_pred_2d(image: np.ndarray, cell: int, tau: float, metric: str) ->
 
 def torch_vectorised_pred_2d(image: np.ndarray, cell: int) -> np.ndarray:
     """τ=0 pred_2d from whole-grid left/up equality maps (exact, so no reconstruction needed)."""
+    import torch
+
     rows, cols = image.shape[0] // cell, image.shape[1] // cell
     cells = torch.from_numpy(image).reshape(rows, cell, cols, cell * 3).permute(0, 2, 1, 3)
     eq_left = (cells[:, 1:] == cells[:, :-1]).flatten(2).all(-1)  # (rows, cols-1)
@@ -291,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         screens = load_screens(args.family, only)
     except ValueError as error:
         parser.error(str(error))
+    import torch
+
     console = Console(width=160)
     console.print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch "

@@ -515,8 +515,9 @@ class AppWindow(QMainWindow):
         self.prune.setChecked(True)
         self.method = _combo(tuple(METHODS))
         self.tau = QDoubleSpinBox()
-        self.tau.setRange(0.0, 255.0)
-        self.tau.setDecimals(2)
+        self.tau.setRange(0.0, 1.0)  # a distance between pixel values on [0, 1]
+        self.tau.setDecimals(3)
+        self.tau.setSingleStep(0.01)
         self.tau.setToolTip("0 = lossless: only exact duplicate cells are dropped")
         self.mode = _combo(MODES)
         self.mode.setCurrentText(AgentConfig.mode)
