@@ -284,8 +284,7 @@ def check_options(
         raise PruneInputError(f"tau must be a number, got {tau!r}") from None
     if not 0 <= tau_f <= 1:  # also refuses nan and inf
         raise PruneInputError(
-            f"tau must be between 0 and 1 (a distance between pixel values on [0, 1]), "
-            f"got {tau!r}"
+            f"tau must be between 0 and 1 (a distance between pixel values on [0, 1]), got {tau!r}"
         )
     if metric == "exact" and tau_f != 0:
         raise PruneInputError("metric 'exact' compares bits and takes no tolerance; use tau=0")
