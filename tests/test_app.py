@@ -366,6 +366,26 @@ def test_the_demo_renders_a_screenshot(tmp_path):
     assert Image.open(out).size == (1400, 900)
     [run_dir] = [path for path in tmp_path.iterdir() if path.is_dir()]
     assert json.loads((run_dir / "result.json").read_text())["status"] == "finished"
+    header = json.loads((run_dir / "run.json").read_text())
+    assert header["task"] == "Show the Zen of Python in the terminal on the right"
+
+
+def test_the_demo_tells_its_story_only_on_its_own_image(tmp_path):
+    from ui.commands.app import demo_outputs
+
+    told = demo_outputs(1920, 1080, story=True)
+    plain = demo_outputs(1920, 1080, story=False)
+    assert "xterm FAQ" in told[0] and not any("xterm" in answer for answer in plain)
+    assert "written in advance, not by a model" in plain[0]
+    other = tmp_path / "other.png"
+    Image.new("RGB", (1280, 800), "white").save(other)
+    out = tmp_path / "app.png"
+    done = main("app", "--demo", str(other), "--screenshot", str(out), "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    [run_dir] = [path for path in tmp_path.iterdir() if path.is_dir()]
+    steps = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines()]
+    assert all("xterm" not in step["attempts"][0]["output"] for step in steps)
+    assert all(step["timings"]["model"] < 0.8 for step in steps)  # no invented 0.8 s delay
 
 
 def test_the_app_opens_its_window_on_the_display_and_closes():

@@ -27,9 +27,10 @@ from agent.settings import RUNS_DIR
 from pixelprune.cli import add_out_option
 from ui.commands import window_problem, window_size
 
-__all__ = ["DEMO_TASK", "add_arguments", "demo_outputs", "run"]
+__all__ = ["DEMO_IMAGE", "DEMO_TASK", "add_arguments", "demo_outputs", "run"]
 
 DEMO_TASK = "Show the Zen of Python in the terminal on the right"
+DEMO_IMAGE = Path(__file__).resolve().parents[2] / "tests" / "data" / "desktop-xterm-1920x1080.png"
 DEMO_SECONDS = 60.0  # bound on the demo run before a screenshot (it takes well under a second)
 
 
@@ -83,10 +84,21 @@ def run(args: argparse.Namespace) -> int:
     return app.exec()
 
 
-def demo_outputs(width: int, height: int) -> list[str]:
-    """The demo's UI-TARS answers for a screen of this size (clicks at fixed fractions of it)."""
+def demo_outputs(width: int, height: int, *, story: bool) -> list[str]:
+    """The demo's UI-TARS answers for a screen of this size (clicks at fixed fractions of it).
+
+    `story`: the screenshot is the one the demo's narrative was written for (DEMO_IMAGE);
+    on any other image the thoughts say only what a script can honestly say.
+    """
     resized_width, resized_height = ScriptedBackend([]).input_size(width, height)
     x, y = round(0.6 * resized_width), round(0.55 * resized_height)
+    if not story:
+        return [
+            "Thought: A scripted demo: this answer was written in advance, not by a model. I "
+            f"click a little right of the centre.\nAction: click(start_box='({x},{y})')",
+            "Thought: The script ends here.\n"
+            "Action: finished(content='A scripted demo on your image: nothing was performed.')",
+        ]
     return [
         "Thought: The terminal on the right shows the xterm FAQ. I click into it so that it "
         f"gets the keyboard focus.\nAction: click(start_box='({x},{y})')",
@@ -113,14 +125,14 @@ def _window(args: argparse.Namespace, demo: Image.Image | None):
 
     if demo is None:
         return AppWindow(runs_dir=str(args.out))
-    outputs = demo_outputs(*demo.size)
-    delay = 0.0 if args.screenshot else 0.8  # watchable when shown live
-    window = AppWindow(
+    story = Path(args.demo).resolve() == DEMO_IMAGE
+    outputs = demo_outputs(*demo.size, story=story)
+    window = AppWindow(  # no invented delay: what the step table shows as model time is real
         runs_dir=str(args.out),
         screen_capture=_StillScreen(demo),
-        opener=lambda _spec: ScriptedBackend(outputs, delay=delay, name="scripted:demo"),
+        opener=lambda _spec: ScriptedBackend(outputs, name="scripted:demo"),
     )
-    window.task_text.setPlainText(DEMO_TASK)
+    window.task_text.setPlainText(DEMO_TASK if story else "A scripted demo on this image")
     window.scripted.setChecked(True)
     window.script_path.setText("built-in demo script")
     window.parser.setCurrentText("uitars")
