@@ -2,6 +2,7 @@
 
     python main.py --help
     python main.py analyze screenshot.png --heatmap out.png
+    python main.py pull                          # the default model, into the HF cache
     python main.py run task.toml
     python main.py replay runs/20261127-210405-open-settings
     python main.py view runs/20261127-210405-open-settings
@@ -31,6 +32,7 @@ from agent.commands import setup_logging
 COMMANDS = {
     "analyze": ("tools.analyze", "kept share, timing and heatmaps of PixelPrune on images"),
     "run": ("agent.commands.run", "run a task (text or .toml task file) on this desktop"),
+    "pull": ("agent.commands.pull", "download a model into the Hugging Face cache, once"),
     "replay": ("agent.commands.replay", "re-parse a recorded run; --execute re-runs it dry"),
     "view": ("ui.commands.view", "browse a recorded run: screenshots, heatmaps, actions, timings"),
     "app": ("ui.commands.app", "the desktop app: set up, start, pause, stop and watch a run"),

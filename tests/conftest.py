@@ -119,6 +119,7 @@ DESKTOP_MODULES = {
     "test_preflight",  # the run command checks the monitors of the real display
 }
 DESKTOP_TESTS = {
+    "test_run_offers_the_download_of_a_missing_model",
     "test_the_app_opens_its_window_on_the_display_and_closes",
     "test_cli_run_against_a_server_in_dry_run",
     "test_cli_task_file_with_a_server_and_a_key_from_the_environment",

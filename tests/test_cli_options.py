@@ -18,6 +18,7 @@ SHOT = ROOT / "tests" / "data" / "desktop-xterm-1920x1080.png"
 MINIMAL = {
     "analyze": [str(SHOT)],
     "run": ["a task", "--scripted", "x.json"],
+    "pull": [],
     "replay": ["runs/x"],
     "view": ["runs/x"],
     "app": [],

@@ -32,7 +32,14 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLIm
 from agent.backends.vision_attention import enable_one_call_attention
 from agent.errors import IncompleteModelError, ModelNotFoundError, UnsupportedModelError
 
-__all__ = ["SUPPORTED", "LoadedModel", "ModelConfig", "load_model", "resolve_model_dir"]
+__all__ = [
+    "SUPPORTED",
+    "LoadedModel",
+    "ModelConfig",
+    "is_hub_id",
+    "load_model",
+    "resolve_model_dir",
+]
 
 DEFAULT_MODEL = "ByteDance-Seed/UI-TARS-1.5-7B"
 
@@ -121,6 +128,11 @@ def load_model(config: ModelConfig) -> LoadedModel:
     return LoadedModel(model, tokenizer, image_processor, family, folder)
 
 
+def is_hub_id(path_or_id: str) -> bool:
+    """Whether a model argument names a hub repository ("owner/name"), not a folder."""
+    return path_or_id.count("/") == 1 and not path_or_id.startswith((".", "/", "~"))
+
+
 def resolve_model_dir(path_or_id: str, *, cache_dir: str | None = None) -> Path:
     """The model folder for a local path, or for a hub id found in the local cache."""
     local = Path(path_or_id).expanduser()
@@ -128,7 +140,7 @@ def resolve_model_dir(path_or_id: str, *, cache_dir: str | None = None) -> Path:
         return local
     if local.exists():
         raise ModelNotFoundError(f"{path_or_id} is a file, not a model folder")
-    looks_like_id = path_or_id.count("/") == 1 and not path_or_id.startswith((".", "/", "~"))
+    looks_like_id = is_hub_id(path_or_id)
     if looks_like_id:
         try:
             return Path(snapshot_download(path_or_id, cache_dir=cache_dir, local_files_only=True))
@@ -139,7 +151,8 @@ def resolve_model_dir(path_or_id: str, *, cache_dir: str | None = None) -> Path:
     )
     raise ModelNotFoundError(
         f"model {path_or_id!r} not found: {where}. Download it once on a machine with internet, "
-        f"e.g. `hf download {path_or_id if looks_like_id else DEFAULT_MODEL}`, "
+        f"e.g. `python main.py pull {path_or_id if looks_like_id else DEFAULT_MODEL}` (or "
+        "`hf download …`), "
         "then pass its id or folder; " + SUPPORTED_HELP
     )
 

@@ -19,10 +19,13 @@ import argparse
 import sys
 from typing import Any
 
+from agent.backends.base import Backend
+from agent.backends.loading import is_hub_id
 from agent.backends.spec import open_backend
 from agent.commands.model_options import add_model_arguments, given, model_settings
+from agent.commands.pull import pull
 from agent.commands.terminal import Terminal
-from agent.errors import AgentError
+from agent.errors import AgentError, ModelNotFoundError
 from agent.executor import MODES
 from agent.loop import Agent
 from agent.preflight import desktop_problem, monitor_problem
@@ -66,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         aliases=("--runs-dir",),
     )
     record.add_argument("--no-record", action="store_true", help="keep no run folder")
+    parser.add_argument(
+        "-y", "--yes", action="store_true", help="download a missing model without asking"
+    )
     add_json_option(record, what="how the run ended and every step (secrets masked)")
 
 
@@ -76,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         if problem := problem or monitor_problem(settings.agent.capture):
             print(f"error: {problem}", file=sys.stderr)
             return 2
-        backend = open_backend(settings.model)
+        backend = _open_or_pull(settings, yes=args.yes)
     except (AgentError, PixelPruneError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -109,6 +115,21 @@ def result_data(result: RunResult) -> dict[str, Any]:
         "run_dir": result.run_dir,
         "steps": [record.to_dict() for record in result.steps],
     }
+
+
+def _open_or_pull(settings: Settings, *, yes: bool) -> Backend:
+    """The model, offering to download a hub id that is not in the local cache (`yes`: without
+    asking); `ModelNotFoundError` when it is not there and not downloaded."""
+    try:
+        return open_backend(settings.model)
+    except ModelNotFoundError:
+        path = settings.model.path
+        if path is None or not is_hub_id(path):
+            raise
+        print(f"{path} is not in the local Hugging Face cache.", file=sys.stderr)
+        if pull(path, yes=yes) is None:
+            raise
+        return open_backend(settings.model)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

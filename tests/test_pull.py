@@ -1,0 +1,100 @@
+"""`main.py pull`: a model downloaded from a hub on loopback, its size shown first; a cut
+download resumes; a refusal downloads nothing; offline is a clear error; `run` offers it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fake_hub import FakeHub
+
+from agent.backends.loading import ModelConfig, load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+REPO = "someone/tiny-vl"
+
+
+def main(*args: str, hub: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
+    """`main.py` against the hub at `hub` (HF_ENDPOINT)."""
+    environment = {**os.environ, "HF_ENDPOINT": hub, "HF_HUB_DISABLE_TELEMETRY": "1", **env}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *args],
+        cwd=ROOT,
+        env=environment,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def largest(folder: Path) -> str:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return max(files, key=lambda p: p.stat().st_size).relative_to(folder).as_posix()
+
+
+def test_pull_shows_the_size_downloads_and_the_model_loads(tiny_model_dirs, tmp_path):
+    folder = tiny_model_dirs["qwen2.5"]
+    cache = tmp_path / "cache"
+    with FakeHub(folder, REPO, cut=largest(folder)) as hub:  # the connection drops once
+        done = main("pull", REPO, "--yes", "--cache-dir", str(cache), hub=hub.url)
+        assert done.returncode == 0, done.stderr
+        assert hub.cut is None  # the cut happened, and the download still completed
+    assert f"{REPO}: {len(hub.files)} files, " in done.stderr and "MB" in done.stderr
+    loaded = load_model(
+        ModelConfig(REPO, quantization=None, device_map="cpu", cache_dir=str(cache))
+    )
+    assert loaded.model.config.model_type == "qwen2_5_vl"
+    snapshot = next((cache / "models--someone--tiny-vl" / "snapshots").iterdir())
+    name = largest(folder)
+    assert (snapshot / name).read_bytes() == (folder / name).read_bytes()
+
+
+def test_pull_asks_first_and_a_no_downloads_nothing(tiny_model_dirs, tmp_path):
+    cache = tmp_path / "cache"
+    with FakeHub(tiny_model_dirs["qwen2.5"], REPO) as hub:
+        done = main("pull", REPO, "--cache-dir", str(cache), hub=hub.url, stdin="n\n")
+    assert (
+        done.returncode == 1 and "download" in done.stderr and "nothing downloaded" in done.stderr
+    )
+    assert not (cache / "models--someone--tiny-vl" / "snapshots").exists()
+
+
+@pytest.mark.parametrize(
+    ("repo", "env", "message"),
+    [
+        ("someone/not-there", {}, "no model 'someone/not-there'"),
+        (REPO, {"HF_HUB_OFFLINE": "1"}, "offline"),
+    ],
+)
+def test_pull_refusals_are_one_line(tiny_model_dirs, tmp_path, repo, env, message):
+    cache = tmp_path / "cache"
+    with FakeHub(tiny_model_dirs["qwen2.5"], REPO) as hub:
+        done = main("pull", repo, "--yes", "--cache-dir", str(cache), hub=hub.url, **env)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_no_hub_at_all_is_a_clear_error(tmp_path):
+    cache = tmp_path / "cache"
+    done = main("pull", REPO, "--yes", "--cache-dir", str(cache), hub="http://127.0.0.1:9")
+    assert done.returncode == 2 and "cannot download" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_run_offers_the_download_of_a_missing_model(tiny_model_dirs, tmp_path):
+    from desktop import require_display
+
+    require_display()
+    home = tmp_path / "hf-home"
+    run = ["run", "look", "--model", REPO, "--quant", "none", "--mode", "dry-run"]
+    run += ["--max-steps", "1", "--no-record", "--no-kill-hotkey"]
+    with FakeHub(tiny_model_dirs["qwen2.5"], REPO) as hub:
+        refused = main(*run, hub=hub.url, stdin="n\n", HF_HOME=str(home))
+        assert refused.returncode == 2 and "not in the local Hugging Face cache" in refused.stderr
+        assert "nothing downloaded" in refused.stderr
+        done = main(*run, "--yes", hub=hub.url, HF_HOME=str(home))
+    assert "downloaded:" in done.stderr and "Traceback" not in done.stderr
+    assert "step 1:" in done.stdout  # the tiny random model answered (badly): the run ran
