@@ -127,3 +127,26 @@ def test_analyze_takes_a_folder_like_report(tmp_path):
     assert sorted(Path(row["file"]).name for row in json.loads(done.stdout)) == ["a.png", "b.png"]
     empty = analyze(str(tmp_path / "empty"))
     assert empty.returncode == 1 and "empty" in empty.stderr
+
+
+def test_the_install_script_says_when_torch_does_not_fit_the_machine(tmp_path):
+    source = (ROOT / "tools" / "install.sh").read_text()
+    check = source[
+        source.index("# The torch build against") : source.index('if [ "${1:-}" = "--menu" ]')
+    ]
+    fake = tmp_path / "bin" / "nvidia-smi"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)'\n")
+    fake.chmod(0o755)
+    with_gpu = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    without = {**os.environ, "PATH": "/usr/bin:/bin"}  # no nvidia-smi there
+    said = {}
+    for name, env in (("gpu", with_gpu), ("none", without)):
+        done = subprocess.run(
+            ["bash", "-c", check], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        said[name] = done.stdout
+    # this machine's torch is the CPU build
+    assert "has a GPU (GPU 0: NVIDIA H100" in said["gpu"] and "whl/cu128" in said["gpu"]
+    assert "torch build: CPU, matching this machine (no NVIDIA GPU)" in said["none"]

@@ -36,6 +36,19 @@ echo "compiling the selector kernels (cached on disk, once)"
 .venv/bin/python -c "from pixelprune.selectors import compile_kernels; compile_kernels()"
 echo "installed: $(.venv/bin/python -c 'import torch, transformers, numba; print("torch", torch.__version__, "transformers", transformers.__version__, "numba", numba.__version__)')"
 
+# The torch build against the machine: a CUDA build where an NVIDIA GPU is, a CPU one elsewhere.
+gpu=$(command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | head -n1 || true)
+cuda=$(.venv/bin/python -c 'import torch; print(torch.version.cuda or "")')
+if [ -n "$gpu" ] && [ -z "$cuda" ]; then
+  echo "note: this machine has a GPU ($gpu) but torch is the CPU build; for the GPU run:"
+  echo "  .venv/bin/python -m pip install --force-reinstall torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+elif [ -z "$gpu" ] && [ -n "$cuda" ]; then
+  echo "note: no NVIDIA GPU here, but torch is a CUDA $cuda build (GBs it cannot use); the CPU one:"
+  echo "  .venv/bin/python -m pip install --force-reinstall torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+else
+  echo "torch build: ${cuda:+CUDA $cuda}${cuda:-CPU}, matching this machine (${gpu:-no NVIDIA GPU})"
+fi
+
 # Optional: the control app in the desktop's application menu (Linux, freedesktop.org menus).
 if [ "${1:-}" = "--menu" ]; then
   applications="${XDG_DATA_HOME:-$HOME/.local/share}/applications"
