@@ -1,36 +1,49 @@
-"""Render the documentation's pictures of the UIs (docs/<name>.png) from realistic runs.
+"""Render every picture of the documentation (README.md, docs/*.md) from today's code.
 
-    python -m tools.dev.make_ui_screenshots            # every picture
-    python -m tools.dev.make_ui_screenshots viewer     # only these
-    python -m tools.dev.make_ui_screenshots --out /tmp/pictures
+    python -m tools.dev.make_ui_screenshots                      # every picture, into docs/
+    python -m tools.dev.make_ui_screenshots overlay viewer       # only these
+    python -m tools.dev.make_ui_screenshots --out /tmp/pictures --runs /tmp/runs
 
-Each entry of `SCREENSHOTS` renders one picture into the folder it is given and returns its
-path; a new UI adds one function and one line. Windows render on Qt's offscreen platform in a
-process of their own (through their command's non-interactive flag, e.g. `main.py view
---screenshot`), so no display is needed and every picture starts from a fresh Qt. Pictures over
-`MAX_BYTES` are reduced to 256 colours: they live in the repository.
+Each entry of `PICTURES` makes its files through the product's own commands and code, and
+lists them (relative to the output folder), so tests/test_docs_pictures.py can check that every
+picture the pages show has an entry. `app` and `viewer` render their windows on Qt's offscreen
+platform through their commands' `--screenshot`; `overlay` photographs the real overlay on a
+private Xvfb display with openbox and no compositor (tools/dev/overlay_picture.py); the heatmaps
+come from `main.py analyze --heatmap` and `main.py report`, and `corpus-report` is
+`main.py report tests/data/corpus --no-heatmaps` (about 15 s of the whole set's 30-40 s on two
+cores). Pictures over `MAX_BYTES` are reduced to 256 colours: they live in the repository.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import functools
+import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from tools.xvfb import virtual_display
+
 ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
 
 MAX_BYTES = 300_000
 WINDOW_SIZE = "1400x900"
-CHROMIUM = ROOT / "tests" / "data" / "window-chromium-1920x1080.png"
-# the scripted model's answers: a first answer without an action (so the picture shows a failed
-# attempt), then a click on "3.6. Module Path" in the page's table of contents, then done
-VIEWER_SCRIPT = [
+CHROMIUM = DATA / "window-chromium-1920x1080.png"
+CORPUS = Path("tests/data/corpus")  # relative: the report names the folder as given
+PLOTS = ("distribution", "kept_share", "kept_share_vs_tau", "select_ms")  # tools/report_plots
+CHILD_SECONDS = 180  # bounds a hung child process; each takes seconds
+# the scripted model's answers in the runs the viewer and overlay pictures show: a first answer
+# without an action (so the viewer shows a failed attempt), then a click on "3.6. Module Path"
+# in the page's table of contents, then done
+DEMO_TASK = "open the Module Path section of the Python policy"
+DEMO_SCRIPT = [
     "The table of contents lists the module path section on the left.",
     "Thought: The section on module paths is linked from the table of contents; open it.\n"
     "Action: click(start_box='(91,534)')",
@@ -38,101 +51,126 @@ VIEWER_SCRIPT = [
 ]
 
 
-def viewer(out_dir: Path) -> Path:
+@dataclass(frozen=True)
+class Picture:
+    """One entry: `make(out_dir, runs_dir)` writes `files` (relative to out_dir)."""
+
+    make: Callable[[Path, Path], None]
+    files: tuple[str, ...]
+
+
+def viewer(out_dir: Path, runs: Path) -> None:
     """The trajectory viewer on step 1 of a pruned, scripted run on a Chromium window."""
-    out = out_dir / "viewer.png"
-    with tempfile.TemporaryDirectory() as runs:
-        run_dir = _scripted_run(
-            "open the Module Path section of the Python policy", VIEWER_SCRIPT, Path(runs)
-        )
-        _render(["view", str(run_dir), "--step", "1", "--screenshot", str(out)])
-    return out
+    run_dir = _scripted_run(DEMO_TASK, DEMO_SCRIPT, runs / "viewer")
+    picture = str(out_dir / "viewer.png")
+    _main_py("view", str(run_dir), "--step", "1", "--screenshot", picture, "--size", WINDOW_SIZE)
 
 
-def app(out_dir: Path) -> Path:
+def app(out_dir: Path, runs: Path) -> None:
     """The control app after its built-in scripted dry-run demo on an xterm desktop."""
-    out = out_dir / "app.png"
-    demo = ROOT / "tests" / "data" / "desktop-xterm-1920x1080.png"
-    with tempfile.TemporaryDirectory() as runs:
-        _render(["app", "--demo", str(demo), "--runs-dir", runs, "--screenshot", str(out)])
-    return out
+    demo, picture = DATA / "desktop-xterm-1920x1080.png", str(out_dir / "app.png")
+    options = ["--runs-dir", str(runs / "app"), "--screenshot", picture, "--size", WINDOW_SIZE]
+    _main_py("app", "--demo", str(demo), *options)
 
 
-def overlay(out_dir: Path) -> Path:
-    """The overlay over a Chromium window, as a compositing desktop blends it.
-
-    The events are those of a real recorded run (scripted model, pruned); the overlay draws them
-    on Qt's offscreen platform and its picture is blended over that step's screenshot.
-    """
-    out = out_dir / "overlay.png"
-    with tempfile.TemporaryDirectory() as runs:
-        run_dir = _scripted_run(
-            "open the Module Path section of the Python policy", VIEWER_SCRIPT, Path(runs)
-        )
+def overlay(out_dir: Path, runs: Path) -> None:
+    """The real overlay over a Chromium window during a real agent run, on a desktop without a
+    compositor: a private Xvfb (openbox as window manager) the size of the Chromium screenshot,
+    photographed by tools/dev/overlay_picture.py running on it."""
+    with Image.open(CHROMIUM) as image:
+        width, height = image.size
+    with virtual_display(width, height) as env:
+        command = ["-m", "tools.dev.overlay_picture", str(out_dir / "overlay.png")]
         subprocess.run(
-            [sys.executable, __file__, "--overlay-of", str(run_dir), str(out)],
+            [sys.executable, *command, "--runs", str(runs / "overlay")],
             check=True,
             cwd=ROOT,
-            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+            env=_qt_on_x(env),
+            timeout=CHILD_SECONDS,
         )
-    return out
 
 
-def _overlay_picture(run_dir: Path, out: Path) -> None:
-    """Feed step 1 of a recorded run to a translucent overlay; blend it over the screenshot."""
-    from PyQt6.QtWidgets import QApplication
-
-    from agent.capture import Screenshot
-    from agent.events import ActionProposed, ScreenCaptured, StepFinished
-    from agent.trajectory import load_run
-    from ui.overlay import Overlay, OverlayConfig
-
-    application = QApplication([])
-    run = load_run(run_dir)
-    record = run.steps[0]
-    shot, selection = run.screenshot(record), record.selection
-    frame, action = record.frame, record.action
-    if shot is None or selection is None or frame is None or action is None:
-        raise RuntimeError(f"{run_dir}: the demo run's first step lacks its screenshot or mask")
-    screenshot = shot.convert("RGB")
-    view = Overlay(OverlayConfig(translucent=True, heatmap_hotkey=None, hud_hotkey=None))
-    view.on_event(ScreenCaptured(1, Screenshot(screenshot, frame.monitor, 0.0), selection, frame))
-    view.on_event(ActionProposed(1, action, frame))
-    view.on_event(StepFinished(record))
-    picture = view.render_picture()
-    picture.save(str(out.with_suffix(".layer.png")))
-    layer = Image.open(out.with_suffix(".layer.png")).convert("RGBA")
-    Image.alpha_composite(screenshot.convert("RGBA"), layer).convert("RGB").save(out)
-    out.with_suffix(".layer.png").unlink()
-    application.quit()
+def analyze_heatmap(source: Path, name: str, out_dir: Path, runs: Path) -> None:
+    """`main.py analyze SOURCE --heatmap NAME`: the kept cells of pred_2d at τ=0, full size."""
+    _main_py("analyze", str(source.relative_to(ROOT)), "--heatmap", str(out_dir / name))
 
 
-SCREENSHOTS: dict[str, Callable[[Path], Path]] = {"viewer": viewer, "app": app, "overlay": overlay}
+def report_heatmap(source: Path, name: str, out_dir: Path, runs: Path) -> None:
+    """The heatmap `main.py report` writes for SOURCE (1280 px wide), from a report on it alone."""
+    with tempfile.TemporaryDirectory(prefix="docs-report-") as work:
+        images = Path(work) / "images"
+        images.mkdir()
+        shutil.copyfile(source, images / source.name)
+        report = Path(work) / "report"
+        _main_py("report", str(images), "--prune", "pred_2d", "--repeat", "1", "--out", str(report))
+        shutil.copyfile(report / "heatmaps" / f"001-{source.name}", out_dir / name)
+
+
+def corpus_report(out_dir: Path, runs: Path) -> None:
+    """The committed compression report: `main.py report tests/data/corpus --no-heatmaps`."""
+    _main_py("report", str(CORPUS), "--out", str(out_dir / "corpus-report"), "--no-heatmaps")
+
+
+def _heatmap(make: Callable[..., None], source: Path, name: str) -> Picture:
+    """An entry that makes the heatmap NAME of SOURCE with `make` (analyze's or report's)."""
+    return Picture(functools.partial(make, source, name), (name,))
+
+
+PICTURES: dict[str, Picture] = {
+    "app": Picture(app, ("app.png",)),
+    "viewer": Picture(viewer, ("viewer.png",)),
+    "overlay": Picture(overlay, ("overlay.png",)),
+    "heatmap-desktop-xterm": _heatmap(
+        analyze_heatmap, DATA / "desktop-xterm-1920x1080.png", "heatmap-desktop-xterm.png"
+    ),
+    "heatmap-xterm-faq": _heatmap(
+        analyze_heatmap, DATA / "chromium-xterm-faq-1920x1080.png", "heatmap-xterm-faq.png"
+    ),
+    "heatmap-corpus-desktop-tools": _heatmap(
+        report_heatmap,
+        ROOT / CORPUS / "desktop-tools-1920x1080.png",
+        "heatmap-corpus-desktop-tools.png",
+    ),
+    "corpus-report": Picture(
+        corpus_report, tuple(f"corpus-report/plots/{plot}.png" for plot in PLOTS)
+    ),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--overlay-of"]:  # the overlay's own process (see `overlay`)
-        _overlay_picture(Path(argv[1]), Path(argv[2]))
-        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "names", nargs="*", help=f"pictures to render: {', '.join(SCREENSHOTS)} (default: all)"
+        "names", nargs="*", help=f"pictures to render: {', '.join(PICTURES)} (default: all)"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for the PNGs")
+    parser.add_argument(
+        "--runs", type=Path, help="keep the recorded agent runs here (default: thrown away)"
+    )
     args = parser.parse_args(argv)
-    unknown = [name for name in args.names if name not in SCREENSHOTS]
+    unknown = [name for name in args.names if name not in PICTURES]
     if unknown:
-        parser.error(f"no picture named {', '.join(unknown)}; choose from {', '.join(SCREENSHOTS)}")
+        parser.error(f"no picture named {', '.join(unknown)}; choose from {', '.join(PICTURES)}")
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in args.names or list(SCREENSHOTS):
-        try:
-            path = _shrink(SCREENSHOTS[name](args.out))
-        except (OSError, subprocess.CalledProcessError) as error:
-            print(f"error: cannot render {name}: {error}", file=sys.stderr)
-            return 2
-        print(f"{name}: {path} ({path.stat().st_size // 1024} KB)")
+    with tempfile.TemporaryDirectory(prefix="docs-runs-") as scratch:
+        runs = Path(scratch) if args.runs is None else args.runs.resolve()
+        for name in args.names or list(PICTURES):
+            try:
+                written = render(PICTURES[name], args.out.resolve(), runs)
+            except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+                print(f"error: cannot render {name}: {_describe(error)}", file=sys.stderr)
+                return 2
+            for path in written:
+                print(f"{name}: {path} ({path.stat().st_size // 1024} KB)")
     return 0
+
+
+def render(picture: Picture, out_dir: Path, runs: Path) -> list[Path]:
+    """Make one entry's files and shrink them; an entry that misses a file it lists fails."""
+    picture.make(out_dir, runs)
+    paths = [out_dir / file for file in picture.files]
+    if missing := [str(path) for path in paths if not path.is_file()]:
+        raise RuntimeError(f"not written: {', '.join(missing)}")
+    return [_shrink(path) for path in paths]
 
 
 def _scripted_run(task: str, outputs: list[str], runs: Path) -> Path:
@@ -168,13 +206,35 @@ def _scripted_run(task: str, outputs: list[str], runs: Path) -> Path:
     return Path(folder)
 
 
-def _render(command: list[str]) -> None:
-    """Run `main.py COMMAND ... --screenshot OUT` at the documentation's window size."""
+def _main_py(*command: str) -> None:
+    """Run `main.py COMMAND ...` from the repository root (paths in its output stay relative)."""
     subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), *command, "--size", WINDOW_SIZE],
+        [sys.executable, str(ROOT / "main.py"), *command],
         check=True,
         cwd=ROOT,
+        timeout=CHILD_SECONDS,
     )
+
+
+def _qt_on_x(env: dict[str, str]) -> dict[str, str]:
+    """`env` with Qt on X11 at scale 1, so the window and overlay pixels are the screen's."""
+    env = {k: v for k, v in env.items() if not k.startswith(("QT_SCALE", "QT_SCREEN_SCALE"))}
+    env.pop("QT_AUTO_SCREEN_SCALE_FACTOR", None)
+    return {**env, "QT_QPA_PLATFORM": "xcb", "QT_ENABLE_HIGHDPI_SCALING": "0"}
+
+
+def _describe(error: BaseException) -> str:
+    """One line: a failed child is named by its command (its own output says why, above)."""
+    if isinstance(error, subprocess.CalledProcessError):
+        return f"{_command_name(error.cmd)} exited with status {error.returncode}"
+    if isinstance(error, subprocess.TimeoutExpired):
+        return f"{_command_name(error.cmd)} ran over {error.timeout:.0f} s"
+    return str(error)
+
+
+def _command_name(command: object) -> str:
+    words = [str(word) for word in command] if isinstance(command, list) else [str(command)]
+    return " ".join(Path(word).name if "/" in word else word for word in words[1:3])
 
 
 def _shrink(path: Path) -> Path:
