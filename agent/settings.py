@@ -29,6 +29,7 @@ from agent.hotkey import DEFAULT_KILL_HOTKEY
 from pixelprune import PixelPruneError, PruneConfig, get_family
 
 __all__ = [
+    "DECODINGS",
     "QUANTIZATIONS",
     "RUNS_DIR",
     "AgentConfig",
@@ -40,6 +41,7 @@ __all__ = [
 
 RUNS_DIR = "runs"  # where the command line and the app put run folders unless told otherwise
 QUANTIZATIONS = ("4bit", "8bit", "none")
+DECODINGS = ("greedy", "folder")  # agent.backends.sampling
 SOURCES = ("path", "scripted", "server")  # a model spec names exactly one
 
 
@@ -114,6 +116,8 @@ class ModelSpec:
     device_map: str = field(default="auto", metadata=_LOCAL)
     quantize_vision: bool = field(default=False, metadata=_LOCAL)  # 4/8-bit vision tower too
     vision_cache: bool = field(default=True, metadata=_LOCAL)  # reuse encoded screenshots
+    # greedy | folder (the model folder's generation_config.json sampling settings)
+    decoding: str = field(default="greedy", metadata=_LOCAL)
     server_model: str | None = field(default=None, metadata=_SERVER)  # None = its only model
     api_key: str | None = field(default=None, repr=False, metadata=_SERVER)  # the value
     # resize bounds in pixels; None: a server's or script's family bounds, a local model's card
@@ -127,6 +131,8 @@ class ModelSpec:
             object.__setattr__(self, "quantization", None)
         if self.quantization not in ("4bit", "8bit", None):
             raise ModelError(f"quantization must be one of {', '.join(QUANTIZATIONS)}")
+        if self.decoding not in DECODINGS:
+            raise ModelError(f"decoding must be one of {', '.join(DECODINGS)}")
         if sum(getattr(self, source) is not None for source in SOURCES) != 1:
             raise ModelError(
                 "give exactly one of a model path (--model), a model server (--server) "

@@ -33,6 +33,7 @@ from agent.errors import ActionError, AgentError, CoordinateError, ParseError
 from agent.parsers import PARSERS, PastStep, Prompt, get_parser, parser_for_model
 from agent.parsers.common import MAX_ANSWER_CHARS, PIXEL_LIMIT, compact, split_keys
 from agent.parsers.qwen_tools import Qwen3ComputerParser, Qwen25ComputerParser
+from agent.parsers.showui import HISTORY_STEPS
 from agent.parsers.uitars import with_box_tokens
 
 PX, K, ONE = Space.PIXELS, Space.NORM_1000, Space.NORM_1
@@ -715,7 +716,7 @@ HISTORY = [  # the oldest step's screenshot was dropped (beyond the loop's image
     PastStep("Thought: second\nAction: hotkey(key='ctrl l')", None, image(50)),
     PastStep("Thought: third\nAction: type(content='abc')", None, image(100)),
 ]
-SENDS_PAST_IMAGES = {"uitars": True, "uitars-v1": True, "showui": True}
+SENDS_PAST_IMAGES = {"uitars": True, "uitars-v1": True}
 
 
 def image_parts(prompt: Prompt) -> list[dict]:
@@ -749,7 +750,8 @@ def test_prompt_structure(name, history):
     expected = past if SENDS_PAST_IMAGES.get(name) else []
     assert prompt.images[:-1] == expected
     words = " ".join(p["text"] for m in prompt.messages for p in m["content"] if "text" in p)
-    for step in history:  # every earlier answer is still readable, even without its image
+    shown = history[-HISTORY_STEPS:] if name == "showui" else history  # as ShowUI was trained
+    for step in shown:  # every earlier answer is still readable, even without its image
         said = with_box_tokens(step.output) if name.startswith("uitars") else step.output
         assert compact(said) in " ".join(words.split())
 
@@ -812,8 +814,10 @@ def test_osatlas_and_showui_history_text():
     first = get_parser("osatlas").build_prompt("t", [], SCREENSHOT, (1288, 728))
     assert first.messages[0]["content"][-1]["text"].endswith("History: null")
     showui = get_parser("showui").build_prompt("t", HISTORY, SCREENSHOT, (1288, 728))
-    kinds = [p["type"] for p in showui.messages[0]["content"]]
-    assert kinds == ["text", "text", "text", "text", "image", "text", "image", "text", "image"]
+    parts = showui.messages[0]["content"]
+    assert [p["type"] for p in parts] == ["text", "text", "text", "text", "image"]  # last 2 steps
+    assert [p["text"] for p in parts[2:4]] == [step.output.strip() for step in HISTORY[-2:]]
+    assert showui.images == [SCREENSHOT]
 
 
 def test_correction_follows_the_prompt():

@@ -1,4 +1,4 @@
-"""Prefill and greedy decoding on a stock model's language tower, with pruned image features.
+"""Prefill and decoding (greedy unless asked) on a stock language tower, with pruned image features.
 
 We drive `model.model.language_model` and `model.lm_head` directly (both stock) rather than the
 model's `generate`, because the pruned prompt has fewer image tokens than the model's own
@@ -21,8 +21,11 @@ from transformers import DynamicCache, PreTrainedModel
 
 from agent.backends.prompt import PromptInputs
 from agent.backends.pruned_vision import VisionFeatures
+from agent.backends.sampling import Decoding
 
 __all__ = ["Generation", "generate", "prefill"]
+
+GREEDY = Decoding()
 
 
 @dataclass(frozen=True)
@@ -81,16 +84,20 @@ def generate(
     max_new_tokens: int,
     stop_ids: Sequence[int],
     cancelled: Sequence[threading.Event] = (),
+    decoding: Decoding = GREEDY,
 ) -> Generation:
-    """Greedy decoding of every prompt in the batch until its stop id or `max_new_tokens`;
-    positions continue from each full (unpruned) prompt's max + 1 on all three M-RoPE axes.
+    """Decoding of every prompt in the batch (greedy unless `decoding` samples) until its stop
+    id or `max_new_tokens`; positions continue from each full (unpruned) prompt's max + 1 on
+    all three M-RoPE axes.
 
     A prompt whose `cancelled` event is set gets no more tokens from the next step on (the
     batch ends early when every prompt is done or cancelled)."""
     language = model.model.language_model
     start = time.perf_counter()
     logits, cache = prefill(model, inputs, features)
-    step = logits[:, -1].argmax(-1)  # (B,)
+    generator = decoding.generator(logits.device)
+    seen = inputs.input_ids
+    step = decoding.next_tokens(logits[:, -1], seen, generator)  # (B,)
     first = time.perf_counter()
     generated = [step]
     stops = torch.tensor(list(stop_ids), device=step.device, dtype=step.dtype)
@@ -113,7 +120,8 @@ def generate(
             use_cache=True,
             **{_cache_keyword(language): cache},
         )
-        step = model.lm_head(out.last_hidden_state)[:, -1].argmax(-1)
+        seen = torch.cat([seen, step[:, None]], dim=1)
+        step = decoding.next_tokens(model.lm_head(out.last_hidden_state)[:, -1], seen, generator)
         generated.append(step)
         done |= torch.isin(step, stops)
         positions += 1

@@ -38,6 +38,7 @@ __all__ = [
     "ModelConfig",
     "is_hub_id",
     "load_model",
+    "load_tokenizer",
     "resolve_model_dir",
 ]
 
@@ -120,12 +121,22 @@ def load_model(config: ModelConfig) -> LoadedModel:
     ).eval()
     if config.one_call_attention:
         enable_one_call_attention(model)
+    tokenizer = load_tokenizer(folder)
+    image_processor = Qwen2VLImageProcessorPil.from_pretrained(folder, local_files_only=True)
+    return LoadedModel(model, tokenizer, image_processor, family, folder)
+
+
+def load_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
+    """The folder's tokenizer with the image-aware chat template the model was trained with.
+
+    Qwen-VL folders keep that template in `chat_template.json` (or `.jinja`) beside a text-only
+    one in `tokenizer_config.json`; the processor's wins, as in `AutoProcessor`.
+    """
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     tokenizer.chat_template = _chat_template(folder) or tokenizer.chat_template
     if tokenizer.chat_template is None:
         raise IncompleteModelError(f"{folder} has no chat template; download the model again")
-    image_processor = Qwen2VLImageProcessorPil.from_pretrained(folder, local_files_only=True)
-    return LoadedModel(model, tokenizer, image_processor, family, folder)
+    return tokenizer
 
 
 def is_hub_id(path_or_id: str) -> bool:

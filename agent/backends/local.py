@@ -29,6 +29,7 @@ from agent.backends.loading import DEFAULT_MODEL, LoadedModel, ModelConfig, load
 from agent.backends.preprocess import ImagePreprocessor
 from agent.backends.prompt import build_inputs, stack_inputs
 from agent.backends.pruned_vision import VisionFeatures, encode_images
+from agent.backends.sampling import decoding_for
 from agent.backends.vision_cache import CachedImage, VisionCache
 from agent.errors import ModelError
 from agent.messages import Prompt
@@ -93,11 +94,14 @@ class LocalVLM(Backend):
         vision_cache: bool = True,
         min_pixels: int | None = None,
         max_pixels: int | None = None,
+        decoding: str = "greedy",
     ) -> None:
         """`vision_cache`: reuse the features of images encoded before (`VisionCache`).
         `min_pixels`/`max_pixels`: resize bounds instead of those the model's card runs it at
-        (`agent.models.card_pixel_bounds`), else its folder's preprocessor config."""
+        (`agent.models.card_pixel_bounds`), else its folder's preprocessor config.
+        `decoding`: "greedy", or "folder" for the folder's generation_config.json settings."""
         self.loaded = loaded
+        self.decoding = decoding_for(decoding, loaded.folder)
         self.family = get_family(loaded.family)
         self.name = name or str(loaded.folder)
         self.model_type = loaded.model.config.model_type
@@ -123,6 +127,7 @@ class LocalVLM(Backend):
         vision_cache: bool = True,
         min_pixels: int | None = None,
         max_pixels: int | None = None,
+        decoding: str = "greedy",
     ) -> LocalVLM:
         """Load a local folder or an id from the local Hugging Face cache (never downloads).
 
@@ -142,6 +147,7 @@ class LocalVLM(Backend):
             vision_cache=vision_cache,
             min_pixels=min_pixels,
             max_pixels=max_pixels,
+            decoding=decoding,
         )
 
     @property
@@ -213,7 +219,7 @@ class LocalVLM(Backend):
         prune: PruneConfig | None = None,
         max_new_tokens: int = 256,
     ) -> list[GenerationResult]:
-        """Answer several prompts in one batch (left-padded); greedy decoding."""
+        """Answer several prompts in one batch (left-padded), decoded as `decoding` says."""
         model, tokenizer = self.loaded.model, self.loaded.tokenizer
         start = time.perf_counter()
         all_images = [_rgb(image) for request in requests for image in request.images]
@@ -246,6 +252,7 @@ class LocalVLM(Backend):
             max_new_tokens=max_new_tokens,
             stop_ids=stop_ids,
             cancelled=[request.cancelled for request in requests],
+            decoding=self.decoding,
         )
         timings = Timings(
             preprocess=encoded.preprocess_seconds,

@@ -63,6 +63,7 @@ def open_local(spec: ModelSpec) -> LocalVLM:
         vision_cache=spec.vision_cache,
         min_pixels=spec.min_pixels,
         max_pixels=spec.max_pixels,
+        decoding=spec.decoding,
     )
 
 

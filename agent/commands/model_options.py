@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agent.settings import QUANTIZATIONS, api_key_from_environment
+from agent.settings import DECODINGS, QUANTIZATIONS, api_key_from_environment
 from pixelprune.cli import add_family_option
 
 __all__ = ["add_model_arguments", "add_vision_arguments", "given", "model_settings"]
@@ -62,6 +62,12 @@ def add_vision_arguments(group: argparse._ArgumentGroup) -> None:
         help="encode every screenshot every step (default: reuse the features of screenshots "
         "already encoded, e.g. the history)",
     )
+    group.add_argument(
+        "--decoding",
+        choices=DECODINGS,
+        help="greedy (default: the same answer every time), or folder: sample with the model "
+        "folder's generation_config.json settings, as some model cards ask (seeded)",
+    )
 
 
 def model_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -85,6 +91,7 @@ def model_settings(args: argparse.Namespace) -> dict[str, Any]:
         timeout=args.server_timeout,
         quantize_vision=args.quantize_vision,
         vision_cache=args.vision_cache,
+        decoding=args.decoding,
     )
 
 

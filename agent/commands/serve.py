@@ -136,6 +136,7 @@ def _model(args: argparse.Namespace) -> ModelSpec:
             quantization=args.quant,
             quantize_vision=args.quantize_vision,
             vision_cache=args.vision_cache,
+            decoding=args.decoding,
         )
     )
 

@@ -6,7 +6,8 @@ Grounding answers are a bare `[x, y]` click; navigation answers one Python-liter
 Move, ENTER/ESC/PRESS ENTER → KeyPress, SCROLL [UP/DOWN/LEFT/RIGHT] → Scroll, SELECT_TEXT/SWIPE →
 Drag, INPUT/TYPE → TypeText (clicking its position first if any), ANSWER and STATUS TASK COMPLETE
 → Finished, STATUS TASK IMPOSSIBLE → CallUser; PRESS BACK/HOME and COPY are refused. Prompt
-(ShowUI's quick start): one user turn with instructions, task, earlier steps, current screenshot.
+(ShowUI's quick start and training layout): one user turn with the navigation prompt, the task,
+the last two answers as text, and the current screenshot.
 """
 
 from __future__ import annotations
@@ -55,7 +56,11 @@ GROUNDING = (
     "corresponding location. The coordinate represents a clickable location [x, y] for an "
     "element, which is a relative coordinate on the screenshot, scaled from 0 to 1."
 )
-_SYSTEM = """You are an assistant trained to navigate the desktop screen. 
+# ShowUI's navigation prompt exactly as its quick start builds it for the `web` split:
+# `_NAV_SYSTEM.format(_APP="web", _ACTION_SPACE=action_map["web"]) + _NAV_FORMAT`. The model was
+# trained on web and phone navigation only (GUIAct, its `data/template/shared_navigation.py`); the
+# web split is the one whose actions a desktop has (COPY is refused when answered).
+_NAV_SYSTEM = """You are an assistant trained to navigate the web screen. 
 Given a task instruction, a screen observation, and an action history sequence, 
 output the next action and wait for the next observation. 
 Here is the action space:
@@ -68,15 +73,21 @@ Here is the action space:
 6. `ENTER`: Enter operation, value and position are not applicable.
 7. `SCROLL`: Scroll the screen, value is the direction to scroll and the position is not applicable.
 8. `SELECT_TEXT`: Select some text content, value is not applicable and position [[x1,y1], [x2,y2]] is the start and end position of the select operation.
-9. `ESC`: ESCAPE operation, value and position are not applicable.
+9. `COPY`: Copy the text, value is the text to copy and the position is not applicable.
 
+"""  # noqa: E501, W291
+_NAV_FORMAT = """
 Format the action as a dictionary with the following keys:
 {'action': 'ACTION_TYPE', 'value': 'element', 'position': [x,y]}
 
 If value or position is not applicable, set it as `None`.
 Position might be [[x1,y1], [x2,y2]] if the action requires a start and end position.
 Position represents the relative coordinates on the screenshot and should be scaled to a range of 0-1.
-"""  # noqa: E501, W291
+"""  # noqa: E501
+SYSTEM = _NAV_SYSTEM + _NAV_FORMAT
+# ShowUI was trained with its last 2 actions as history, as text (TRAIN.md: num_history=2,
+# interleaved_history='tttt'): one text part per past answer, no past screenshots.
+HISTORY_STEPS = 2
 _KEYS = {"ENTER": "enter", "ESC": "esc", "PRESS ENTER": "enter"}
 _CLICKS = ("CLICK", "TAP", "SELECT")
 _SCROLLS = {f"SCROLL {way}": way.lower() for way in ("UP", "DOWN", "LEFT", "RIGHT")}
@@ -103,18 +114,10 @@ class ShowUIParser(Parser):
         screenshot: Image.Image,
         model_input: tuple[int, int],
     ) -> Prompt:
-        parts = [text_part(_SYSTEM), text_part(f"Task: {task}")]
-        images: list[Image.Image] = []
-        if history:
-            parts.append(text_part("Action History:"))
-        for number, step in enumerate(history, 1):
-            if step.image is not None:
-                parts.append(image_part())
-                images.append(step.image)
-            parts.append(text_part(f"Step {number}: {compact(step.output)}"))
+        parts = [text_part(SYSTEM), text_part(f"Task: {task}")]
+        parts += [text_part(step.output.strip()) for step in history[-HISTORY_STEPS:]]
         parts.append(image_part())
-        images.append(screenshot)
-        return Prompt([message("user", *parts)], images)
+        return Prompt([message("user", *parts)], [screenshot])
 
     def grounding_prompt(self, instruction: str, screenshot: Image.Image) -> Prompt:
         parts = (text_part(GROUNDING), image_part(), text_part(instruction))

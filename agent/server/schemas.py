@@ -5,10 +5,11 @@ what was wrong in one sentence, in OpenAI's error format. The messages come out 
 format the local model's template reads: each `image_url` part becomes an `{"type": "image"}`
 placeholder, and its URL goes, in order, to `image_urls`, which the server decodes separately.
 
-Decoding is always greedy. `temperature`, `top_p`, `seed`, `user`, `presence_penalty` and
-`frequency_penalty` are accepted and ignored (IGNORED); `n` other than 1, `stream: true` and
-`stop` are refused rather than ignored, because they would change what the answer means. Other
-unknown top-level fields are ignored, as OpenAI-compatible servers do.
+Decoding is the server's (`serve --decoding`: greedy by default), never the request's:
+`temperature`, `top_p`, `seed`, `user`, `presence_penalty` and `frequency_penalty` are accepted
+and ignored (IGNORED); `n` other than 1, `stream: true` and `stop` are refused rather than
+ignored, because they would change what the answer means. Other unknown top-level fields are
+ignored, as OpenAI-compatible servers do.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def _refuse_unsupported(payload: dict[str, Any]) -> None:
     if payload.get("stream") not in (None, False):
         raise ApiError(400, "streaming is not supported; send stream=false", "unsupported")
     if payload.get("n") not in (None, 1):
-        raise ApiError(400, "only n=1 is supported (decoding is greedy)", "unsupported")
+        raise ApiError(400, "only n=1 is supported (one answer per request)", "unsupported")
     if payload.get("stop") not in (None, [], ""):
         raise ApiError(400, "stop sequences are not supported", "unsupported")
     temperature = payload.get("temperature")
