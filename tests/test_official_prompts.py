@@ -244,3 +244,15 @@ def test_qwen_computer_use_renders_in_the_real_templates(tokenizers, name, templ
         "Step 1: Action: step 1 <tool_call>{}</tool_call>" in text
     )
     assert ids.count(151652) == 1 and ids[-3:] == [151644, 77091, 198]  # <|im_start|>assistant\n
+
+
+def test_each_qwen_cookbook_words_the_edge_rule_its_own_way():
+    """Qwen2.5-VL's cookbook ends the description "…on their edges unless asked.", Qwen3-VL's
+    "…on their edges." (cookbooks/utils/agent_function_call.py of each repository)."""
+    for name, ending in (
+        ("qwen2.5-computer", "Don't click boxes on their edges unless asked."),
+        ("qwen3-computer", "Don't click boxes on their edges."),
+    ):
+        system = get_parser(name).build_prompt(TASK, [], SCREEN, (1288, 728)).messages[0]
+        schema = system["content"][0]["text"].split("<tools>\n", 1)[1].split("\n</tools>", 1)[0]
+        assert json.loads(schema)["function"]["description"].endswith(ending)

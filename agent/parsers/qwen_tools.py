@@ -139,6 +139,7 @@ class QwenComputerParser(Parser):
     """The shared `computer_use` grammar; subclasses set the space and the advertised actions."""
 
     actions: ClassVar[tuple[str, ...]]
+    edges: ClassVar[str]  # the description's last sentence, as each cookbook words it
 
     @abstractmethod
     def resolution(self, model_input: tuple[int, int]) -> tuple[int, int]:
@@ -147,7 +148,7 @@ class QwenComputerParser(Parser):
     def system_prompt(self, model_input: tuple[int, int]) -> str:
         """The tools block with the `computer_use` schema for this resolution."""
         width, height = self.resolution(model_input)
-        function = computer_use_function(width, height, self.actions)
+        function = computer_use_function(width, height, self.actions, self.edges)
         tool = {"type": "function", "function": function}
         return _TOOLS_HEADER + json.dumps(tool, ensure_ascii=False) + _TOOLS_FOOTER
 
@@ -298,6 +299,7 @@ class Qwen25ComputerParser(QwenComputerParser):
         "key", "type", "mouse_move", "left_click", "left_click_drag", "right_click",
         "middle_click", "double_click", "scroll", "wait", "terminate",
     )  # fmt: skip
+    edges = "Don't click boxes on their edges unless asked."
 
     def resolution(self, model_input: tuple[int, int]) -> tuple[int, int]:
         return model_input
@@ -314,12 +316,15 @@ class Qwen3ComputerParser(QwenComputerParser):
         "middle_click", "double_click", "triple_click", "scroll", "hscroll", "wait",
         "terminate", "answer",
     )  # fmt: skip
+    edges = "Don't click boxes on their edges."
 
     def resolution(self, model_input: tuple[int, int]) -> tuple[int, int]:
         return (1000, 1000)
 
 
-def computer_use_function(width: int, height: int, actions: Sequence[str]) -> dict[str, Any]:
+def computer_use_function(
+    width: int, height: int, actions: Sequence[str], edges: str = "Don't click boxes on their edges."
+) -> dict[str, Any]:
     """The `computer_use` function schema as the Qwen cookbooks write it.
 
     The description and the parameter texts are the cookbooks', so the model sees what it was
@@ -343,7 +348,7 @@ def computer_use_function(width: int, height: int, actions: Sequence[str]) -> di
             "waiting, try adjusting your cursor position so that the tip of the cursor visually "
             "falls on the element that you want to click.",
             "* Make sure to click any buttons, links, icons, etc with the cursor tip in the "
-            "center of the element. Don't click boxes on their edges.",
+            f"center of the element. {edges}",
         ]
     )
     listed = "\n".join(f"* `{name}`: {_ACTION_TEXT[name]}" for name in actions)
