@@ -323,7 +323,7 @@ class Qwen3ComputerParser(QwenComputerParser):
 
 
 def computer_use_function(
-    width: int, height: int, actions: Sequence[str], edges: str = "Don't click boxes on their edges."
+    width: int, height: int, actions: Sequence[str], edges: str
 ) -> dict[str, Any]:
     """The `computer_use` function schema as the Qwen cookbooks write it.
 
