@@ -11,6 +11,11 @@ an `AgentRunner` thread; its events update the step table, the screenshot with i
 heatmap and the status line here, on the GUI thread. Every failure ends as a message in the
 window (and a message box), never as a traceback, and the steps of a failed run stay listed and
 in the run folder.
+
+A local model named by a hub id that is not in the Hugging Face cache is offered for download
+before the run starts (`ask_download`, a dialog naming the model and its size, as `main.py pull`
+asks); the download runs on a worker thread with its progress shown, Stop cancels it, and the
+run starts once it is done.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from PyQt6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -52,6 +58,7 @@ from agent.actions import describe
 from agent.backends.base import Backend
 from agent.backends.spec import open_backend
 from agent.capture import Grabber
+from agent.commands.pull import HubModel, size_text
 from agent.errors import AgentError
 from agent.events import (
     ActionProposed,
@@ -79,19 +86,24 @@ from agent.settings import (
 )
 from pixelprune import METHODS, PruneConfig, Selection
 from ui.confirm import GuiConfirm
+from ui.download import ModelDownload
 from ui.images import heatmap_over, to_pixmap
 from ui.out_of_view import OutOfView
 from ui.overlay import Overlay
 from ui.runner import AgentRunner
 
-__all__ = ["COLUMNS", "AppWindow", "ShotView", "step_row"]
+__all__ = ["COLUMNS", "AppWindow", "ShotView", "download_question", "step_row"]
 
 COLUMNS = ("step", "thought", "action", "outcome", "model ms", "tokens kept/full", "kept")
 DEFAULT_PARSER = "(the model's own)"
 
 
 class AppWindow(QMainWindow):
-    """The main window; `screen_capture`, `screen` and `opener` go to the runner (tests, demos)."""
+    """The main window; `screen_capture`, `screen` and `opener` go to the runner (tests, demos).
+
+    `ask_download(found) -> bool` answers whether to download a missing hub model (default: a
+    dialog); tests give their answer here instead of clicking.
+    """
 
     def __init__(
         self,
@@ -100,6 +112,7 @@ class AppWindow(QMainWindow):
         screen_capture: Grabber | None = None,
         screen: object = None,
         opener: Callable[[ModelSpec], Backend] = open_backend,
+        ask_download: Callable[[HubModel], bool] | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("PixelPrune agent")
@@ -123,6 +136,14 @@ class AppWindow(QMainWindow):
         self.runner.failed.connect(self.on_failure)
         self.overlay: Overlay | None = None  # made on the first run that asks for it
         self.runner.ended.connect(self._on_ended)
+        self.ask_download = ask_download or self._ask_in_dialog
+        self._waiting: Settings | None = None  # the run to start once its model is there
+        self._downloading = ""  # the hub id being downloaded, for the status line
+        self.download = ModelDownload(self)
+        self.download.ready.connect(self._on_model_ready)
+        self.download.offered.connect(self._on_download_offered)
+        self.download.progress.connect(self._on_download_progress)
+        self.download.failed.connect(self._on_download_failed)
         self._build(runs_dir)
         self._set_state("idle", "fill in the form and press Start")
 
@@ -217,8 +238,12 @@ class AppWindow(QMainWindow):
     # -- run control ------------------------------------------------------------------------
 
     def start(self) -> bool:
-        """Start the run the form describes; False (with a message) when it cannot start."""
-        if self.runner.running:
+        """Start the run the form describes; False (with a message) when it cannot start.
+
+        A local model is first looked for in the cache (on a worker thread): a hub id that is
+        not there is offered for download, and the run starts once the model is there.
+        """
+        if self.busy:
             return False
         try:
             spec = self.settings()
@@ -229,12 +254,26 @@ class AppWindow(QMainWindow):
         self.steps.setRowCount(0)
         self.error_line.clear()
         self.run_dir, self._shown_step = None, 0
+        if spec.model.path is None:
+            self._launch(spec)
+            return True
+        self._waiting = spec
+        self.download.check(spec.model.path)
+        self._set_state("loading", f"looking for {spec.model.path} (the window stays usable)")
+        return True
+
+    @property
+    def busy(self) -> bool:
+        """A run, or the model check or download before it, is in progress."""
+        return self.runner.running or self._waiting is not None
+
+    def _launch(self, spec: Settings) -> None:
+        """Open the model and run the task on the runner's thread."""
         self._prepare_overlay(self.show_overlay.isChecked())
         self.out_of_view.active = self._real_screen
         self.runner.start(spec)
         what = "scripted outputs" if spec.model.scripted else "the model"
         self._set_state("loading", f"opening {what} (the window stays usable)")
-        return True
 
     def _prepare_overlay(self, wanted: bool) -> None:
         """Follow the run with the live overlay (and keep it out of the agent's captures)."""
@@ -262,9 +301,71 @@ class AppWindow(QMainWindow):
             self._set_state("paused", "the step in progress finishes, then the run waits")
 
     def stop(self) -> None:
+        if self._waiting is not None:
+            self._cancel_download()
+            return
         if self.runner.running:
             self.runner.stop()
             self._set_state("stopping", "the step in progress ends, nothing more is performed")
+
+    # -- a missing model ----------------------------------------------------------------------
+
+    def _on_model_ready(self) -> None:
+        spec, self._waiting = self._waiting, None
+        self.download_bar.setVisible(False)
+        if spec is not None:
+            self._launch(spec)
+
+    def _on_download_offered(self, found: HubModel) -> None:
+        """Ask; yes downloads (then the run starts), no leaves the run unstarted."""
+        if self._waiting is None:  # stopped while the lookup was on its way
+            return
+        if not self.ask_download(found):
+            self._waiting = None
+            self._set_state("not started", f"{found.model} is not downloaded: {_get_it(found)}")
+            return
+        self.download.fetch(found)
+        self.download_bar.setRange(0, 1000)
+        self.download_bar.setValue(0)
+        self.download_bar.setVisible(True)
+        self._downloading = found.model
+        self._set_state("downloading", f"{found} (Stop cancels; a later download resumes)")
+
+    def _on_download_progress(self, done: int, total: int) -> None:
+        self.download_bar.setValue(round(1000 * done / total) if total else 0)
+        self._set_state(
+            "downloading",
+            f"{self._downloading}: {size_text(done)} of {size_text(total)} "
+            "(Stop cancels; a later download resumes)",
+        )
+
+    def _on_download_failed(self, message: str) -> None:
+        self._waiting = None
+        self.download_bar.setVisible(False)
+        self._set_state("failed", message)
+        self.show_error(message)
+
+    def _cancel_download(self) -> None:
+        """Stop looking up or downloading; the run does not start."""
+        self.download.cancel()
+        self._waiting = None
+        self.download_bar.setVisible(False)
+        detail = "download stopped; what was downloaded stays, and the next Start resumes it"
+        self._set_state("stopped", detail if self.state == "downloading" else "not started")
+
+    def _ask_in_dialog(self, found: HubModel) -> bool:
+        """The default `ask_download`: a modal question, No by default (a download is large)."""
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Download the model?",
+            download_question(found),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.exec()
+        clicked = box.clickedButton()
+        return clicked is not None and box.standardButton(clicked) == QMessageBox.StandardButton.Yes
 
     # -- events from the runner -------------------------------------------------------------
 
@@ -316,6 +417,8 @@ class AppWindow(QMainWindow):
         """Closing stops the run; the window goes once the step in progress is recorded."""
         if event is None:
             return
+        if self._waiting is not None:
+            self._cancel_download()
         if self.runner.running and not self.runner.loading:
             self._close_when_done = True
             self.stop()
@@ -328,7 +431,7 @@ class AppWindow(QMainWindow):
         event.accept()
 
     def _on_ended(self) -> None:
-        if self.runner.running:  # a new run began before this signal arrived
+        if self.busy:  # a new run began (or is being prepared) before this signal arrived
             return
         self._back_in_view()
         if self.state in ("loading", "running", "paused", "stopping"):
@@ -378,11 +481,11 @@ class AppWindow(QMainWindow):
 
     def _update_buttons(self) -> None:
         running = self.runner.running
-        self.start_button.setEnabled(not running)
+        self.start_button.setEnabled(not self.busy)
         self.pause_button.setEnabled(running)
-        self.stop_button.setEnabled(running)
+        self.stop_button.setEnabled(self.busy)
         self.pause_button.setText("Resume" if running and self.runner.paused else "Pause")
-        self.form.setEnabled(not running)
+        self.form.setEnabled(not self.busy)
 
     def _choose_model_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Model folder")
@@ -472,6 +575,9 @@ class AppWindow(QMainWindow):
         central = QWidget()
         page = QVBoxLayout(central)
         page.addWidget(main, 1)
+        self.download_bar = QProgressBar()
+        self.download_bar.setVisible(False)
+        page.addWidget(self.download_bar)
         page.addWidget(self.status)
         page.addWidget(self.error_line)
         self.setCentralWidget(central)
@@ -598,6 +704,23 @@ def step_row(record: StepRecord, secrets: tuple[str, ...] = ()) -> list[str]:
         "?" if full is None or kept is None else f"{kept}/{full}",
         "?" if not full or kept is None else f"{kept / full:.0%}",
     ]
+
+
+def download_question(found: HubModel) -> str:
+    """The dialog's question: the model id and the size, as `main.py pull` shows them."""
+    return (
+        f"{found.model} is not in the local Hugging Face cache.\n\n"
+        f"Download it now? {found.files} files, {size_text(found.size)}, into the Hugging Face "
+        "cache; the run starts when it is done."
+    )
+
+
+def _get_it(found: HubModel) -> str:
+    """How to get the model another time (the same advice as the loader's error)."""
+    return (
+        f"download it with `python main.py pull {found.model}` (or `hf download {found.model}`), "
+        "or press Start again"
+    )
 
 
 def _mode(text: str) -> Mode:
