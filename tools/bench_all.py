@@ -36,11 +36,14 @@ from tools.bench_plan import (
     BenchConfig,
 )
 
-__all__ = ["Ratio", "add_arguments", "run"]
+__all__ = ["QUICK_DURATION", "Ratio", "add_arguments", "expected_duration", "run"]
 
 BENCHES = ("prune", "model", "loop")
 DEFAULT_MODELS = "qwen2.5-vl-3b"
 DEFAULT_DEPTH = 2  # the default run stays near 10 minutes on a 2-core CPU
+# `--quick` with the default models, depth and repeats on a CPU, as timed (docs/benchmarks.md says
+# the same): 1 min 44 s and 1 min 59 s wall on a shared 2-vCPU Xeon VM at load 4 (tests beside it)
+QUICK_DURATION = "about 2 minutes on a 2-core CPU"
 DECODE_TOKENS = 16  # as many as the recorded GPU step (docs/bench/h200-e2e-4bit-step.json)
 PRUNE_SCREENS = (  # one per resolution; tools/bench_prune.py runs them all
     "desktop-xterm-1920x1080.png",
@@ -137,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
     plan = _plan(args)
     out = Console(width=200, stderr=args.json == "-")  # standard output holds the JSON then
     progress = Console(stderr=True, width=200)
+    if duration := expected_duration(args):
+        progress.print(f"expected: {duration}", highlight=False)
     machine = describe_machine()
     out.print(machine["line"])
     report: dict[str, Any] = {"machine": machine, "plan": _jsonable(plan)}
@@ -168,6 +173,16 @@ def run(args: argparse.Namespace) -> int:
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def expected_duration(args: argparse.Namespace) -> str | None:
+    """What the run will take, said before it starts (nothing is printed for minutes): only for
+    the plan that was timed, `--quick` on a CPU with the default models, depth and repeats;
+    `--skip` only shortens it. Other plans get no invented estimate."""
+    timed = args.models is None and args.depth is None and args.repeat is None
+    if not (args.quick and args.device == "cpu" and timed):
+        return None
+    return QUICK_DURATION + (f" (less: --skip {','.join(sorted(args.skip))})" if args.skip else "")
 
 
 def describe_machine() -> dict[str, Any]:
