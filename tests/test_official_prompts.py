@@ -227,11 +227,15 @@ def test_osatlas_renders_as_its_model_card_layout(tokenizers):
 
 
 @pytest.mark.parametrize(
-    ("name", "template"), [("qwen2.5-computer", "qwen2-vl"), ("qwen3-computer", "qwen3-vl")]
+    ("name", "template", "step_one"),
+    [
+        ("qwen2.5-computer", "qwen2-vl", "Action: step 1 <tool_call>{}</tool_call>"),
+        ("qwen3-computer", "qwen3-vl", "step 1"),
+    ],
 )
-def test_qwen_computer_use_renders_in_the_real_templates(tokenizers, name, template):
+def test_qwen_computer_use_renders_in_the_real_templates(tokenizers, name, template, step_one):
     """The tools block is the system turn as written (no second `# Tools` block: no `tools=`),
-    its schema valid JSON; one screenshot, after which the instruction and past actions."""
+    its schema valid JSON; one screenshot, with the instruction and the past actions."""
     history = [
         PastStep(f"Action: step {n}\n<tool_call>{{}}</tool_call>", None, None) for n in (1, 2, 3)
     ]
@@ -239,11 +243,59 @@ def test_qwen_computer_use_renders_in_the_real_templates(tokenizers, name, templ
     assert text.count("# Tools") == 1 and text.count(VISION) == 1
     schema = text.split("<tools>\n", 1)[1].split("\n</tools>", 1)[0]
     assert json.loads(schema)["function"]["name"] == "computer_use"
-    assert (
-        f"Instruction: {TASK}\n\nPrevious actions:\n"
-        "Step 1: Action: step 1 <tool_call>{}</tool_call>" in text
-    )
+    assert f"Instruction: {TASK}\n\nPrevious actions:\nStep 1: {step_one}" in text
     assert ids.count(151652) == 1 and ids[-3:] == [151644, 77091, 198]  # <|im_start|>assistant\n
+
+
+def qwen3_history() -> list[PastStep]:
+    call = '<tool_call>\n{{"name": "computer_use", "arguments": {{"action": "{0}"}}}}\n</tool_call>'
+    return [
+        PastStep("Action: Open the dock.\n" + call.format("left_click"), None, None),
+        PastStep("Action: Type the command.\n" + call.format("type"), None, OLD),
+        PastStep("Action: Press Enter.\n" + call.format("key"), None, MIDDLE),
+    ]
+
+
+def official_qwen3(system: str, history: list[PastStep]) -> list[dict[str, Any]]:
+    """OSWorld's Qwen3-VL agent (`Qwen3VLAgent.predict`, as public copies of it build the
+    messages): the system prompt; the steps whose screenshots are still shown as user turns
+    (screenshot, and the instruction with the first) each followed by its full answer; the
+    older steps as "Step n: <text after Action:>" under "Previous actions"; the current
+    screenshot last. OpenAI-style image parts."""
+    older = [step for step in history if step.image is None]
+    shown = [step for step in history if step.image is not None]
+    previous = "\n".join(
+        f"Step {n}: {step.output.splitlines()[0].split('Action:')[-1].strip()}"
+        for n, step in enumerate(older, 1)
+    )
+    instruction = (
+        "Please generate the next move according to the UI screenshot, instruction and "
+        f"previous actions.\n\nInstruction: {TASK}\n\nPrevious actions:\n{previous or 'None'}"
+    )
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": [{"type": "text", "text": system}]}
+    ]
+    for index, step in enumerate(shown):
+        first = [{"type": "text", "text": instruction}] if index == 0 else []
+        messages.append({"role": "user", "content": [image, *first]})
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": step.output}]})
+    messages.append({"role": "user", "content": [image]})
+    return messages
+
+
+def test_qwen3_renders_as_osworlds_agent_lays_it_out(tokenizers):
+    history = qwen3_history()
+    prompt = ours("qwen3-computer", history)
+    system = prompt[0]["content"][0]["text"]
+    assert system.startswith("# Tools\n") and system.endswith(
+        "- Be brief: one sentence for Action.\n"
+        "- Do not output anything else outside those parts.\n"
+        "- If finishing, use action=terminate in the tool call."
+    )
+    text, ids = render(tokenizers["qwen3-vl"], prompt)
+    assert (text, ids) == render(tokenizers["qwen3-vl"], official_qwen3(system, history))
+    assert text.count(VISION) == 3 and "Previous actions:\nStep 1: Open the dock." in text
 
 
 def test_each_qwen_cookbook_words_the_edge_rule_its_own_way():

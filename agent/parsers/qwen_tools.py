@@ -5,10 +5,12 @@ pixels of its resized image (`Space.PIXELS`), Qwen3-VL in 0..1000 (`Space.NORM_1
 cookbook's x / 1000 * width; OSWorld's / 999 differs by under 0.1 %). `left_click_drag` drags
 from the pointer unless `start_coordinate` is given; scroll `pixels` (positive: up/right) are 100
 per wheel click, rounded up, 1..100 clicks; `terminate`/`answer` become `Finished`; clicks need a
-`coordinate`. History is text only ("Previous actions"); the text before the tool call is the
-thought (without `<think>` tags or the "Action:" label). The cookbooks' `mobile_use` tool is
-read too: click, long press (a held click), swipe (a drag), type, key, Enter, wait, terminate
-and answer; Back/Home/Menu and `open` have no desktop meaning and are refused.
+`coordinate`. History: Qwen2.5-VL's is text only ("Previous actions"); Qwen3-VL's is laid out
+as OSWorld's Qwen3-VL agent does (past screenshots as turns with their answers, older steps as
+text). The text before the tool call is the thought (without `<think>` or the "Action:"
+label). The cookbooks' `mobile_use` tool is read too: click, long press (a held click), swipe
+(a drag), type, key, Enter, wait, terminate and answer; Back/Home/Menu and `open` have no
+desktop meaning and are refused.
 """
 
 from __future__ import annotations
@@ -92,9 +94,7 @@ _ACTION_TEXT = {
     "terminate": "Terminate the current task and report its completion status.",
     "answer": "Answer a question.",
 }
-_TOOLS_HEADER = """You are a helpful assistant.
-
-# Tools
+_TOOLS_HEADER = """# Tools
 
 You may call one or more functions to assist with the user query.
 
@@ -119,7 +119,8 @@ Response format for every step:
 
 Rules:
 - Output exactly in the order: Action, <tool_call>.
-- Exactly one tool call per step.
+- Be brief: one sentence for Action.
+- Do not output anything else outside those parts.
 - If finishing, use action=terminate in the tool call."""
 _INSTRUCTION = """Please generate the next move according to the UI screenshot, instruction and \
 previous actions.
@@ -140,6 +141,7 @@ class QwenComputerParser(Parser):
 
     actions: ClassVar[tuple[str, ...]]
     edges: ClassVar[str]  # the description's last sentence, as each cookbook words it
+    preamble: ClassVar[str] = ""  # what the system turn says before the tools block
 
     @abstractmethod
     def resolution(self, model_input: tuple[int, int]) -> tuple[int, int]:
@@ -150,7 +152,7 @@ class QwenComputerParser(Parser):
         width, height = self.resolution(model_input)
         function = computer_use_function(width, height, self.actions, self.edges)
         tool = {"type": "function", "function": function}
-        return _TOOLS_HEADER + json.dumps(tool, ensure_ascii=False) + _TOOLS_FOOTER
+        return self.preamble + _TOOLS_HEADER + json.dumps(tool, ensure_ascii=False) + _TOOLS_FOOTER
 
     def build_prompt(
         self,
@@ -300,6 +302,7 @@ class Qwen25ComputerParser(QwenComputerParser):
         "middle_click", "double_click", "scroll", "wait", "terminate",
     )  # fmt: skip
     edges = "Don't click boxes on their edges unless asked."
+    preamble = "You are a helpful assistant.\n\n"  # the cookbook's system turn (NousFnCallPrompt)
 
     def resolution(self, model_input: tuple[int, int]) -> tuple[int, int]:
         return model_input
@@ -320,6 +323,41 @@ class Qwen3ComputerParser(QwenComputerParser):
 
     def resolution(self, model_input: tuple[int, int]) -> tuple[int, int]:
         return (1000, 1000)
+
+    def build_prompt(
+        self,
+        task: str,
+        history: Sequence[PastStep],
+        screenshot: Image.Image,
+        model_input: tuple[int, int],
+    ) -> Prompt:
+        """OSWorld's Qwen3-VL agent layout: the steps whose screenshots are still shown as
+        user/assistant turns (the instruction with the first of them), the older ones as
+        "Previous actions" (their "Action:" line), the current screenshot last."""
+        older = [step for step in history if step.image is None]
+        shown = [(step.output, step.image) for step in history if step.image is not None]
+        lines = [f"Step {n}: {_action_line(step.output)}" for n, step in enumerate(older, 1)]
+        instruction = _INSTRUCTION.format(task=task, previous="\n".join(lines) or "None")
+        messages = [message("system", text_part(self.system_prompt(model_input)))]
+        for index, (said, _) in enumerate(shown):
+            first = [text_part(instruction)] if index == 0 else []
+            messages.append(message("user", image_part(), *first))
+            messages.append(message("assistant", text_part(said)))
+        last = [] if shown else [text_part(instruction)]
+        messages.append(message("user", image_part(), *last))
+        images = [image for _, image in shown]
+        return Prompt(messages, [*images, screenshot])
+
+
+def _action_line(answer: str) -> str:
+    """A past answer's "Action:" line without its label (the whole answer, on one line, when it
+    has none), as OSWorld's Qwen3-VL agent lists the steps beyond its screenshots."""
+    for line in answer.splitlines():
+        if line.strip().lower().startswith("action:"):
+            said = _ACTION_LABEL.sub("", line.strip(), count=1).strip()
+            if said:
+                return said
+    return compact(answer)
 
 
 def computer_use_function(
