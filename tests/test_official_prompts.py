@@ -227,15 +227,11 @@ def test_osatlas_renders_as_its_model_card_layout(tokenizers):
 
 
 @pytest.mark.parametrize(
-    ("name", "template", "step_one"),
-    [
-        ("qwen2.5-computer", "qwen2-vl", "Action: step 1 <tool_call>{}</tool_call>"),
-        ("qwen3-computer", "qwen3-vl", "step 1"),
-    ],
+    ("name", "template"), [("qwen2.5-computer", "qwen2-vl"), ("qwen3-computer", "qwen3-vl")]
 )
-def test_qwen_computer_use_renders_in_the_real_templates(tokenizers, name, template, step_one):
+def test_qwen_computer_use_renders_in_the_real_templates(tokenizers, name, template):
     """The tools block is the system turn as written (no second `# Tools` block: no `tools=`),
-    its schema valid JSON; one screenshot, with the instruction and the past actions."""
+    its schema valid JSON; one screenshot when no past screenshot is shown."""
     history = [
         PastStep(f"Action: step {n}\n<tool_call>{{}}</tool_call>", None, None) for n in (1, 2, 3)
     ]
@@ -243,8 +239,45 @@ def test_qwen_computer_use_renders_in_the_real_templates(tokenizers, name, templ
     assert text.count("# Tools") == 1 and text.count(VISION) == 1
     schema = text.split("<tools>\n", 1)[1].split("\n</tools>", 1)[0]
     assert json.loads(schema)["function"]["name"] == "computer_use"
-    assert f"Instruction: {TASK}\n\nPrevious actions:\nStep 1: {step_one}" in text
     assert ids.count(151652) == 1 and ids[-3:] == [151644, 77091, 198]  # <|im_start|>assistant\n
+
+
+def official_qwen25(system: str, history: list[PastStep]) -> list[dict[str, Any]]:
+    """Qwen2.5-VL's cookbooks: NousFnCallPrompt's system turn, then one user turn with the query
+    and the screenshot (computer_use.ipynb); with past steps, the mobile-agent cookbook's query
+    ("The user query:  …\nTask progress (…): Step 1: <tool call>; …", mobile_agent.ipynb)."""
+    query = TASK
+    if history:
+        calls = [
+            step.output.split("<tool_call>")[1].split("</tool_call>")[0].strip() for step in history
+        ]
+        progress = "".join(f"Step {n}: {call}; " for n, call in enumerate(calls, 1))
+        query = (
+            f"The user query:  {TASK}\nTask progress (You have done the following operation on "
+            f"the current device): {progress}"
+        )
+    return [
+        {"role": "system", "content": [{"text": system}]},
+        {"role": "user", "content": [{"text": query}, {"image": "file://now.png"}]},
+    ]
+
+
+@pytest.mark.parametrize("steps", [0, 3])
+def test_qwen25_renders_as_its_cookbooks_lay_it_out(tokenizers, steps):
+    history = qwen3_history()[:steps]
+    prompt = ours("qwen2.5-computer", history)
+    system = prompt[0]["content"][0]["text"]
+    assert system.startswith("You are a helpful assistant.\n\n# Tools\n")
+    assert system.endswith(
+        '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+    )
+    text, ids = render(tokenizers["qwen2-vl"], prompt)
+    assert (text, ids) == render(tokenizers["qwen2-vl"], official_qwen25(system, history))
+    if steps:
+        assert (
+            'Step 1: {"name": "computer_use", "arguments": {"action": "left_click"}}; Step 2:'
+            in text
+        )
 
 
 def qwen3_history() -> list[PastStep]:

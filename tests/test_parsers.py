@@ -818,6 +818,7 @@ def test_qwen_prompts_state_the_resolution():
     assert qwen3.messages[2]["content"][0]["text"] == HISTORY[1].output
     assert not system3.startswith("You are a helpful assistant.")
     assert qwen25.messages[0]["content"][0]["text"].startswith("You are a helpful assistant.\n\n")
+    assert [p["type"] for p in qwen25.messages[1]["content"]] == ["text", "image"]  # cookbook
     first = get_parser("qwen3-computer").build_prompt("t", [], SCREENSHOT, (1288, 728))
     assert "Previous actions:\nNone" in first.messages[-1]["content"][1]["text"]
 

@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -804,8 +805,27 @@ def test_a_slow_body_is_cut_off(engine):
                 b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
             )
             sock.settimeout(30)
-            answer = sock.recv(4096).decode()
+            answer = whole_response(sock)
     assert answer.startswith("HTTP/1.1 408") and "request_timeout" in answer
+
+
+def whole_response(sock: socket.socket) -> str:
+    """One HTTP response, headers and the body they announce: a single `recv` may return the
+    headers alone, the body following in another segment."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data.decode()
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?i)content-length:\s*(\d+)", head)
+    while length is not None and len(body) < int(length.group(1)):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode()
 
 
 def test_an_empty_api_key_is_refused_not_read_as_none(tmp_path, capsys, monkeypatch):

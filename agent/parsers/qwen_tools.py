@@ -5,12 +5,12 @@ pixels of its resized image (`Space.PIXELS`), Qwen3-VL in 0..1000 (`Space.NORM_1
 cookbook's x / 1000 * width; OSWorld's / 999 differs by under 0.1 %). `left_click_drag` drags
 from the pointer unless `start_coordinate` is given; scroll `pixels` (positive: up/right) are 100
 per wheel click, rounded up, 1..100 clicks; `terminate`/`answer` become `Finished`; clicks need a
-`coordinate`. History: Qwen2.5-VL's is text only ("Previous actions"); Qwen3-VL's is laid out
-as OSWorld's Qwen3-VL agent does (past screenshots as turns with their answers, older steps as
-text). The text before the tool call is the thought (without `<think>` or the "Action:"
-label). The cookbooks' `mobile_use` tool is read too: click, long press (a held click), swipe
-(a drag), type, key, Enter, wait, terminate and answer; Back/Home/Menu and `open` have no
-desktop meaning and are refused.
+`coordinate`. History: Qwen2.5-VL's is its mobile-agent cookbook's "Task progress" list of past
+tool calls; Qwen3-VL's is laid out as OSWorld's Qwen3-VL agent does (past screenshots as turns
+with their answers, older steps as text). The text before the tool call is the thought
+(without `<think>` or the "Action:" label). The cookbooks' `mobile_use` tool is read too:
+click, long press (a held click), swipe (a drag), type, key, Enter, wait, terminate and answer;
+Back/Home/Menu and `open` have no desktop meaning and are refused.
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ For each function call, return a json object with function name and arguments wi
 <tool_call></tool_call> XML tags:
 <tool_call>
 {"name": <function-name>, "arguments": <args-json-object>}
-</tool_call>
+</tool_call>"""
+_RESPONSE_FORMAT = """
 
 # Response format
 
@@ -129,6 +130,7 @@ Instruction: {task}
 
 Previous actions:
 {previous}"""
+_PROGRESS = "Task progress (You have done the following operation on the current device): "
 _THINK = re.compile(r"</?think>")
 _ACTION_LABEL = re.compile(r"^\s*Action\s*[:：]\s*")
 _MOBILE_KNOWN = (
@@ -142,6 +144,7 @@ class QwenComputerParser(Parser):
     actions: ClassVar[tuple[str, ...]]
     edges: ClassVar[str]  # the description's last sentence, as each cookbook words it
     preamble: ClassVar[str] = ""  # what the system turn says before the tools block
+    response_format: ClassVar[str] = ""  # what it says after the tools block
 
     @abstractmethod
     def resolution(self, model_input: tuple[int, int]) -> tuple[int, int]:
@@ -152,22 +155,8 @@ class QwenComputerParser(Parser):
         width, height = self.resolution(model_input)
         function = computer_use_function(width, height, self.actions, self.edges)
         tool = {"type": "function", "function": function}
-        return self.preamble + _TOOLS_HEADER + json.dumps(tool, ensure_ascii=False) + _TOOLS_FOOTER
-
-    def build_prompt(
-        self,
-        task: str,
-        history: Sequence[PastStep],
-        screenshot: Image.Image,
-        model_input: tuple[int, int],
-    ) -> Prompt:
-        lines = [f"Step {n}: {compact(step.output)}" for n, step in enumerate(history, 1)]
-        instruction = _INSTRUCTION.format(task=task, previous="\n".join(lines) or "None")
-        messages = [
-            message("system", text_part(self.system_prompt(model_input))),
-            message("user", image_part(), text_part(instruction)),
-        ]
-        return Prompt(messages, [screenshot])
+        schema = json.dumps(tool, ensure_ascii=False)
+        return self.preamble + _TOOLS_HEADER + schema + _TOOLS_FOOTER + self.response_format
 
     def parse_all(self, text: str) -> list[Action]:
         raw = check_answer(text)
@@ -307,6 +296,28 @@ class Qwen25ComputerParser(QwenComputerParser):
     def resolution(self, model_input: tuple[int, int]) -> tuple[int, int]:
         return model_input
 
+    def build_prompt(
+        self,
+        task: str,
+        history: Sequence[PastStep],
+        screenshot: Image.Image,
+        model_input: tuple[int, int],
+    ) -> Prompt:
+        """The Qwen2.5-VL cookbooks' layout: the query, then the screenshot, in one user turn
+        (computer_use); once there are past steps, the mobile-agent cookbook's query with its
+        "Task progress" list of past tool calls, the only multi-step form Qwen publishes for it."""
+        query = task
+        if history:
+            progress = "".join(
+                f"Step {n}: {_tool_call_text(step.output)}; " for n, step in enumerate(history, 1)
+            )
+            query = f"The user query:  {task}\n{_PROGRESS}{progress}"
+        messages = [
+            message("system", text_part(self.system_prompt(model_input))),
+            message("user", text_part(query), image_part()),
+        ]
+        return Prompt(messages, [screenshot])
+
 
 class Qwen3ComputerParser(QwenComputerParser):
     """Qwen3-VL: coordinates relative to a 1000x1000 screen, whatever the image size."""
@@ -320,6 +331,7 @@ class Qwen3ComputerParser(QwenComputerParser):
         "terminate", "answer",
     )  # fmt: skip
     edges = "Don't click boxes on their edges."
+    response_format = _RESPONSE_FORMAT  # OSWorld's Qwen3-VL agent asks for an Action: line
 
     def resolution(self, model_input: tuple[int, int]) -> tuple[int, int]:
         return (1000, 1000)
@@ -347,6 +359,13 @@ class Qwen3ComputerParser(QwenComputerParser):
         messages.append(message("user", image_part(), *last))
         images = [image for _, image in shown]
         return Prompt(messages, [*images, screenshot])
+
+
+def _tool_call_text(answer: str) -> str:
+    """A past answer's tool call, the JSON between its tags on one line (the whole answer, on
+    one line, when it has none), as the mobile-agent cookbook lists the task's progress."""
+    inside = answer.partition(_OPEN)[2].partition(_CLOSE)[0]
+    return compact(inside or answer)
 
 
 def _action_line(answer: str) -> str:
