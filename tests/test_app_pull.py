@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import test_app as app_tests
 from conftest import DATA
 from fake_hub import FakeHub
 from fakes import FakeScreen, StillCapture
@@ -99,17 +100,9 @@ def make_window(qapp, tmp_path):
         window.deleteLater()
 
 
-def wait_until(predicate, what: str, timeout: float = WAIT_SECONDS) -> None:
-    """Process Qt events until `predicate()` holds; fail the test after `timeout` seconds."""
-    import time
-
-    from PyQt6.QtTest import QTest
-
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        QTest.qWait(10)
+def wait_until(predicate, what: str) -> None:
+    """test_app's wait, with this module's longer limit (a download, a load and a step)."""
+    app_tests.wait_until(predicate, what, WAIT_SECONDS)
 
 
 def test_yes_downloads_with_progress_then_the_run_starts(
