@@ -24,7 +24,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 from agent.commands import setup_logging
 
@@ -65,12 +70,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# batch commands that may hold large temporary folders: SIGTERM unwinds them like Ctrl-C, so
+# their clean-up runs (the desktop commands keep their own stop paths; serve its graceful one)
+UNWIND_ON_TERMINATE = {"analyze", "report", "eval-grounding", "bench", "pull", "replay"}
+PROJECT_PACKAGES = {"agent", "pixelprune", "ui", "tools", "main"}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     sys.argv[1:] = argv
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    return importlib.import_module(args.module).run(args)
+    try:
+        args = build_parser().parse_args(argv)
+        setup_logging(args.verbose)
+        with _terminate_unwinds(args.command in UNWIND_ON_TERMINATE):
+            return int(importlib.import_module(args.module).run(args))
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] in PROJECT_PACKAGES:
+            raise
+        print(
+            f"error: the package {error.name!r} is not installed for {sys.executable}: run "
+            "tools/install.sh, then use .venv/bin/python main.py (or `. .venv/bin/activate` "
+            "first, or .venv/bin/pixelprune-agent)",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+@contextmanager
+def _terminate_unwinds(wanted: bool) -> Iterator[None]:
+    """While the command runs, SIGTERM raises KeyboardInterrupt (main thread only); the
+    previous handler is back afterwards, for a caller that runs `main()` in its own process."""
+    if not wanted or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM as Ctrl-C: `with` blocks and `finally` clauses run on the way out."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -101,7 +101,11 @@ def test_each_ratio_is_the_quotient_of_its_parts(quick):
         assert r["ratio"] == pytest.approx(numerator / denominator)
         if r["bench"] == "loop" and r["target"]:
             assert r["numerator_from"].endswith(".overhead_ms")
-            assert r["verdict"] == ("PASS" if numerator / denominator < 0.05 else "FAIL")
+            # judged only against a real model's step measured on a GPU machine; here (a CPU,
+            # a tiny model, a recorded GPU step) shown with its target but not judged
+            assert r["verdict"] == "" and r["target"] == "< 5% (on a GPU machine)"
+        if r["bench"] == "model":
+            assert r["target"] == "— (tiny config)" and r["verdict"] == ""  # fixed costs
         if r["bench"] == "prune" and "torch loop" in r["measure"]:
             assert r["numerator_from"].endswith(".loop.median")
             assert r["denominator_from"].endswith(".ours.median")

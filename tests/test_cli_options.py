@@ -150,3 +150,39 @@ def test_the_install_script_says_when_torch_does_not_fit_the_machine(tmp_path):
     # this machine's torch is the CPU build
     assert "has a GPU (GPU 0: NVIDIA H100" in said["gpu"] and "whl/cu128" in said["gpu"]
     assert "torch build: CPU, matching this machine (no NVIDIA GPU)" in said["none"]
+
+
+def test_the_install_script_takes_torch_from_the_cpu_index_where_there_is_no_gpu(tmp_path):
+    source = (ROOT / "tools" / "install.sh").read_text()
+    choose = source[
+        source.index("torch_index=()") : source.index('.venv/bin/python -m pip install -q "torch')
+    ]
+    fake = tmp_path / "bin" / "nvidia-smi"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)'\n")
+    fake.chmod(0o755)
+    (tmp_path / "index").mkdir()
+    serve = [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"]
+    with subprocess.Popen(
+        [*serve, "-d", str(tmp_path / "index")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True,
+    ) as server:  # fmt: skip
+        port = server.stdout.readline().split("port ")[1].split(" ")[0]
+        index = f"http://127.0.0.1:{port}"
+        cases = {
+            "cpu": (
+                {"PATH": "/usr/bin:/bin", "TORCH_CPU_INDEX": index},
+                f"--extra-index-url {index}",
+            ),
+            "gpu": ({"PATH": f"{fake.parent}:/usr/bin:/bin", "TORCH_CPU_INDEX": index}, ""),
+            "offline": ({"PATH": "/usr/bin:/bin", "TORCH_CPU_INDEX": "http://127.0.0.1:9"}, ""),
+        }
+        for name, (env, expected) in cases.items():
+            done = subprocess.run(
+                ["bash", "-c", choose + 'echo "${torch_index[*]}"'], cwd=ROOT,
+                env={**os.environ, **env, "PYTHON": sys.executable}, capture_output=True,
+                text=True, timeout=60,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.strip() == expected, name
+        server.terminate()

@@ -67,8 +67,12 @@ def test_hub_id_is_found_in_the_local_cache_only(tiny_model_dirs, tmp_path):
 
 
 def test_missing_model_says_how_to_get_one(tmp_path):
-    with pytest.raises(ModelNotFoundError, match="hf download"):
+    with pytest.raises(ModelNotFoundError, match="hf download acme/absent-vl") as hub_id:
+        load_model(ModelConfig("acme/absent-vl", device_map="cpu", cache_dir=str(tmp_path)))
+    assert "main.py pull acme/absent-vl" in str(hub_id.value)
+    with pytest.raises(ModelNotFoundError, match="no such folder") as folder:
         load_model(ModelConfig(str(tmp_path / "nowhere"), device_map="cpu"))
+    assert "config.json" in str(folder.value) and "pull" not in str(folder.value)  # no default
     (tmp_path / "file.bin").write_bytes(b"x")
     with pytest.raises(ModelNotFoundError, match="is a file"):
         resolve_model_dir(str(tmp_path / "file.bin"))

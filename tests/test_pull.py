@@ -80,7 +80,8 @@ def test_pull_refusals_are_one_line(tiny_model_dirs, tmp_path, repo, env, messag
 def test_no_hub_at_all_is_a_clear_error(tmp_path):
     cache = tmp_path / "cache"
     done = main("pull", REPO, "--yes", "--cache-dir", str(cache), hub="http://127.0.0.1:9")
-    assert done.returncode == 2 and "cannot download" in done.stderr
+    assert done.returncode == 2 and "cannot reach http://127.0.0.1:9" in done.stderr
+    assert "give its folder with --model" in done.stderr and "resume" not in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -14,6 +14,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     except PixelPruneError as exc:  # bad options: nothing to do per file
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    _warm_up(args)
     rows = [_analyze_one(path, args) for path in _image_files(args.images)]
     if args.json is not None:
         write_json(args.json, [asdict(row) for row in rows])
@@ -100,6 +102,22 @@ def run(args: argparse.Namespace) -> int:
         if row.error:
             print(f"error: {row.file}: {row.error}", file=sys.stderr)
     return 1 if any(row.error for row in rows) else 0
+
+
+def _warm_up(args: argparse.Namespace) -> None:
+    """One selection on a blank image first, so loading the compiled kernels from numba's
+    cache (a few hundred ms, once per process) is not timed as the first file's selection."""
+    cell = get_family(args.family).cell
+    prune = args.prune
+    select(
+        np.zeros((2 * cell, 2 * cell, 3), np.uint8),
+        cell=cell,
+        method=prune.method,
+        tau=prune.tau,
+        metric=prune.metric,
+        anchored=prune.anchored,
+        seed=args.seed,
+    )
 
 
 def _image_files(paths: list[Path]) -> list[Path]:

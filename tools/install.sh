@@ -29,8 +29,17 @@ fi
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-# torch first and pinned: a loose torch would pull a multi-GB CUDA build.
-.venv/bin/python -m pip install -q "torch==2.13.0"
+# torch first and pinned. PyPI's torch for Linux is the multi-GB CUDA build: right where an
+# NVIDIA GPU is. Elsewhere PyTorch's CPU index, when it can be reached, gives the small CPU build
+# of the same version (2.13.0+cpu wins over 2.13.0); a machine with its own wheels uses those.
+torch_index=()
+cpu_index=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
+if ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; } &&
+  "$PYTHON" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)" \
+    "$cpu_index/" >/dev/null 2>&1; then
+  torch_index=(--extra-index-url "$cpu_index")
+fi
+.venv/bin/python -m pip install -q "torch==2.13.0" "${torch_index[@]}"
 .venv/bin/python -m pip install -q -e ".[dev]"
 echo "compiling the selector kernels (cached on disk, once)"
 .venv/bin/python -c "from pixelprune.selectors import compile_kernels; compile_kernels()"

@@ -157,14 +157,17 @@ def resolve_model_dir(path_or_id: str, *, cache_dir: str | None = None) -> Path:
             return Path(snapshot_download(path_or_id, cache_dir=cache_dir, local_files_only=True))
         except LocalEntryNotFoundError:
             pass
-    where = "no such folder" + (
-        ", and it is not in the local Hugging Face cache" if looks_like_id else ""
-    )
+    if not looks_like_id:
+        raise ModelNotFoundError(
+            f"model {path_or_id!r} not found: no such folder. Give the folder that holds the "
+            "model's config.json, or a hub id (owner/name) to take it from the Hugging Face "
+            f"cache; {SUPPORTED_HELP}"
+        )
     raise ModelNotFoundError(
-        f"model {path_or_id!r} not found: {where}. Download it once on a machine with internet, "
-        f"e.g. `python main.py pull {path_or_id if looks_like_id else DEFAULT_MODEL}` (or "
-        "`hf download …`), "
-        "then pass its id or folder; " + SUPPORTED_HELP
+        f"model {path_or_id!r} not found: no such folder, and it is not in the local Hugging "
+        f"Face cache. Download it once on a machine with internet, e.g. `python main.py pull "
+        f"{path_or_id}` (or `hf download {path_or_id}`), then pass its id or folder; "
+        + SUPPORTED_HELP
     )
 
 

@@ -29,10 +29,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
         "scripted: qwen2.5)",
     )
     add_vision_arguments(model)
-    model.add_argument(
-        "--min-pixels", type=int, help="resize bounds (default: the model card's, else"
-    )
-    model.add_argument("--max-pixels", type=int, help="its folder's; a server's: the family's)")
+    bounds = "default: the model card's, else its folder's; a server's: the family's"
+    model.add_argument("--min-pixels", type=int, help=f"smallest screenshot size ({bounds})")
+    model.add_argument("--max-pixels", type=int, help=f"largest screenshot size ({bounds})")
     server = parser.add_argument_group("model server (OpenAI-compatible)")
     server.add_argument("--server", metavar="URL", help="e.g. http://gpu-box:8000/v1")
     server.add_argument("--server-model", metavar="ID", help="default: the server's only model")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -218,7 +219,25 @@ def _reporting_bars(report: Callable[[int], None]) -> type[Any]:
 
 
 def _cannot(model: str, endpoint: str, error: Exception) -> ModelError:
+    """No connection at all (nothing to resume) or a transfer cut short (resume it)."""
+    if _never_connected(error):
+        return ModelError(
+            f"cannot reach {endpoint} to download {model!r} ({type(error).__name__}: {error}): "
+            "no network here? Connect and run the same command again, or download it on a "
+            "machine with internet and give its folder with --model"
+        )
     return ModelError(
         f"cannot download {model!r} from {endpoint}: {type(error).__name__}: {error}. Run the "
         "same command again to resume what was downloaded"
     )
+
+
+def _never_connected(error: BaseException) -> bool:
+    """A refused connection, an unknown host or a connect timeout, anywhere in the chain
+    (httpx's ConnectError/ConnectTimeout, requests' ConnectionError, socket.gaierror)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if "Connect" in type(seen).__name__ or isinstance(seen, socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -56,12 +56,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     limits = parser.add_argument_group("mode and limits")
     limits.add_argument("--mode", choices=MODES, help="default confirm")
-    limits.add_argument("--max-steps", type=int)
-    limits.add_argument("--max-seconds", type=float)
+    limits.add_argument("--max-steps", type=int, help="stop after this many steps (default 20)")
+    limits.add_argument(
+        "--max-seconds", type=float, help="stop after this long (default: no time limit)"
+    )
     limits.add_argument("--history", type=int, help="earlier screenshots shown again")
     limits.add_argument("--monitor", help="monitor index (1 = first) or 'mouse'")
     limits.add_argument("--kill-hotkey", help="default ctrl+shift+f12")
-    limits.add_argument("--no-kill-hotkey", action="store_true")
+    limits.add_argument(
+        "--no-kill-hotkey", action="store_true", help="no global stop key (dry runs, CI)"
+    )
     record = parser.add_argument_group("recording")
     add_out_option(
         record,
