@@ -269,7 +269,7 @@ def _read_task_file(path: Path) -> tuple[str, dict[str, Any], dict[str, str]]:
         if name in values:
             values[name] = _beside(path.parent, values[name])
     if "record_to" in values:
-        values["record_to"] = str(path.parent / values["record_to"])
+        values["record_to"] = os.path.normpath(path.parent / values["record_to"])
     if "kill_hotkey" in values and isinstance(values["kill_hotkey"], bool):
         values["kill_hotkey"] = DEFAULT_KILL_HOTKEY if values["kill_hotkey"] else None
     prune = dict(tables["prune"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.errors import TaskFileError
-from agent.settings import load_task_file
+from agent.settings import Settings, load_task_file
 from pixelprune import PruneConfig
 
 FULL = """
@@ -51,6 +51,12 @@ def test_a_full_task_file(tmp_path):
     assert spec.agent.capture.monitor == "mouse" and spec.agent.history == 1
     assert spec.agent.kill_hotkey == "ctrl+alt+k"
     assert spec.agent.record_to == str(tmp_path / "runs")
+    nested = tmp_path / "examples" / "one"
+    nested.mkdir(parents=True)
+    (nested / "task.toml").write_text(
+        'task = "t"\n[model]\nscripted = "a.json"\n[run]\nrecord_to = "../../runs"\n'
+    )
+    assert Settings.from_toml(nested / "task.toml").agent.record_to == str(tmp_path / "runs")
     assert spec.secrets == {"password": "hunter2"}
 
 
