@@ -175,7 +175,7 @@ def test_no_hub_at_all_is_a_clear_message(make_window, tmp_path, monkeypatch):
     window = make_window(ask=lambda found: True)
     assert window.start()
     wait_until(lambda: window.state == "failed", "the message")
-    assert "cannot download" in window.error_line.text()
+    assert "cannot reach" in window.error_line.text()
 
 
 @pytest.mark.parametrize("where", ["absolute", "./relative"])

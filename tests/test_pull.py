@@ -81,7 +81,7 @@ def test_no_hub_at_all_is_a_clear_error(tmp_path):
     cache = tmp_path / "cache"
     done = main("pull", REPO, "--yes", "--cache-dir", str(cache), hub="http://127.0.0.1:9")
     assert done.returncode == 2 and "cannot reach http://127.0.0.1:9" in done.stderr
-    assert "give its folder with --model" in done.stderr and "resume" not in done.stderr
+    assert "give its folder as the model" in done.stderr and "resume" not in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -224,7 +224,7 @@ def _cannot(model: str, endpoint: str, error: Exception) -> ModelError:
         return ModelError(
             f"cannot reach {endpoint} to download {model!r} ({type(error).__name__}: {error}): "
             "no network here? Connect and run the same command again, or download it on a "
-            "machine with internet and give its folder with --model"
+            "machine with internet and give its folder as the model"
         )
     return ModelError(
         f"cannot download {model!r} from {endpoint}: {type(error).__name__}: {error}. Run the "
