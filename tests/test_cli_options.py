@@ -129,15 +129,21 @@ def test_analyze_takes_a_folder_like_report(tmp_path):
     assert empty.returncode == 1 and "empty" in empty.stderr
 
 
+def fake_nvidia_smi(tmp_path: Path) -> Path:
+    """A stand-in `nvidia-smi` that lists one H100, in a folder of its own (for PATH)."""
+    fake = tmp_path / "bin" / "nvidia-smi"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)'\n")
+    fake.chmod(0o755)
+    return fake
+
+
 def test_the_install_script_says_when_torch_does_not_fit_the_machine(tmp_path):
     source = (ROOT / "tools" / "install.sh").read_text()
     check = source[
         source.index("# The torch build against") : source.index('if [ "${1:-}" = "--menu" ]')
     ]
-    fake = tmp_path / "bin" / "nvidia-smi"
-    fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)'\n")
-    fake.chmod(0o755)
+    fake = fake_nvidia_smi(tmp_path)
     with_gpu = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
     without = {**os.environ, "PATH": "/usr/bin:/bin"}  # no nvidia-smi there
     said = {}
@@ -157,10 +163,7 @@ def test_the_install_script_takes_torch_from_the_cpu_index_where_there_is_no_gpu
     choose = source[
         source.index("torch_index=()") : source.index('.venv/bin/python -m pip install -q "torch')
     ]
-    fake = tmp_path / "bin" / "nvidia-smi"
-    fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)'\n")
-    fake.chmod(0o755)
+    fake = fake_nvidia_smi(tmp_path)
     (tmp_path / "index").mkdir()
     serve = [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"]
     with subprocess.Popen(
