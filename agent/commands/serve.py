@@ -191,7 +191,8 @@ def _serve(
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(
             f"serving {settings.model_id!r} on http://{host}:{sock.getsockname()[1]}"
-            f" (pruning by default: {default}; Ctrl+C stops)",
+            f" (pruning by default: {default}; decoding: {vlm.decoding.describe()}; Ctrl+C "
+            "stops)",
             file=sys.stderr,
         )
         serve(
