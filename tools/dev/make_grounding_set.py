@@ -142,53 +142,56 @@ def render_pages(
 
 def write_v2(out: Path, shots: list[tuple[str, Image.Image, list[Target]]]) -> int:
     """The ScreenSpot-v2 layout: `screenspot_web_v2.json` with [x, y, w, h] boxes."""
-    images = out / "screenspotv2_image"
-    images.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, Any]] = []
-    for name, image, targets in shots:
-        filename = f"{name}-{image.width}x{image.height}.png"
-        image.save(images / filename, optimize=True)
-        for target in targets:
-            x1, y1, x2, y2 = target.box
-            entries.append(
-                {
-                    "img_filename": filename,
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "instruction": target.instruction,
-                    "data_type": target.element,
-                    "data_source": name,
-                    "boxed": target.boxed,
-                }
-            )
+    for name, filename, _, target in _saved(out / "screenspotv2_image", shots):
+        x1, y1, x2, y2 = target.box
+        entries.append(
+            {
+                "img_filename": filename,
+                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "instruction": target.instruction,
+                "data_type": target.element,
+                "data_source": name,
+                "boxed": target.boxed,
+            }
+        )
     _write_json(out / "screenspot_web_v2.json", entries)
     return len(entries)
 
 
 def write_pro(out: Path, shots: list[tuple[str, Image.Image, list[Target]]]) -> int:
     """The ScreenSpot-Pro layout: `annotations/web.json` with [x1, y1, x2, y2] boxes."""
-    images = out / "images" / "web"
-    images.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, Any]] = []
-    for name, image, targets in shots:
-        filename = f"{name}-{image.width}x{image.height}.png"
-        image.save(images / filename, optimize=True)
-        for target in targets:
-            entries.append(
-                {
-                    "id": f"web_{len(entries)}",
-                    "img_filename": f"web/{filename}",
-                    "bbox": list(target.box),
-                    "instruction": target.instruction,
-                    "application": name,
-                    "platform": "web",
-                    "img_size": [image.width, image.height],
-                    "ui_type": target.element,
-                    "group": "Web",
-                    "boxed": target.boxed,
-                }
-            )
+    for name, filename, image, target in _saved(out / "images" / "web", shots):
+        entries.append(
+            {
+                "id": f"web_{len(entries)}",
+                "img_filename": f"web/{filename}",
+                "bbox": list(target.box),
+                "instruction": target.instruction,
+                "application": name,
+                "platform": "web",
+                "img_size": [image.width, image.height],
+                "ui_type": target.element,
+                "group": "Web",
+                "boxed": target.boxed,
+            }
+        )
     _write_json(out / "annotations" / "web.json", entries)
     return len(entries)
+
+
+def _saved(
+    folder: Path, shots: list[tuple[str, Image.Image, list[Target]]]
+) -> Iterator[tuple[str, str, Image.Image, Target]]:
+    """Each screenshot saved into `folder` once; then (name, file name, image, target) for each
+    of its targets, for either layout's entries."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, image, targets in shots:
+        filename = f"{name}-{image.width}x{image.height}.png"
+        image.save(folder / filename, optimize=True)
+        for target in targets:
+            yield name, filename, image, target
 
 
 def _write_json(path: Path, entries: list[dict[str, Any]]) -> None:
