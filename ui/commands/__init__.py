@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from agent.preflight import desktop_problem
 
-__all__ = ["window_problem", "window_size"]
+__all__ = ["qt_application", "save_picture", "window_problem", "window_size"]
 
 
 def window_size(text: str) -> tuple[int, int]:
@@ -26,3 +28,30 @@ def window_problem() -> str | None:
     if problem is None:
         return None
     return f"{problem}; or render a picture without a display: --screenshot OUT.png"
+
+
+def qt_application(screenshot: str | None):
+    """The QApplication for a window command, or None after printing why no window can open.
+
+    Qt is imported only here, so a bad argument is reported before a GUI starts; a command
+    that only renders a picture (`screenshot`) runs on the offscreen platform, with no display.
+    """
+    if screenshot is None and (problem := window_problem()):
+        print(f"error: {problem}", file=sys.stderr)
+        return None
+    from PyQt6.QtWidgets import QApplication
+
+    platform = ["-platform", "offscreen"] if screenshot else []
+    return QApplication.instance() or QApplication([sys.argv[0], *platform])
+
+
+def save_picture(window, out: str) -> int:
+    """Save the window as a PNG at `out`, close it and return the command's exit status."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    saved = window.grab().save(out, "PNG")
+    window.close()
+    if not saved:
+        print(f"error: cannot write {out}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0

@@ -25,7 +25,7 @@ from agent.capture import Screenshot
 from agent.coords import Monitor
 from agent.settings import RUNS_DIR
 from pixelprune.cli import add_out_option
-from ui.commands import window_problem, window_size
+from ui.commands import qt_application, save_picture, window_size
 
 __all__ = ["DEMO_IMAGE", "DEMO_TASK", "add_arguments", "demo_outputs", "run"]
 
@@ -61,15 +61,11 @@ def run(args: argparse.Namespace) -> int:
         except OSError as error:
             print(f"error: cannot read the demo image {args.demo}: {error}", file=sys.stderr)
             return 2
-    # Qt is imported only now: a bad argument is reported without starting a GUI
-    if args.screenshot is None and (problem := window_problem()):
-        print(f"error: {problem}", file=sys.stderr)
+    app = qt_application(args.screenshot)
+    if app is None:
         return 2
     from PyQt6.QtCore import QTimer
-    from PyQt6.QtWidgets import QApplication
 
-    platform = ["-platform", "offscreen"] if args.screenshot else []
-    app = QApplication.instance() or QApplication([sys.argv[0], *platform])
     window = _window(args, demo)
     window.resize(*args.size)
     window.show()
@@ -152,13 +148,6 @@ def _render(app, window, out: str) -> int:
         if window.runner.running:
             loop.exec()
     app.processEvents()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    saved = window.grab().save(out, "PNG")
     window.runner.stop("screenshot taken")
     window.runner.wait(5.0)
-    window.close()
-    if not saved:
-        print(f"error: cannot write {out}", file=sys.stderr)
-        return 2
-    print(f"wrote {out}")
-    return 0
+    return save_picture(window, out)

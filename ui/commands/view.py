@@ -12,7 +12,7 @@ import sys
 
 from agent.errors import AgentError
 from agent.trajectory import RecordedRun, load_run
-from ui.commands import window_problem, window_size
+from ui.commands import qt_application, save_picture, window_size
 
 __all__ = ["add_arguments", "run"]
 
@@ -49,25 +49,14 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    # Qt is imported only now: a bad folder is reported without starting a GUI
-    if args.screenshot is None and (problem := window_problem()):
-        print(f"error: {problem}", file=sys.stderr)
+    app = qt_application(args.screenshot)
+    if app is None:
         return 2
-    from PyQt6.QtWidgets import QApplication
-
-    platform = ["-platform", "offscreen"] if args.screenshot else []
-    app = QApplication.instance() or QApplication([sys.argv[0], *platform])
     window = _open(recorded, args)
     if args.screenshot is None:
         return app.exec()
     app.processEvents()
-    saved = window.grab().save(args.screenshot, "PNG")
-    window.close()
-    if not saved:
-        print(f"error: cannot write {args.screenshot}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.screenshot}")
-    return 0
+    return save_picture(window, args.screenshot)
 
 
 def _open(recorded: RecordedRun, args: argparse.Namespace):
