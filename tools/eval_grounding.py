@@ -23,14 +23,6 @@ from typing import Any
 
 from PIL import Image
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from agent.actions import Action, Point, points_of
 from agent.backends.base import Backend
@@ -42,6 +34,7 @@ from pixelprune import PruneConfig, format_prune_spec, parse_prune_spec
 from pixelprune.cli import OFF, add_json_option, add_out_option, add_prune_list, write_json
 from tools.grounding_output import print_summary, write_outputs
 from tools.grounding_results import DatasetInfo, Evaluation, Result, Setting, summarise
+from tools.progress import progress_bar
 from tools.screenspot import GroundingSetError, Sample, Skipped, load_grounding_set
 
 __all__ = [
@@ -398,14 +391,7 @@ def _evaluate_with_progress(
             lines.flush()
 
     total = len(samples) * len(settings) - len(done)
-    progress = Progress(
-        TextColumn("{task.description}", markup=False),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
+    progress = progress_bar()
     try:
         with progress:
             task = progress.add_task("asking", total=total)

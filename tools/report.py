@@ -19,15 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from pixelprune import (
     METHODS,
@@ -49,6 +40,7 @@ from pixelprune.heatmap import overlay_heatmap, render_heatmap
 from pixelprune.selection import Selection
 from pixelprune.stats import time_select
 from tools.image_files import ImageFileError, open_rgb
+from tools.progress import progress_bar
 from tools.report_data import ImageInfo, Report, Result, Skipped, counted, summary, write_csv
 from tools.report_pages import write_html, write_markdown
 from tools.report_plots import write_plots
@@ -181,7 +173,7 @@ def measure(config: ReportConfig) -> Report:
         refused=dict(config.refused),
     )
     start = time.perf_counter()
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task("", total=len(config.files))
         for number, path in enumerate(config.files, start=1):
             name = path.relative_to(config.folder).as_posix()
@@ -417,15 +409,3 @@ def _heatmap_choice(
     if (method, tau) not in refused:
         return method, tau
     return next((m, t) for m in methods for t in taus if (m, t) not in refused)
-
-
-def _progress() -> Progress:
-    """A progress bar on stderr (stdout stays for the result line); plain when not a TTY."""
-    return Progress(
-        TextColumn("{task.description}", markup=False),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
