@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pytest
 
+from tools.processes import stop_processes
+
 __all__ = [
     "ButtonWindow",
     "Rect",
@@ -237,12 +239,7 @@ def _child(command: list[str], stderr_path: Path, env: dict[str, str]) -> Iterat
     try:
         yield process
     finally:
-        popen.terminate()
-        try:
-            popen.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait()
+        stop_processes([popen], timeout=5)
 
 
 @dataclass

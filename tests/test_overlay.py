@@ -30,6 +30,7 @@ from agent.events import ActionProposed, ScreenCaptured, StepFinished, StepStart
 from agent.records import Attempt, StepRecord, VisionCacheUse
 from pixelprune import Selection
 from pixelprune.heatmap import render_heatmap
+from tools.processes import stop_processes
 from ui.overlay import (
     HUD_BACKGROUND,
     MARKER_COLOR,
@@ -71,11 +72,7 @@ def overlay_process(mode: str, out: Path, *args: str):
         wait_for_file(out / "ready", process)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_processes([process])
 
 
 def wait_for_file(path: Path, process: subprocess.Popen, timeout: float = 30) -> None:

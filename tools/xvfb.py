@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tools.processes import stop_processes
+
 __all__ = ["TERMINALS", "virtual_display"]
 
 # xterm geometry and the command it shows: the text-heavy desktop of tests/data and bench_loop
@@ -79,10 +81,6 @@ def virtual_display(
             time.sleep(0.5)
         yield env
     finally:
-        for proc in [*helpers, server]:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(helpers, timeout=5)  # the window manager before its display
+        stop_processes([server], timeout=5)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -40,6 +40,7 @@ import httpx
 from PIL import Image
 
 from agent.commands.serve import is_loopback
+from tools.processes import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "tests" / "data"
@@ -417,11 +418,7 @@ def _spawned(model: str, args: argparse.Namespace) -> Iterator[tuple[str, int]]:
             threading.Thread(target=lambda: lines.extend(errors), daemon=True).start()
         yield url, process.pid
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_processes([process], signal.SIGINT, timeout=30)
 
 
 def _health(url: str, headers: dict[str, str]) -> dict[str, Any]:

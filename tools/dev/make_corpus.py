@@ -31,6 +31,7 @@ from PIL import Image
 from Xlib import display as xdisplay
 
 from tools.dev.make_screenshots import capture, chromium_window_command
+from tools.processes import stop_processes
 from tools.xvfb import virtual_display
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -283,13 +284,7 @@ class Desktop:
 
     def close(self) -> None:
         """End the programs this desktop started (the display's end would cut them off)."""
-        for process in reversed(self.processes):
-            process.terminate()
-        for process in reversed(self.processes):
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(self.processes[::-1])
 
 
 @contextmanager

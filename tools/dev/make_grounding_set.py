@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from tools.dev.make_screenshots import CHROMIUM_FLAGS
+from tools.processes import stop_processes
 
 __all__ = ["PAGES", "SIZES", "Target", "check_alignment", "main", "render_pages"]
 
@@ -346,11 +347,7 @@ def _chromium() -> Iterator[_Browser]:
         finally:
             if browser_session is not None:
                 browser_session.close()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_processes([process], None)
 
 
 # ---- the pages -------------------------------------------------------------------------------
