@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import DATA
 from fakes import FakeScreen, StillCapture
+from main_process import run_main
 from PIL import Image
 
 from agent.backends.scripted import ScriptedBackend
@@ -342,15 +343,8 @@ def test_a_step_without_figures_shows_question_marks():
     assert row == ["4", "", "", "stopped", "?", "?", "?"]
 
 
-def main(*args: str, env: dict[str, str] | None = None, timeout: float = 60):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=env,
-    )
+def main(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_main(*args, timeout=60)
 
 
 def test_help():

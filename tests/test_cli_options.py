@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from main_process import run_main
 
 import main
 
@@ -50,14 +51,8 @@ def test_out_is_the_folder_a_command_writes_and_runs_dir_stays(command, flag, mo
     assert args.out == Path("elsewhere")
 
 
-def analyze(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), "analyze", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+def analyze(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_main("analyze", *args)
 
 
 def test_json_goes_to_a_file_or_alone_to_standard_output(tmp_path):

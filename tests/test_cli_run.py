@@ -7,12 +7,11 @@ reports), so the scripted answers are in UI-TARS pixels of its Qwen2.5 resize, 4
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from desktop import open_button_window, require_display
+from main_process import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREEN = (4480, 1440)
@@ -22,17 +21,6 @@ RESIZED = (4480, 1428)
 @pytest.fixture(autouse=True)
 def _display() -> None:
     require_display()
-
-
-def main(*args: str, stdin: str = "", cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-    )
 
 
 def click_on(window, name: str) -> str:
@@ -55,7 +43,7 @@ def presses(window) -> list[str]:
 def test_run_then_replay(tmp_path):
     with open_button_window((1920, 0, 2560, 1440), tmp_path / "w") as window:
         outputs = [click_on(window, "Foxtrot"), "Action: finished(content='pressed it')"]
-        done = main(
+        done = run_main(
             "run",
             "press Foxtrot",
             "--scripted",
@@ -72,17 +60,17 @@ def test_run_then_replay(tmp_path):
     assert "step 1: left click" in done.stdout and "[performed]" in done.stdout
     assert "finished: pressed it" in done.stdout
     [run_dir] = (tmp_path / "runs").iterdir()
-    replay = main("replay", str(run_dir))
+    replay = run_main("replay", str(run_dir))
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "re-parse: left click" in replay.stdout and "MISMATCH" not in replay.stdout
-    dry = main("replay", str(run_dir), "--execute")
+    dry = run_main("replay", str(run_dir), "--execute")
     assert dry.returncode == 0 and "dry-run: left click" in dry.stderr + dry.stdout
 
 
 def test_confirm_mode_asks_on_the_terminal(tmp_path):
     with open_button_window((0, 0, 1280, 800), tmp_path / "w") as window:
         outputs = [click_on(window, "Alpha")]
-        refused = main(
+        refused = run_main(
             "run",
             "press Alpha",
             "--scripted",
@@ -109,7 +97,7 @@ def test_a_task_file_with_a_secret(tmp_path):
             'task = "type my pin"\n[model]\nscripted = "outputs.json"\nparser = "uitars"\n'
             '[run]\nmode = "auto"\nrecord_to = "runs"\n[secrets]\npin = "pin-8642"\n'
         )
-        done = main("run", str(tmp_path / "task.toml"))
+        done = run_main("run", str(tmp_path / "task.toml"))
         assert done.returncode == 0, done.stderr
         window.wait_for(lambda e: e["type"] == "text" and e["value"] == "pin-8642")
     assert "pin-8642" not in done.stdout + done.stderr
@@ -130,7 +118,7 @@ def test_a_task_file_with_a_secret(tmp_path):
     ],
 )
 def test_bad_input_is_a_message_not_a_traceback(args, message):
-    done = main(*args)
+    done = run_main(*args)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
 
@@ -195,14 +183,14 @@ def test_json_results_and_masked_terminal_lines(tmp_path):
             "Action: finished(content='typed {{password}}')",
         ],
     )
-    done = main("run", str(task), "--out", str(tmp_path / "runs"), "--json", "-")
+    done = run_main("run", str(task), "--out", str(tmp_path / "runs"), "--json", "-")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)  # standard output holds the JSON alone
     assert result["status"] == "finished" and len(result["steps"]) == 2
     assert "step 1: type" in done.stderr and "hunter2" not in done.stdout + done.stderr
     [run_dir] = (tmp_path / "runs").iterdir()
     assert result["run_dir"] == str(run_dir)
-    replay = main("replay", str(run_dir), "--json", str(tmp_path / "replay.json"))
+    replay = run_main("replay", str(run_dir), "--json", str(tmp_path / "replay.json"))
     assert replay.returncode == 0, replay.stdout + replay.stderr
     rows = json.loads((tmp_path / "replay.json").read_text())
     assert rows["mismatches"] == 0 and [r["number"] for r in rows["steps"]] == [1, 2]
@@ -210,7 +198,7 @@ def test_json_results_and_masked_terminal_lines(tmp_path):
 
 
 def test_the_quickstart_example_runs_without_a_model(tmp_path):
-    done = main("run", "examples/quickstart/task.toml", "--out", str(tmp_path))
+    done = run_main("run", "examples/quickstart/task.toml", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "(uitars)" in done.stdout  # the scripted answers tell their convention
     assert "step 3: finished:" in done.stdout and "[dry-run]" in done.stdout

@@ -11,10 +11,10 @@ import argparse
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from main_process import run_main
 from PIL import Image
 
 from agent.actions import Point, Space
@@ -319,14 +319,8 @@ def test_prune_specs():
 # ---- the command -----------------------------------------------------------------------------
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), "eval-grounding", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_main("eval-grounding", *args, timeout=300)
 
 
 def in_process(*args: str) -> int:

@@ -8,23 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from main_process import run_main
 
 from agent.preflight import desktop_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main(*args: str, **env_changes: str | None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in env_changes}
-    env |= {k: v for k, v in env_changes.items() if v is not None}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def main(*args: str, **env_changes: str | None) -> subprocess.CompletedProcess[str]:
+    return run_main(*args, env=env_changes, timeout=60)
 
 
 @pytest.mark.parametrize("command", [["app"], ["view"]])

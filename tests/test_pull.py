@@ -3,13 +3,12 @@ download resumes; a refusal downloads nothing; offline is a clear error; `run` o
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from fake_hub import FakeHub
+from main_process import run_main
 
 from agent.backends.loading import ModelConfig, load_model
 
@@ -19,16 +18,8 @@ REPO = "someone/tiny-vl"
 
 def main(*args: str, hub: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
     """`main.py` against the hub at `hub` (HF_ENDPOINT)."""
-    environment = {**os.environ, "HF_ENDPOINT": hub, "HF_HUB_DISABLE_TELEMETRY": "1", **env}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), *args],
-        cwd=ROOT,
-        env=environment,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    environment = {"HF_ENDPOINT": hub, "HF_HUB_DISABLE_TELEMETRY": "1", **env}
+    return run_main(*args, env=environment, stdin=stdin)
 
 
 def largest(folder: Path) -> str:

@@ -13,10 +13,7 @@ import io
 import json
 import logging
 import math
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +28,7 @@ import pytest
 from conftest import DATA
 from desktop import require_display
 from fakes import FakeScreen, StillCapture
+from main_process import run_main
 from PIL import Image
 
 from agent.actions import Click, Point, Space
@@ -596,22 +594,11 @@ def test_the_agent_through_a_pruning_server_shows_its_selection_and_calibrates()
     assert first.latency is not None and first.latency.measured
 
 
-def main(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
-
-
 def test_cli_run_against_a_server_in_dry_run():
     require_display()
     with serving() as server:
         server.replies = [Reply(CLICK), Reply(FINISH)]
-        done = main(
+        done = run_main(
             "run", "open the terminal", "--server", server.url, "--mode", "dry-run",
             "--no-kill-hotkey", "--no-record",
         )  # fmt: skip
@@ -627,7 +614,7 @@ def test_cli_run_against_a_server_in_dry_run():
 def test_eval_grounding_asks_a_server_and_shows_unknown_kept_share(tmp_path):
     with serving() as server:
         server.replies = [Reply(CLICK)] * 4  # 2 samples, pruning off and pred_2d:0
-        done = main(
+        done = run_main(
             "eval-grounding", str(DATA / "grounding"), "--server", server.url, "--limit", "2",
             "--out", str(tmp_path),
         )  # fmt: skip
@@ -651,8 +638,8 @@ def test_cli_task_file_with_a_server_and_a_key_from_the_environment(tmp_path):
             'api_key_env = "REMOTE_TEST_KEY"\n'
             '[run]\nmode = "dry-run"\nkill_hotkey = false\nrecord_to = "runs"\n'
         )
-        done = main("run", str(tmp_path / "task.toml"), env={"REMOTE_TEST_KEY": KEY})
-        unset = main("run", str(tmp_path / "task.toml"), env={"REMOTE_TEST_KEY": ""})
+        done = run_main("run", str(tmp_path / "task.toml"), env={"REMOTE_TEST_KEY": KEY})
+        unset = run_main("run", str(tmp_path / "task.toml"), env={"REMOTE_TEST_KEY": ""})
     assert done.returncode == 0, done.stderr
     assert "finished: done" in done.stdout and "tokens ?" not in done.stdout
     assert KEY not in done.stdout + done.stderr
@@ -676,7 +663,7 @@ def test_cli_server_mistakes_are_messages_not_tracebacks():
         (["--server", "http://x/v1", "--scripted", "s.json"], "exactly one of"),
     ]
     for args, message in cases:
-        done = main("run", "x", "--mode", "dry-run", "--no-record", *args)
+        done = run_main("run", "x", "--mode", "dry-run", "--no-record", *args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert message in done.stderr and "Traceback" not in done.stderr
 

@@ -6,16 +6,15 @@ shortcuts fire as they do for a person. `main.py view` is checked end to end in 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import DATA
 from fakes import FakeScreen, StillCapture
+from main_process import run_main
 from PIL import Image
 
 from agent.actions import Drag, Hotkey, Point, Space
@@ -196,16 +195,8 @@ def test_a_run_without_steps_shows_its_header(qapp, run_dir, tmp_path):
     window.close()
 
 
-def view(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), "view", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        cwd=ROOT,
-    )
+def view(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_main("view", *args, env={"QT_QPA_PLATFORM": "offscreen"}, timeout=60)
 
 
 def test_view_on_a_folder_that_is_no_run_says_why_and_exits_2(tmp_path):
