@@ -33,15 +33,19 @@ __all__ = [
     "QUANTIZATIONS",
     "RUNS_DIR",
     "AgentConfig",
+    "DecodingName",
     "ModelSpec",
+    "Quantization",
     "Settings",
     "api_key_from_environment",
     "load_task_file",
 ]
 
 RUNS_DIR = "runs"  # where the command line and the app put run folders unless told otherwise
-QUANTIZATIONS = ("4bit", "8bit", "none")
-DECODINGS = ("greedy", "folder")  # agent.backends.sampling
+Quantization = Literal["4bit", "8bit", "none"]  # "none" is read as None: not quantized
+QUANTIZATIONS: tuple[Quantization, ...] = typing.get_args(Quantization)
+DecodingName = Literal["greedy", "folder"]  # agent.backends.sampling
+DECODINGS: tuple[DecodingName, ...] = typing.get_args(DecodingName)
 SOURCES = ("path", "scripted", "server")  # a model spec names exactly one
 
 
@@ -107,7 +111,7 @@ class ModelSpec:
     """
 
     path: str | None = None  # folder or hub id
-    quantization: str | None = "4bit"  # 4bit | 8bit | None ("none" is read as None)
+    quantization: Quantization | None = "4bit"
     scripted: str | None = None  # JSON file with a list of model outputs to replay
     server: str | None = None  # OpenAI-compatible base URL, e.g. http://host:8000/v1
     # resize and token geometry: qwen2 | qwen2.5 | qwen3; None = scripted: qwen2.5, server:
@@ -116,8 +120,8 @@ class ModelSpec:
     device_map: str = field(default="auto", metadata=_LOCAL)
     quantize_vision: bool = field(default=False, metadata=_LOCAL)  # 4/8-bit vision tower too
     vision_cache: bool = field(default=True, metadata=_LOCAL)  # reuse encoded screenshots
-    # greedy | folder (the model folder's generation_config.json sampling settings)
-    decoding: str = field(default="greedy", metadata=_LOCAL)
+    # greedy, or folder: the model folder's generation_config.json sampling settings
+    decoding: DecodingName = field(default="greedy", metadata=_LOCAL)
     server_model: str | None = field(default=None, metadata=_SERVER)  # None = its only model
     api_key: str | None = field(default=None, repr=False, metadata=_SERVER)  # the value
     # resize bounds in pixels; None: a server's or script's family bounds, a local model's card
@@ -129,7 +133,7 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if self.quantization == "none":
             object.__setattr__(self, "quantization", None)
-        if self.quantization not in ("4bit", "8bit", None):
+        if self.quantization is not None and self.quantization not in QUANTIZATIONS:
             raise ModelError(f"quantization must be one of {', '.join(QUANTIZATIONS)}")
         if self.decoding not in DECODINGS:
             raise ModelError(f"decoding must be one of {', '.join(DECODINGS)}")
