@@ -82,8 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
-        problem = desktop_problem(drive=settings.agent.mode != "dry-run")
-        if problem := problem or monitor_problem(settings.agent.capture):
+        drive = settings.agent.mode != "dry-run"
+        if problem := desktop_problem(drive=drive) or monitor_problem(settings.agent.capture):
             print(f"error: {problem}", file=sys.stderr)
             return 2
         backend = _open_or_pull(settings, yes=args.yes)
@@ -154,15 +154,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
         changes["kill_hotkey"] = None
     if args.no_record:
         changes["record_to"] = None
-    if args.target.endswith(".toml"):
-        settings = Settings.from_toml(args.target)
-        if (old := legacy_prune(args, settings.agent.prune or PruneConfig())) is not None:
-            changes.setdefault("prune", old)
-        settings = settings.with_overrides(**changes)
-    else:
-        if (old := legacy_prune(args, PruneConfig())) is not None:
-            changes.setdefault("prune", old)
+    task_file = Settings.from_toml(args.target) if args.target.endswith(".toml") else None
+    base_prune = None if task_file is None else task_file.agent.prune
+    if (old := legacy_prune(args, base_prune or PruneConfig())) is not None:
+        changes.setdefault("prune", old)
+    if task_file is None:
         settings = Settings.for_task(args.target, **changes)
+    else:
+        settings = task_file.with_overrides(**changes)
     if settings.agent.record_to is None and not args.no_record:
         settings = settings.with_overrides(record_to=RUNS_DIR)
     return settings
