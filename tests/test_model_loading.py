@@ -76,6 +76,9 @@ def test_missing_model_says_how_to_get_one(tmp_path):
     (tmp_path / "file.bin").write_bytes(b"x")
     with pytest.raises(ModelNotFoundError, match="is a file"):
         resolve_model_dir(str(tmp_path / "file.bin"))
+    with pytest.raises(ModelNotFoundError, match="no such folder") as typo:  # not a repo name
+        resolve_model_dir("acme/tiny vl!", cache_dir=str(tmp_path))
+    assert "pull" not in str(typo.value)
 
 
 def test_incomplete_folders_name_what_is_missing(tiny_model_dirs, tmp_path):

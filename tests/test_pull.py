@@ -76,6 +76,14 @@ def test_no_hub_at_all_is_a_clear_error(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_a_name_the_hub_cannot_hold_is_refused_before_asking_it(tmp_path):
+    done = main(
+        "pull", "acme/tiny vl!", "--yes", "--cache-dir", str(tmp_path), hub="http://127.0.0.1:9"
+    )
+    assert done.returncode == 2 and "'acme/tiny vl!' is not a hub id" in done.stderr
+    assert "cannot reach" not in done.stderr and "Traceback" not in done.stderr
+
+
 def test_run_offers_the_download_of_a_missing_model(tiny_model_dirs, tmp_path):
     from desktop import require_display
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 from huggingface_hub import snapshot_download
-from huggingface_hub.errors import LocalEntryNotFoundError
+from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+from huggingface_hub.utils import validate_repo_id
 from transformers import (
     AutoTokenizer,
     BitsAndBytesConfig,
@@ -36,6 +37,7 @@ __all__ = [
     "SUPPORTED",
     "LoadedModel",
     "ModelConfig",
+    "cached_snapshot",
     "is_hub_id",
     "load_model",
     "load_tokenizer",
@@ -140,8 +142,23 @@ def load_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
 
 
 def is_hub_id(path_or_id: str) -> bool:
-    """Whether a model argument names a hub repository ("owner/name"), not a folder."""
-    return path_or_id.count("/") == 1 and not path_or_id.startswith((".", "/", "~"))
+    """Whether a model argument names a hub repository ("owner/name", in the hub's own rules for
+    names), not a folder: only such a name is looked up in the cache or offered for download."""
+    if path_or_id.count("/") != 1 or path_or_id.startswith((".", "/", "~")):
+        return False
+    try:
+        validate_repo_id(path_or_id)
+    except HFValidationError:
+        return False
+    return True
+
+
+def cached_snapshot(model_id: str, *, cache_dir: str | Path | None = None) -> Path | None:
+    """The local Hugging Face cache's folder for a hub id (`is_hub_id`), or None; no network."""
+    try:
+        return Path(snapshot_download(model_id, cache_dir=cache_dir, local_files_only=True))
+    except LocalEntryNotFoundError:
+        return None
 
 
 def resolve_model_dir(path_or_id: str, *, cache_dir: str | None = None) -> Path:
@@ -151,18 +168,14 @@ def resolve_model_dir(path_or_id: str, *, cache_dir: str | None = None) -> Path:
         return local
     if local.exists():
         raise ModelNotFoundError(f"{path_or_id} is a file, not a model folder")
-    looks_like_id = is_hub_id(path_or_id)
-    if looks_like_id:
-        try:
-            return Path(snapshot_download(path_or_id, cache_dir=cache_dir, local_files_only=True))
-        except LocalEntryNotFoundError:
-            pass
-    if not looks_like_id:
+    if not is_hub_id(path_or_id):
         raise ModelNotFoundError(
             f"model {path_or_id!r} not found: no such folder. Give the folder that holds the "
             "model's config.json, or a hub id (owner/name) to take it from the Hugging Face "
             f"cache; {SUPPORTED_HELP}"
         )
+    if (snapshot := cached_snapshot(path_or_id, cache_dir=cache_dir)) is not None:
+        return snapshot
     raise ModelNotFoundError(
         f"model {path_or_id!r} not found: no such folder, and it is not in the local Hugging "
         f"Face cache. Download it once on a machine with internet, e.g. `python main.py pull "

@@ -33,7 +33,6 @@ __all__ = [
     "HubModel",
     "add_arguments",
     "download",
-    "in_cache",
     "look_up",
     "needs_download",
     "pull",
@@ -99,23 +98,11 @@ def pull(
 def needs_download(path_or_id: str, *, cache_dir: Path | None = None) -> bool:
     """Whether a model argument is a hub id with neither a folder of that name nor a copy in the
     cache: what `run` and the app offer to download (a missing local path is never offered)."""
-    from agent.backends.loading import is_hub_id
+    from agent.backends.loading import cached_snapshot, is_hub_id
 
     if not is_hub_id(path_or_id) or Path(path_or_id).expanduser().exists():
         return False
-    return not in_cache(path_or_id, cache_dir=cache_dir)
-
-
-def in_cache(model: str, *, cache_dir: Path | None = None) -> bool:
-    """Whether the cache holds a snapshot of `model`, found as the loader finds it (no network)."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        snapshot_download(model, cache_dir=cache_dir, local_files_only=True)
-    except (LocalEntryNotFoundError, ValueError):  # ValueError: not a valid repository id
-        return False
-    return True
+    return cached_snapshot(path_or_id, cache_dir=cache_dir) is None
 
 
 def look_up(model: str) -> HubModel:
@@ -164,6 +151,7 @@ def _hub_errors(model: str) -> Iterator[None]:
     """The hub's failures as one-line `ModelError`s; `DownloadCancelled` passes through."""
     from huggingface_hub.errors import (
         HfHubHTTPError,
+        HFValidationError,
         LocalEntryNotFoundError,
         OfflineModeIsEnabled,
         RepositoryNotFoundError,
@@ -176,6 +164,10 @@ def _hub_errors(model: str) -> Iterator[None]:
         raise
     except RepositoryNotFoundError:
         raise ModelError(f"no model {model!r} on the hub ({endpoint})") from None
+    except HFValidationError:
+        raise ModelError(
+            f"{model!r} is not a hub id (owner/name, letters, digits, - _ .)"
+        ) from None
     except (OfflineModeIsEnabled, LocalEntryNotFoundError) as error:
         raise ModelError(
             f"cannot download {model!r}: offline ({error}); unset HF_HUB_OFFLINE or download "

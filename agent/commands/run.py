@@ -20,10 +20,9 @@ import sys
 from typing import Any
 
 from agent.backends.base import Backend
-from agent.backends.loading import is_hub_id
 from agent.backends.spec import open_backend
 from agent.commands.model_options import add_model_arguments, given, model_settings
-from agent.commands.pull import pull
+from agent.commands.pull import needs_download, pull
 from agent.commands.terminal import Terminal
 from agent.errors import AgentError, ModelNotFoundError
 from agent.executor import MODES
@@ -128,7 +127,7 @@ def _open_or_pull(settings: Settings, *, yes: bool) -> Backend:
         return open_backend(settings.model)
     except ModelNotFoundError:
         path = settings.model.path
-        if path is None or not is_hub_id(path):
+        if path is None or not needs_download(path):
             raise
         print(f"{path} is not in the local Hugging Face cache.", file=sys.stderr)
         if pull(path, yes=yes) is None:
