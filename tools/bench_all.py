@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.errors import AgentError
+from agent.settings import QUANTIZATIONS
 from pixelprune import get_family
 from pixelprune.cli import add_json_option, write_json
 from tools import bench_prune
@@ -120,9 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"layers per tower, or 'full' (default {DEFAULT_DEPTH}; --quick 1)",
     )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default cpu)")
-    parser.add_argument(
-        "--quant", default="none", choices=["none", "4bit", "8bit"], help="(default none)"
-    )
+    parser.add_argument("--quant", default="none", choices=QUANTIZATIONS, help="(default none)")
     parser.add_argument(
         "--repeat",
         type=_positive,

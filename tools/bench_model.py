@@ -37,6 +37,7 @@ from agent.backends.loading import LoadedModel, ModelConfig, load_model
 from agent.backends.local import LocalVLM
 from agent.backends.prompt import IMAGE_PLACEHOLDER, build_inputs
 from agent.backends.pruned_vision import encode_images
+from agent.settings import QUANTIZATIONS
 from pixelprune import PruneConfig, get_family, images_from_pixel_values, select
 from tools import bench_step
 from tools.bench_plan import MODEL_NAMES, TINY, BenchConfig
@@ -153,8 +154,7 @@ def random_model_folder(name: str, config: BenchConfig) -> Iterator[ModelConfig]
             Path(workdir) / name, model_config, tokenizer, device=config.device, dtype=dtype
         )
         _free(config.device)
-        quant = None if config.quant == "none" else config.quant
-        yield ModelConfig(str(folder), quant, device_map=config.device)
+        yield ModelConfig(str(folder), config.quant, device_map=config.device)
 
 
 def measure(name: str, loaded: LoadedModel, config: BenchConfig) -> ModelResult:
@@ -326,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"comma-separated, from {', '.join(MODEL_NAMES)}",
     )
     parser.add_argument("--depth", type=int, default=None, help="layers per tower (CPU runs)")
-    parser.add_argument("--quant", default="none", choices=["none", "4bit", "8bit"])
+    parser.add_argument("--quant", default="none", choices=QUANTIZATIONS)
     parser.add_argument(
         "--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"]
     )

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a type only: the plan imports nothing of the runtime
+    from agent.settings import Quantization
 
 __all__ = [
     "IDEAL_SHARE_TARGET",
@@ -35,7 +39,7 @@ class BenchConfig:
     """How to build the models and what to measure."""
 
     depth: int | None = None  # layers per tower; None: the published depth (tiny: its own)
-    quant: str = "none"  # none | 4bit | 8bit
+    quant: Quantization = "none"
     device: str = "cpu"  # cpu | cuda
     image: Path = DATA / "window-chromium-1920x1080.png"
     lossy_tau: float = 0.05

@@ -32,6 +32,7 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLIm
 
 from agent.backends.vision_attention import enable_one_call_attention
 from agent.errors import IncompleteModelError, ModelNotFoundError, UnsupportedModelError
+from agent.settings import QUANTIZATIONS, Quantization
 
 __all__ = [
     "SUPPORTED",
@@ -56,7 +57,6 @@ SUPPORTED_HELP = (
     "supported: Qwen2-VL (e.g. OS-Atlas, ShowUI), Qwen2.5-VL (e.g. UI-TARS-1.5, Qwen2.5-VL "
     "computer use) and Qwen3-VL models"
 )
-QUANTIZATIONS = ("4bit", "8bit", None)
 UNQUANTIZED = ("lm_head",)  # kept in the float dtype whatever the quantization
 VISION_MODULES = ("model.visual",)  # the vision tower with its merger
 
@@ -81,7 +81,7 @@ class ModelConfig:
     """
 
     path: str = DEFAULT_MODEL
-    quantization: str | None = "4bit"
+    quantization: Quantization | None = "4bit"
     device_map: str | dict[str, Any] = "auto"
     cache_dir: str | None = None
     attn_implementation: str | None = None
@@ -106,7 +106,7 @@ class LoadedModel:
 
 def load_model(config: ModelConfig) -> LoadedModel:
     """Check and load the model `config` names; raises a `ModelError` subclass when it can't."""
-    if config.quantization not in QUANTIZATIONS:
+    if config.quantization is not None and config.quantization not in QUANTIZATIONS:
         raise ValueError(
             f"quantization must be '4bit', '8bit' or 'none', got {config.quantization!r}"
         )

@@ -34,6 +34,7 @@ from agent.backends.vision_cache import CachedImage, VisionCache
 from agent.errors import ModelError
 from agent.messages import Prompt
 from agent.models import card_pixel_bounds
+from agent.settings import DecodingName, Quantization
 from pixelprune import PruneConfig, Selection, get_family
 
 __all__ = ["GenerationResult", "LocalVLM", "PruneConfig", "Request", "Timings"]
@@ -94,7 +95,7 @@ class LocalVLM(Backend):
         vision_cache: bool = True,
         min_pixels: int | None = None,
         max_pixels: int | None = None,
-        decoding: str = "greedy",
+        decoding: DecodingName = "greedy",
     ) -> None:
         """`vision_cache`: reuse the features of images encoded before (`VisionCache`).
         `min_pixels`/`max_pixels`: resize bounds instead of those the model's card runs it at
@@ -119,7 +120,7 @@ class LocalVLM(Backend):
         cls,
         path_or_id: str = DEFAULT_MODEL,
         *,
-        quantization: str | None = "4bit",
+        quantization: Quantization | None = "4bit",
         device_map: str | dict[str, Any] = "auto",
         cache_dir: str | None = None,
         attn_implementation: str | None = None,
@@ -127,7 +128,7 @@ class LocalVLM(Backend):
         vision_cache: bool = True,
         min_pixels: int | None = None,
         max_pixels: int | None = None,
-        decoding: str = "greedy",
+        decoding: DecodingName = "greedy",
     ) -> LocalVLM:
         """Load a local folder or an id from the local Hugging Face cache (never downloads).
 
