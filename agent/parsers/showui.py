@@ -1,13 +1,14 @@
 """ShowUI: `{'action': 'CLICK', 'value': None, 'position': [0.49, 0.42]}`, positions in 0..1.
 
-Grounding answers are a bare `[x, y]` click; navigation answers one Python-literal dict, read with
-`ast.literal_eval` (never `eval`); several dicts are rejected like any multi-action answer. Verbs
-(web and desktop, and the mobile space: `_` and spaces alike): CLICK/TAP/SELECT → Click, HOVER →
-Move, ENTER/ESC/PRESS ENTER → KeyPress, SCROLL [UP/DOWN/LEFT/RIGHT] → Scroll, SELECT_TEXT/SWIPE →
-Drag, INPUT/TYPE → TypeText (clicking its position first if any), ANSWER and STATUS TASK COMPLETE
-→ Finished, STATUS TASK IMPOSSIBLE → CallUser; PRESS BACK/HOME and COPY are refused. Prompt
-(ShowUI's quick start and training layout): one user turn with the navigation prompt, the task,
-the last two answers as text, and the current screenshot.
+Grounding answers are a bare `[x, y]` click; navigation answers one Python-literal dict, read
+with `ast.literal_eval` (never `eval`), or a plan of several, performed in order as every parser's
+multi-action answers are (`agent.parsers.base`). Verbs (web and desktop, and the mobile space:
+`_` and spaces alike): CLICK/TAP/SELECT → Click, HOVER → Move, ENTER/ESC/PRESS ENTER → KeyPress,
+SCROLL [UP/DOWN/LEFT/RIGHT] → Scroll, SELECT_TEXT/SWIPE → Drag, INPUT/TYPE → TypeText (clicking
+its position first if any), ANSWER and STATUS TASK COMPLETE → Finished, STATUS TASK IMPOSSIBLE →
+CallUser; PRESS BACK/HOME and COPY are refused. Prompt (ShowUI's quick start and training
+layout): one user turn with the navigation prompt, the task, the last two answers as text, and
+the current screenshot.
 """
 
 from __future__ import annotations
