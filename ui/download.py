@@ -49,16 +49,10 @@ class ModelDownload(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._job = 0  # the job whose results are wanted; cancel() moves on from it
-        self._busy = False
         self._cancelled = threading.Event()
         self._thread: threading.Thread | None = None
         # (PyQt6's stubs omit connect's connection type)
         self._posted.connect(self._deliver, Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg]
-
-    @property
-    def busy(self) -> bool:
-        """True from `check` or `fetch` until its result is delivered or it is cancelled."""
-        return self._busy
 
     def check(self, model: str) -> None:
         """`ready` when `model` needs no download, else `offered` (or `failed`)."""
@@ -72,7 +66,6 @@ class ModelDownload(QObject):
         """Drop the job in progress: no signal of it arrives any more, a download stops."""
         self._cancelled.set()
         self._job += 1
-        self._busy = False
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the worker to end (tests, shutdown); True when it has."""
@@ -84,7 +77,6 @@ class ModelDownload(QObject):
     def _begin(self, work: Callable[[int, threading.Event, Any], None], what: object) -> None:
         self.cancel()  # one job at a time: an older one is dropped
         self._cancelled = threading.Event()
-        self._busy = True
         self._thread = threading.Thread(
             target=work, args=(self._job, self._cancelled, what), name="model-download", daemon=True
         )
@@ -135,7 +127,6 @@ class ModelDownload(QObject):
         if kind == "progress" and isinstance(value, tuple):
             self.progress.emit(*value)
             return
-        self._busy = False
         if kind == "ready":
             self.ready.emit()
         elif kind == "offered":

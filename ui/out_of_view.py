@@ -45,7 +45,7 @@ class OutOfView(QObject):
         done = threading.Event()
         self._hide_requested.emit(done)
         if not done.wait(WAIT_SECONDS):
-            raise CaptureError("the app window did not get out of view within 5 s")
+            raise CaptureError(f"the app window did not get out of view within {WAIT_SECONDS:g} s")
 
     def show_after_capture(self) -> None:
         """It stays away until `come_back`: a window flashing at every step helps no one."""
