@@ -19,7 +19,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 from rich.console import Console
@@ -45,7 +44,7 @@ __all__ = [
     "evaluate",
     "judge",
     "parse_setting",
-    "result_row",
+    "resume",
     "run",
     "summarise",
 ]
@@ -286,67 +285,27 @@ def _target(action: Action) -> Point | None:
 # ---- summary ---------------------------------------------------------------------------------
 
 
-def result_row(result: Result) -> dict[str, Any]:
-    """One line of samples.jsonl: the sample, the setting and everything measured."""
-    sample = result.sample
-    return {
-        "id": sample.id,
-        "image": str(sample.image),
-        "size": list(sample.size),
-        "instruction": sample.instruction,
-        "bbox": list(sample.bbox),
-        "platform": sample.platform,
-        "element": sample.element,
-        "source": sample.source,
-        "group": sample.group,
-        "setting": result.setting,
-        "outcome": result.outcome,
-        "hit": result.hit,
-        "point": None if result.point is None else list(result.point),
-        "action": result.action,
-        "kept_share": result.kept_share,
-        "tokens_full": result.tokens_full,
-        "tokens_kept": result.tokens_kept,
-        "pruned": result.pruned,
-        "seconds": result.seconds,
-        "timings": result.timings,
-        "output": result.output,
-        "error": result.error,
-    }
-
-
-def read_done(path: Path, samples: Sequence[Sample]) -> dict[tuple[str, str], Result]:
-    """The results an interrupted run wrote to samples.jsonl, for the samples asked now
-    (a torn last line is ignored; a row for another sample is not kept)."""
+def resume(path: Path, samples: Sequence[Sample]) -> dict[tuple[str, str], Result]:
+    """The results an interrupted run wrote to samples.jsonl, for the samples asked now (a row
+    for another sample is not kept), by (sample id, setting). The file is written back without
+    the line a killed run left half written, ready to be appended to."""
     if not path.exists():
         return {}
     by_id = {sample.id: sample for sample in samples}
-    done = {}
+    done, kept = {}, []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             row = json.loads(line)
-            sample = by_id.get(row["id"])
-            if sample is None:
-                continue
-            point = row["point"]
-            result = Result(
-                sample=sample,
-                setting=row["setting"],
-                outcome=row["outcome"],
-                point=None if point is None else (float(point[0]), float(point[1])),
-                action=row["action"],
-                kept_share=row["kept_share"],
-                tokens_full=row["tokens_full"],
-                tokens_kept=row["tokens_kept"],
-                pruned=bool(row["pruned"]),
-                seconds=float(row["seconds"]),
-                timings=dict(row["timings"]),
-                output=row["output"],
-                error=row["error"],
-            )
-        except (ValueError, KeyError, TypeError, IndexError):
+        except ValueError:
             continue  # a line cut short when the run was killed
-        done[sample.id, result.setting] = result
+        kept.append(line + "\n")
+        try:
+            sample = by_id.get(row["id"])
+            if sample is not None:
+                done[sample.id, row["setting"]] = Result.from_row(row, sample)
+        except (ValueError, KeyError, TypeError, IndexError):
+            continue  # not a row this release reads: asked again
+    path.write_text("".join(kept), encoding="utf-8")
     return done
 
 
@@ -379,15 +338,14 @@ def _evaluate_with_progress(
     (appended to, with `--resume`, after the answers it already holds)."""
     done = {}
     if args.resume:
-        done = read_done(args.out / "samples.jsonl", samples)
-        _drop_torn_lines(args.out / "samples.jsonl")
+        done = resume(args.out / "samples.jsonl", samples)
     mode = "a" if args.resume else "w"
     lines = None if args.out is None else (args.out / "samples.jsonl").open(mode, encoding="utf-8")
 
     def record(result: Result) -> None:
         progress.advance(task)
         if lines is not None:
-            lines.write(json.dumps(result_row(result), ensure_ascii=False) + "\n")
+            lines.write(json.dumps(result.to_row(), ensure_ascii=False) + "\n")
             lines.flush()
 
     total = len(samples) * len(settings) - len(done)
@@ -408,20 +366,6 @@ def _evaluate_with_progress(
     finally:
         if lines is not None:
             lines.close()
-
-
-def _drop_torn_lines(path: Path) -> None:
-    """samples.jsonl without the line a killed run left half written, ready to be appended to."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            json.loads(line)
-        except ValueError:
-            continue
-        kept.append(line + "\n")
-    path.write_text("".join(kept), encoding="utf-8")
 
 
 def _spread(samples: list[Sample], limit: int | None) -> list[Sample]:

@@ -62,6 +62,55 @@ class Result:
     def hit(self) -> bool:
         return self.outcome == "hit"
 
+    def to_row(self) -> dict[str, Any]:
+        """One line of samples.jsonl: the sample, the setting and everything measured."""
+        sample = self.sample
+        return {
+            "id": sample.id,
+            "image": str(sample.image),
+            "size": list(sample.size),
+            "instruction": sample.instruction,
+            "bbox": list(sample.bbox),
+            "platform": sample.platform,
+            "element": sample.element,
+            "source": sample.source,
+            "group": sample.group,
+            "setting": self.setting,
+            "outcome": self.outcome,
+            "hit": self.hit,
+            "point": None if self.point is None else list(self.point),
+            "action": self.action,
+            "kept_share": self.kept_share,
+            "tokens_full": self.tokens_full,
+            "tokens_kept": self.tokens_kept,
+            "pruned": self.pruned,
+            "seconds": self.seconds,
+            "timings": self.timings,
+            "output": self.output,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], sample: Sample) -> Result:
+        """A `to_row` line read back for its `sample`; KeyError, TypeError, ValueError or
+        IndexError when the row is not one."""
+        point = row["point"]
+        return cls(
+            sample=sample,
+            setting=row["setting"],
+            outcome=row["outcome"],
+            point=None if point is None else (float(point[0]), float(point[1])),
+            action=row["action"],
+            kept_share=row["kept_share"],
+            tokens_full=row["tokens_full"],
+            tokens_kept=row["tokens_kept"],
+            pruned=bool(row["pruned"]),
+            seconds=float(row["seconds"]),
+            timings=dict(row["timings"]),
+            output=row["output"],
+            error=row["error"],
+        )
+
 
 @dataclass
 class Evaluation:
