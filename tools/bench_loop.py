@@ -2,11 +2,12 @@
 
     python -m tools.bench_loop [--sizes 1920x1080,2560x1440] [--steps 10] [--overlays translucent]
 
-The real `Agent` loop in dry-run on a private Xvfb (setup: README "Benchmarks in one command"),
-with a `ScriptedBackend` that prunes as a backend does and adds no model time. Stage times come
-from each `StepRecord`; overlay excludes Qt's painting (GUI thread), record is queueing the run
-folder's files, other the rest; the first step is a warm-up, reported apart. Target: overhead
-< 5 % of a model step (the H200 one recorded in docs/bench/h200-e2e-4bit-step.json).
+The real `Agent` loop in dry-run on a private Xvfb (setup: docs/benchmarks.md, "Benchmarks in
+one command"), with a `ScriptedBackend` that prunes as a backend does and adds no model time.
+Stage times come from each `StepRecord`; overlay excludes Qt's painting (GUI thread), record is
+queueing the run folder's files, other the rest; the first step is a warm-up, reported apart.
+Target: overhead < 5 % of a model step (the H200 one recorded in
+docs/bench/h200-e2e-4bit-step.json).
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
     python -m tools.bench_model --step --models qwen2.5-vl-7b --quant 4bit --json step.json
 
 Three screenshots (history 2), a UI-TARS-style prompt and `--answer-tokens` (80) new tokens, on
-random weights in the published config; variants stock, pruned and fast as in README ("Faster
-agent steps"). Medians of `--repeat` runs after a warm-up; every "fast" run starts from a cache
-that holds exactly the previous step's two screenshots.
+random weights in the published config; variants stock, pruned and fast as in docs/benchmarks.md
+("Faster agent steps"). Medians of `--repeat` runs after a warm-up; every "fast" run starts
+from a cache that holds exactly the previous step's two screenshots.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ class ModelConfig:
     quantize_vision: with 4bit/8bit, quantize the vision tower and its merger too. Off by
         default: quantized, every vision linear layer dequantizes its weights on each call,
         which made the pruned tower barely faster than the full one; unquantized, the 7B's
-        tower costs about 1 GiB more (README, "Faster agent steps").
+        tower costs about 1 GiB more (docs/benchmarks.md, "Faster agent steps").
     one_call_attention: run each vision layer's attention windows in one call
         (`agent.backends.vision_attention`) instead of one call per window.
     """
