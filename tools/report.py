@@ -11,7 +11,6 @@ method that refuses a τ (`global` is exact-only) gets an "n/a" row instead of a
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
@@ -204,10 +203,7 @@ def write_outputs(report: Report, out: Path) -> dict[str, str]:
     }
     plots = write_plots(report, out)
     write_csv(report, out / outputs["csv"])
-    (out / outputs["json"]).write_text(
-        json.dumps(summary(report, {**outputs, **plots}), indent=2, ensure_ascii=False) + "\n",
-        encoding="utf-8",
-    )
+    write_json(str(out / outputs["json"]), summary(report, {**outputs, **plots}))
     write_markdown(report, plots, out / outputs["markdown"])
     write_html(report, plots, out / outputs["html"])
     return {**outputs, **plots}
