@@ -11,7 +11,6 @@ from a cache that holds exactly the previous step's two screenshots.
 from __future__ import annotations
 
 import gc
-import json
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,7 +26,7 @@ from rich.table import Table
 from agent.backends.loading import LoadedModel, ModelConfig, load_model
 from agent.backends.local import LocalVLM
 from agent.backends.prompt import build_inputs
-from pixelprune import PruneConfig
+from pixelprune import PruneConfig, cli
 from tools.timing import timed_runs
 
 __all__ = [
@@ -248,7 +247,7 @@ def write_json(path: Path, results: Sequence[StepResult], machine: str) -> None:
             for result in results
         ],
     }
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    cli.write_json(str(path), data)
 
 
 def _stock_variant(

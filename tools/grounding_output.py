@@ -6,12 +6,12 @@ so the terminal, the Markdown and the plot cannot disagree.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from pixelprune.cli import write_json
 from tools.grounding_results import Agreement, GroupSummary, Metrics, Summary
 
 __all__ = ["print_summary", "write_outputs"]
@@ -79,8 +79,7 @@ def _seconds(value: float | None) -> str:
 
 def write_outputs(out: Path, summary: Summary) -> None:
     """summary.json, summary.md and accuracy.png (samples.jsonl is written as results come)."""
-    text = json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    (out / "summary.json").write_text(text, encoding="utf-8")
+    write_json(str(out / "summary.json"), summary.to_dict())
     (out / "summary.md").write_text(_markdown(summary), encoding="utf-8")
     _plot(summary, out / "accuracy.png")
 
