@@ -35,6 +35,7 @@ from pathlib import Path
 import pytest
 
 from tools.processes import stop_processes
+from tools.xvfb import qt_on_x11
 
 __all__ = [
     "ButtonWindow",
@@ -162,7 +163,9 @@ def open_button_window(rect: RectLike, tmpdir: Path) -> Iterator[ButtonWindow]:
     out.mkdir(parents=True)
     geometry = f"{rect.x},{rect.y},{rect.width},{rect.height}"
     command = [sys.executable, "-m", "tests.apps.button_window", "--geometry", geometry]
-    with _child([*command, "--out", str(out)], out / "stderr.txt", _qt_env()) as process:
+    with _child(
+        [*command, "--out", str(out)], out / "stderr.txt", qt_on_x11(dict(os.environ))
+    ) as process:
         _wait_for_file(out / "ready", process, "the button window")
         layout = json.loads((out / "layout.json").read_text())
         window = ButtonWindow(
@@ -217,15 +220,6 @@ def wait_for_focus(window_id: int, timeout: float = WAIT_SECONDS) -> None:
             if time.monotonic() > deadline:
                 pytest.fail(f"window {window_id:#x} did not get the keyboard focus in {timeout}s")
             time.sleep(0.02)
-
-
-def _qt_env() -> dict[str, str]:
-    """The test env, with Qt pinned to X11 at scale 1 so logical pixels are X pixels."""
-    env = dict(os.environ)
-    for name in ("QT_SCALE_FACTOR", "QT_SCREEN_SCALE_FACTORS", "QT_AUTO_SCREEN_SCALE_FACTOR"):
-        env.pop(name, None)
-    env.update(QT_QPA_PLATFORM="xcb", QT_ENABLE_HIGHDPI_SCALING="0")
-    return env
 
 
 @contextmanager

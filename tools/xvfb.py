@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tools.processes import stop_processes
 
-__all__ = ["TERMINALS", "virtual_display"]
+__all__ = ["TERMINALS", "qt_on_x11", "virtual_display"]
 
 # xterm geometry and the command it shows: the text-heavy desktop of tests/data and bench_loop
 TERMINALS = [
@@ -84,3 +84,11 @@ def virtual_display(
         stop_processes(helpers, timeout=5)  # the window manager before its display
         stop_processes([server], timeout=5)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def qt_on_x11(env: dict[str, str]) -> dict[str, str]:
+    """`env` for a Qt child on the X display at scale 1, so its window pixels are the screen's
+    (a user's scale settings would otherwise resize what a test or a picture compares)."""
+    env = {k: v for k, v in env.items() if not k.startswith(("QT_SCALE", "QT_SCREEN_SCALE"))}
+    env.pop("QT_AUTO_SCREEN_SCALE_FACTOR", None)
+    return {**env, "QT_QPA_PLATFORM": "xcb", "QT_ENABLE_HIGHDPI_SCALING": "0"}

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tools.xvfb import virtual_display
+from tools.xvfb import qt_on_x11, virtual_display
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -85,7 +85,7 @@ def overlay(out_dir: Path, runs: Path) -> None:
             [sys.executable, *command, "--runs", str(runs / "overlay")],
             check=True,
             cwd=ROOT,
-            env=_qt_on_x(env),
+            env=qt_on_x11(env),
             timeout=CHILD_SECONDS,
         )
 
@@ -214,13 +214,6 @@ def _main_py(*command: str) -> None:
         cwd=ROOT,
         timeout=CHILD_SECONDS,
     )
-
-
-def _qt_on_x(env: dict[str, str]) -> dict[str, str]:
-    """`env` with Qt on X11 at scale 1, so the window and overlay pixels are the screen's."""
-    env = {k: v for k, v in env.items() if not k.startswith(("QT_SCALE", "QT_SCREEN_SCALE"))}
-    env.pop("QT_AUTO_SCREEN_SCALE_FACTOR", None)
-    return {**env, "QT_QPA_PLATFORM": "xcb", "QT_ENABLE_HIGHDPI_SCALING": "0"}
 
 
 def _describe(error: BaseException) -> str:
