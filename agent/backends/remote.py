@@ -41,6 +41,7 @@ __all__ = [
     "RemoteProtocolError",
     "ServerUnavailableError",
     "UnknownModelError",
+    "image_data_url",
     "openai_messages",
 ]
 
@@ -386,7 +387,7 @@ class OpenAICompatibleBackend(Backend):
         """The image as a data URL, encoded once per image object."""
         url = self._encoded.get(image, self.image_format)
         if url is None:
-            url = _encode(image, self.image_format)
+            url = image_data_url(image, self.image_format)
             self._encoded.put(image, self.image_format, url)
         return url
 
@@ -430,7 +431,8 @@ def openai_messages(
     return messages
 
 
-def _encode(image: Image.Image, image_format: str) -> str:
+def image_data_url(image: Image.Image, image_format: str = "png") -> str:
+    """The image as an OpenAI `image_url` data URL: PNG (lossless) or JPEG (quality 95)."""
     buffer = io.BytesIO()
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     if image_format == "png":

@@ -16,8 +16,6 @@ answered / refused / lost per kind and the server's RSS at start and end (a spaw
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import math
 import random
@@ -39,6 +37,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from agent.backends.remote import image_data_url
 from agent.commands.serve import is_loopback
 from tools.processes import stop_processes
 
@@ -121,7 +120,7 @@ def run_soak(
 ) -> int:
     """`--soak`: agents send a random mix of requests until the time is up; 1 if any is lost."""
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-    huge = _png_url(Image.new("RGB", (9000, 9000), "white"))  # small file, 81 M pixels
+    huge = image_data_url(Image.new("RGB", (9000, 9000), "white"))  # small file, 81 M pixels
     counts: Counter[tuple[str, str]] = Counter()
     lock = threading.Lock()
     rss_start = rss_mib(pid)
@@ -207,12 +206,6 @@ def rss_mib(pid: int | None) -> float | None:
     except OSError:
         return None
     return None
-
-
-def _png_url(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def plan(
@@ -368,9 +361,7 @@ def load_screenshots(agents: int, size: tuple[int, int] | None) -> list[str]:
             image = opened.convert("RGB")
         if size is not None:
             image = image.resize(size, Image.Resampling.BICUBIC)
-        buffer = io.BytesIO()
-        image.save(buffer, "PNG")
-        urls.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode())
+        urls.append(image_data_url(image))
     return urls
 
 
