@@ -22,6 +22,7 @@ from typing import Any
 
 from pixelprune.config import PruneConfig, format_prune_spec, parse_prune_spec
 from pixelprune.errors import PruneInputError
+from pixelprune.families import FAMILIES
 
 __all__ = [
     "FAMILY_NAMES",
@@ -39,7 +40,8 @@ __all__ = [
 
 SPEC_HELP = "METHOD[:TAU[:METRIC]], e.g. pred_2d, pred_2d:0.02, raster:0.05:mae"
 OFF = "off"  # the spec of "no pruning" in a list of settings
-FAMILY_NAMES = ("qwen2", "qwen2.5", "qwen3")  # the model families by their short names
+# the model families by their short names (FAMILIES also knows "qwen2.5-vl" and the like)
+FAMILY_NAMES = tuple(dict.fromkeys(family.name for family in FAMILIES.values()))
 
 
 def prune_spec(text: str) -> PruneConfig:
