@@ -17,6 +17,7 @@ from agent.errors import AgentError
 __all__ = [
     "CARD_PIXEL_BOUNDS",
     "CONVENTIONS",
+    "DEFAULT_MODEL",
     "card_pixel_bounds",
     "convention_for_model",
     "convention_of_answers",
@@ -24,6 +25,8 @@ __all__ = [
 ]
 
 # every output convention `agent.parsers` implements (its registry is checked against this)
+# what `main.py pull` downloads and `LocalVLM.from_pretrained` loads when no model is named
+DEFAULT_MODEL = "ByteDance-Seed/UI-TARS-1.5-7B"
 CONVENTIONS = ("uitars", "uitars-v1", "qwen2.5-computer", "qwen3-computer", "showui", "osatlas")
 _BY_MODEL_TYPE = {
     "qwen2_5_vl": "qwen2.5-computer",

@@ -4,6 +4,7 @@ download resumes; a refusal downloads nothing; offline is a clear error; `run` o
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,19 @@ def test_a_name_the_hub_cannot_hold_is_refused_before_asking_it(tmp_path):
     )
     assert done.returncode == 2 and "'acme/tiny vl!' is not a hub id" in done.stderr
     assert "cannot reach" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_pull_needs_no_torch():
+    # the command only talks to the hub: importing the model loader would add seconds to it
+    code = (
+        "import sys, main\n"
+        "status = main.main(['pull', 'acme/tiny vl!', '--yes'])\n"
+        "print(status, 'torch' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split() == ["2", "False"], done.stderr
 
 
 def test_run_offers_the_download_of_a_missing_model(tiny_model_dirs, tmp_path):

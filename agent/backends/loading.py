@@ -32,6 +32,7 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLIm
 
 from agent.backends.vision_attention import enable_one_call_attention
 from agent.errors import IncompleteModelError, ModelNotFoundError, UnsupportedModelError
+from agent.models import DEFAULT_MODEL
 from agent.settings import QUANTIZATIONS, Quantization
 
 __all__ = [
@@ -45,7 +46,6 @@ __all__ = [
     "resolve_model_dir",
 ]
 
-DEFAULT_MODEL = "ByteDance-Seed/UI-TARS-1.5-7B"
 
 # config.json model_type → (PixelPrune family, model class)
 SUPPORTED: dict[str, tuple[str, type[PreTrainedModel]]] = {

@@ -25,7 +25,7 @@ from transformers import PreTrainedModel
 
 from agent.backends.base import Backend, ModelReply, SelectionCache, input_size, select_cells
 from agent.backends.decode import generate
-from agent.backends.loading import DEFAULT_MODEL, LoadedModel, ModelConfig, load_model
+from agent.backends.loading import LoadedModel, ModelConfig, load_model
 from agent.backends.preprocess import ImagePreprocessor
 from agent.backends.prompt import build_inputs, stack_inputs
 from agent.backends.pruned_vision import VisionFeatures, encode_images
@@ -33,7 +33,7 @@ from agent.backends.sampling import decoding_for
 from agent.backends.vision_cache import CachedImage, VisionCache
 from agent.errors import ModelError
 from agent.messages import Prompt
-from agent.models import card_pixel_bounds
+from agent.models import DEFAULT_MODEL, card_pixel_bounds
 from agent.settings import DecodingName, Quantization
 from pixelprune import PruneConfig, Selection, get_family
 

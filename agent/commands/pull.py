@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import ModelError
+from agent.models import DEFAULT_MODEL
 
 __all__ = [
     "DownloadCancelled",
@@ -58,8 +59,6 @@ class HubModel:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from agent.backends.loading import DEFAULT_MODEL
-
     parser.add_argument("model", nargs="?", default=DEFAULT_MODEL, help=f"hub id ({DEFAULT_MODEL})")
     parser.add_argument("-y", "--yes", action="store_true", help="download without asking")
     parser.add_argument("--cache-dir", type=Path, help="the Hugging Face cache to fill (default)")
