@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -25,6 +27,7 @@ def test_a_missing_package_says_to_install_not_a_traceback():
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.model  # the benchmark builds a random-weight model folder
 def test_sigterm_stops_the_benchmark_and_removes_its_model_folder(tmp_path):
     command = [
         sys.executable,
