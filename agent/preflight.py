@@ -8,6 +8,8 @@ before starting Qt, whose own failure without a display is a crash about xcb lib
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 from pathlib import Path
@@ -20,7 +22,11 @@ __all__ = ["desktop_problem", "monitor_problem"]
 
 def desktop_problem(*, drive: bool) -> str | None:
     """What keeps this process off the desktop, or None. `drive`: it will also move the mouse
-    and type (pyautogui's python-xlib then needs an Xauthority file)."""
+    and type (pyautogui's python-xlib then needs an Xauthority file).
+
+    The display is connected to once, as pyautogui connects, so a server that refuses this
+    process's key gets the Xauthority hint in every mode, not libX11's bare "Authorization
+    required" from the capture."""
     if sys.platform in ("win32", "darwin"):
         return None
     if problem := wayland_problem():
@@ -31,15 +37,49 @@ def desktop_problem(*, drive: bool) -> str | None:
             "no X display: DISPLAY is not set. Run this in a desktop session (e.g. "
             "`export DISPLAY=:0`), or start a virtual one: `Xvfb :99 & export DISPLAY=:99`"
         )
-    if drive:
-        authority = Path(os.environ.get("XAUTHORITY") or Path.home() / ".Xauthority")
-        if not authority.is_file():
-            create = f"touch {authority} && xauth add {display} . $(mcookie)"
-            return (
-                f"no Xauthority file at {authority}: pyautogui needs one to drive display "
-                f"{display}. Create it with `{create}`, then try again"
-            )
+    authority = Path(os.environ.get("XAUTHORITY") or Path.home() / ".Xauthority")
+    if drive and not authority.is_file():
+        return _authority_problem(display, authority, refusal=None)
+    return _connection_problem(display, authority)
+
+
+def _connection_problem(display: str, authority: Path) -> str | None:
+    """Whether the X server at `display` accepts this process (None: it does)."""
+    try:
+        from Xlib.display import Display
+        from Xlib.error import DisplayConnectionError, DisplayError, XauthError
+    except ImportError:  # no python-xlib: the capture opens the display and says what fails
+        return None
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # python-xlib prints xauth warnings
+            connection = Display(display)
+    except DisplayConnectionError as error:
+        if isinstance(error.msg, bytes):  # the server answered, and said no
+            refusal = error.msg.decode(errors="replace").strip()
+            return _authority_problem(display, authority, refusal=refusal)
+        return f"cannot connect to X display {display} ({error.msg}): is its X server running?"
+    except (DisplayError, XauthError, OSError) as error:
+        return f"cannot connect to X display {display} ({error})"
+    connection.close()
     return None
+
+
+def _authority_problem(display: str, authority: Path, *, refusal: str | None) -> str:
+    """The fix for a missing Xauthority file, or for one without a key the server accepts
+    (`refusal`: the server's reason): the same words whichever mode found it."""
+    add = f"xauth add {display} . $(mcookie)"
+    if not authority.is_file():
+        return (
+            f"no Xauthority file at {authority}: this process needs one to use display "
+            f"{display}. Point XAUTHORITY at your desktop session's file, or, for a "
+            f"virtual display started with `-auth {authority}`, create it with "
+            f"`touch {authority} && {add}`, then try again"
+        )
+    return (
+        f"display {display} refused this process ({refusal}): the Xauthority file {authority} "
+        f"holds no key it accepts. Point XAUTHORITY at your desktop session's file, or, for a "
+        f"virtual display started with `-auth {authority}`, add one with `{add}`, then try again"
+    )
 
 
 def monitor_problem(capture: CaptureConfig) -> str | None:

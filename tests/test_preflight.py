@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from main_process import run_main
 
+from agent.executor import MODES
 from agent.preflight import desktop_problem
+from main import main as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,6 +43,31 @@ def test_run_without_a_display_or_an_xauthority_file(tmp_path):
     done = main(*base, "--mode", "auto", DISPLAY=":5", XAUTHORITY=str(missing))
     assert done.returncode == 2 and f"no Xauthority file at {missing}" in done.stderr
     assert "$DISPLAY" not in done.stderr and "xauth add :5 ." in done.stderr
+
+
+@pytest.mark.parametrize("authority", ["missing", "without a key"])
+def test_an_unusable_xauthority_gets_the_same_hint_in_every_mode(
+    tmp_path, monkeypatch, capsys, authority
+):
+    # tools/test.sh's Xvfb asks for a key (-auth): without one it refuses every client, which
+    # in dry-run (no pyautogui) used to surface as libX11's "Authorization required" instead
+    display = os.environ.get("DISPLAY")
+    if not display:
+        pytest.fail("DISPLAY is not set: run the tests through tools/test.sh")
+    file = tmp_path / "Xauthority"
+    if authority == "without a key":
+        file.touch()
+    monkeypatch.setenv("XAUTHORITY", str(file))
+    script = tmp_path / "outputs.json"
+    script.write_text('["Action: wait()"]')
+    errors = set()
+    for mode in MODES:
+        base = ["run", "x", "--scripted", str(script), "--no-kill-hotkey", "--no-record"]
+        assert cli([*base, "--mode", mode]) == 2
+        errors.add(capsys.readouterr().err)
+    [error] = errors  # the same line in dry-run, confirm and auto
+    assert error.count("\n") == 1 and f"xauth add {display} ." in error and str(file) in error
+    assert "is a display available" not in error
 
 
 def test_a_monitor_this_desktop_lacks_is_refused_before_the_model(tmp_path):
