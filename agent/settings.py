@@ -29,10 +29,12 @@ from agent.hotkey import DEFAULT_KILL_HOTKEY
 from pixelprune import PixelPruneError, PruneConfig, get_family
 
 __all__ = [
+    "DECODE_STEPS",
     "DECODINGS",
     "QUANTIZATIONS",
     "RUNS_DIR",
     "AgentConfig",
+    "DecodeStepName",
     "DecodingName",
     "ModelSpec",
     "Quantization",
@@ -46,6 +48,8 @@ Quantization = Literal["4bit", "8bit", "none"]  # "none" is read as None: not qu
 QUANTIZATIONS: tuple[Quantization, ...] = typing.get_args(Quantization)
 DecodingName = Literal["greedy", "folder"]  # agent.backends.sampling
 DECODINGS: tuple[DecodingName, ...] = typing.get_args(DecodingName)
+DecodeStepName = Literal["eager", "static", "compiled"]  # agent.backends.decode_step
+DECODE_STEPS: tuple[DecodeStepName, ...] = typing.get_args(DecodeStepName)
 SOURCES = ("path", "scripted", "server")  # a model spec names exactly one
 
 
@@ -122,6 +126,8 @@ class ModelSpec:
     vision_cache: bool = field(default=True, metadata=_LOCAL)  # reuse encoded screenshots
     # greedy, or folder: the model folder's generation_config.json sampling settings
     decoding: DecodingName = field(default="greedy", metadata=_LOCAL)
+    # eager (growing KV cache), static (preallocated), or compiled (static + torch.compile)
+    decode_step: DecodeStepName = field(default="eager", metadata=_LOCAL)
     server_model: str | None = field(default=None, metadata=_SERVER)  # None = its only model
     api_key: str | None = field(default=None, repr=False, metadata=_SERVER)  # the value
     # resize bounds in pixels; None: a server's or script's family bounds, a local model's card
@@ -137,6 +143,8 @@ class ModelSpec:
             raise ModelError(f"quantization must be one of {', '.join(QUANTIZATIONS)}")
         if self.decoding not in DECODINGS:
             raise ModelError(f"decoding must be one of {', '.join(DECODINGS)}")
+        if self.decode_step not in DECODE_STEPS:
+            raise ModelError(f"decode_step must be one of {', '.join(DECODE_STEPS)}")
         if sum(getattr(self, source) is not None for source in SOURCES) != 1:
             raise ModelError(
                 "give exactly one of a model path (--model), a model server (--server) "

@@ -854,7 +854,8 @@ def serve_process(model: Path, *options: str, key: str) -> Iterator[tuple[subpro
         while "serving" not in line:
             line = process.stderr.readline()
             assert line or process.poll() is None, "the server exited before serving"
-        assert "decoding: greedy;" in line  # what decides each token is said at start
+        # what decides each token, and how each step runs, is said at start
+        assert "decoding: greedy, eager decode step;" in line
         yield process, line.split(" on ", 1)[1].split()[0]
     finally:
         if process.poll() is None:

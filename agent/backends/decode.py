@@ -8,17 +8,16 @@ because we time prefill and each decode step ourselves.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
-from transformers import DynamicCache, PreTrainedModel
+from transformers import PreTrainedModel
+from transformers.cache_utils import Cache
 
+from agent.backends.decode_step import DecodeSteps, cache_keyword
 from agent.backends.prompt import PromptInputs
 from agent.backends.pruned_vision import VisionFeatures
 from agent.backends.sampling import Decoding
@@ -26,6 +25,7 @@ from agent.backends.sampling import Decoding
 __all__ = ["Generation", "generate", "prefill"]
 
 GREEDY = Decoding()
+EAGER = DecodeSteps()
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,12 @@ def prefill(
     features: VisionFeatures,
     *,
     all_logits: bool = False,
-) -> tuple[torch.Tensor, DynamicCache]:
+    cache: Cache | None = None,
+    attention_mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, Cache]:
     """Logits of each prompt's last position (B, 1, vocab), or of every position with
-    `all_logits` (B, L, vocab), and the KV cache to continue from."""
+    `all_logits` (B, L, vocab), and the KV cache to continue from: `cache` when given (empty,
+    e.g. a static one, with its `attention_mask`), else a new growing one."""
     language = model.model.language_model
     embeds = model.get_input_embeddings()(inputs.input_ids)
     image_mask = inputs.input_ids == model.config.image_token_id
@@ -62,13 +65,14 @@ def prefill(
             "visual_pos_masks": image_mask,
             "deepstack_visual_embeds": [torch.cat(layer) for layer in features.deepstack],
         }
-    cache = DynamicCache(config=language.config)
+    if cache is None:
+        cache = EAGER.cache(language, *inputs.input_ids.shape)
     out = language(
         inputs_embeds=embeds,
         position_ids=inputs.position_ids,
-        attention_mask=inputs.attention_mask,
+        attention_mask=inputs.attention_mask if attention_mask is None else attention_mask,
         use_cache=True,
-        **{_cache_keyword(language): cache},
+        **{cache_keyword(language): cache},
         **extra,
     )
     hidden = out.last_hidden_state if all_logits else out.last_hidden_state[:, -1:]
@@ -85,16 +89,20 @@ def generate(
     stop_ids: Sequence[int],
     cancelled: Sequence[threading.Event] = (),
     decoding: Decoding = GREEDY,
+    steps: DecodeSteps = EAGER,
 ) -> Generation:
     """Decoding of every prompt in the batch (greedy unless `decoding` samples) until its stop
-    id or `max_new_tokens`; positions continue from each full (unpruned) prompt's max + 1 on
-    all three M-RoPE axes.
+    id or `max_new_tokens`, each step as `steps` runs it (eager, static or compiled: the same
+    tokens); positions continue from each full (unpruned) prompt's max + 1 on all three M-RoPE
+    axes.
 
     A prompt whose `cancelled` event is set gets no more tokens from the next step on (the
     batch ends early when every prompt is done or cancelled)."""
-    language = model.model.language_model
     start = time.perf_counter()
-    logits, cache = prefill(model, inputs, features)
+    batch, length = inputs.input_ids.shape
+    cache = steps.cache(model.model.language_model, batch, length + max_new_tokens)
+    mask = steps.prompt_mask(inputs.attention_mask)
+    logits, cache = prefill(model, inputs, features, cache=cache, attention_mask=mask)
     generator = decoding.generator(logits.device)
     seen = inputs.input_ids
     step = decoding.next_tokens(logits[:, -1], seen, generator)  # (B,)
@@ -102,7 +110,6 @@ def generate(
     generated = [step]
     stops = torch.tensor(list(stop_ids), device=step.device, dtype=step.dtype)
     done = torch.isin(step, stops)
-    mask = inputs.attention_mask
     positions = inputs.next_position.clone()
     cut: dict[int, int] = {}  # row → tokens it had when it was cancelled
     while len(generated) < max_new_tokens:
@@ -112,16 +119,10 @@ def generate(
                 done[row] = True
         if bool(done.all()):
             break
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        out = language(
-            inputs_embeds=model.get_input_embeddings()(step[:, None]),
-            position_ids=positions.view(1, -1, 1).expand(3, -1, 1),
-            attention_mask=mask,
-            use_cache=True,
-            **{_cache_keyword(language): cache},
-        )
+        mask = steps.next_mask(mask)
+        next_logits = steps.logits(model, step, positions, mask, cache)
         seen = torch.cat([seen, step[:, None]], dim=1)
-        step = decoding.next_tokens(model.lm_head(out.last_hidden_state)[:, -1], seen, generator)
+        step = decoding.next_tokens(next_logits, seen, generator)
         generated.append(step)
         done |= torch.isin(step, stops)
         positions += 1
@@ -136,16 +137,3 @@ def _until_stop(row: list[int], stop_ids: Sequence[int]) -> list[int]:
         if token in stop_ids:
             return row[: index + 1]
     return row
-
-
-def _cache_keyword(language: Any) -> str:
-    """transformers renamed `past_key_values` to `cache` (5.2x); take whichever this one has."""
-    language_class: Any = type(language)
-    return _cache_keyword_of(language_class)
-
-
-@functools.cache
-def _cache_keyword_of(language_class: Any) -> str:
-    """Per class, once: inspecting a signature on every decode step would cost each token."""
-    names = inspect.signature(language_class.forward).parameters
-    return "cache" if "cache" in names else "past_key_values"

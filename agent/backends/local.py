@@ -25,6 +25,7 @@ from transformers import PreTrainedModel
 
 from agent.backends.base import Backend, ModelReply, SelectionCache, input_size, select_cells
 from agent.backends.decode import generate
+from agent.backends.decode_step import DecodeSteps
 from agent.backends.loading import LoadedModel, ModelConfig, load_model
 from agent.backends.preprocess import ImagePreprocessor
 from agent.backends.prompt import build_inputs, stack_inputs
@@ -34,7 +35,7 @@ from agent.backends.vision_cache import CachedImage, VisionCache
 from agent.errors import ModelError
 from agent.messages import Prompt
 from agent.models import DEFAULT_MODEL, card_pixel_bounds
-from agent.settings import DecodingName, Quantization
+from agent.settings import DecodeStepName, DecodingName, Quantization
 from pixelprune import PruneConfig, Selection, get_family
 
 __all__ = ["GenerationResult", "LocalVLM", "PruneConfig", "Request", "Timings"]
@@ -96,13 +97,16 @@ class LocalVLM(Backend):
         min_pixels: int | None = None,
         max_pixels: int | None = None,
         decoding: DecodingName = "greedy",
+        decode_step: DecodeStepName = "eager",
     ) -> None:
         """`vision_cache`: reuse the features of images encoded before (`VisionCache`).
         `min_pixels`/`max_pixels`: resize bounds instead of those the model's card runs it at
         (`agent.models.card_pixel_bounds`), else its folder's preprocessor config.
-        `decoding`: "greedy", or "folder" for the folder's generation_config.json settings."""
+        `decoding`: "greedy", or "folder" for the folder's generation_config.json settings.
+        `decode_step`: "eager", "static" (KV cache) or "compiled" (`DecodeSteps`)."""
         self.loaded = loaded
         self.decoding = decoding_for(decoding, loaded.folder)
+        self.decode_steps = DecodeSteps(decode_step)
         self.family = get_family(loaded.family)
         self.name = name or str(loaded.folder)
         self.model_type = loaded.model.config.model_type
@@ -129,6 +133,7 @@ class LocalVLM(Backend):
         min_pixels: int | None = None,
         max_pixels: int | None = None,
         decoding: DecodingName = "greedy",
+        decode_step: DecodeStepName = "eager",
     ) -> LocalVLM:
         """Load a local folder or an id from the local Hugging Face cache (never downloads).
 
@@ -149,6 +154,7 @@ class LocalVLM(Backend):
             min_pixels=min_pixels,
             max_pixels=max_pixels,
             decoding=decoding,
+            decode_step=decode_step,
         )
 
     @property
@@ -254,6 +260,7 @@ class LocalVLM(Backend):
             stop_ids=stop_ids,
             cancelled=[request.cancelled for request in requests],
             decoding=self.decoding,
+            steps=self.decode_steps,
         )
         timings = Timings(
             preprocess=encoded.preprocess_seconds,

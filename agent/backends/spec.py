@@ -64,6 +64,7 @@ def open_local(spec: ModelSpec) -> LocalVLM:
         min_pixels=spec.min_pixels,
         max_pixels=spec.max_pixels,
         decoding=spec.decoding,
+        decode_step=spec.decode_step,
     )
 
 

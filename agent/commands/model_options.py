@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agent.settings import DECODINGS, QUANTIZATIONS, api_key_from_environment
+from agent.settings import DECODE_STEPS, DECODINGS, QUANTIZATIONS, api_key_from_environment
 from pixelprune.cli import add_family_option
 
 __all__ = ["add_model_arguments", "add_vision_arguments", "given", "model_settings"]
@@ -67,6 +67,13 @@ def add_vision_arguments(group: argparse._ArgumentGroup) -> None:
         help="greedy (default: the same answer every time), or folder: sample with the model "
         "folder's generation_config.json settings, as some model cards ask (seeded)",
     )
+    group.add_argument(
+        "--decode-step",
+        choices=DECODE_STEPS,
+        help="eager (default: a KV cache that grows), static (a preallocated KV cache) or "
+        "compiled (static, and each step torch.compile'd; CUDA graphs on a GPU; the first "
+        "answer pays the compilation): the same tokens; tools/bench_step.py times each",
+    )
 
 
 def model_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -91,6 +98,7 @@ def model_settings(args: argparse.Namespace) -> dict[str, Any]:
         quantize_vision=args.quantize_vision,
         vision_cache=args.vision_cache,
         decoding=args.decoding,
+        decode_step=args.decode_step,
     )
 
 

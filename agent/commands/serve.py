@@ -137,6 +137,7 @@ def _model(args: argparse.Namespace) -> ModelSpec:
             quantize_vision=args.quantize_vision,
             vision_cache=args.vision_cache,
             decoding=args.decoding,
+            decode_step=args.decode_step,
         )
     )
 
@@ -191,8 +192,8 @@ def _serve(
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(
             f"serving {settings.model_id!r} on http://{host}:{sock.getsockname()[1]}"
-            f" (pruning by default: {default}; decoding: {vlm.decoding.describe()}; Ctrl+C "
-            "stops)",
+            f" (pruning by default: {default}; decoding: {vlm.decoding.describe()}, "
+            f"{vlm.decode_steps.mode} decode step; Ctrl+C stops)",
             file=sys.stderr,
         )
         serve(
