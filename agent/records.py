@@ -267,7 +267,10 @@ def action_to_dict(action: A.Action) -> dict[str, Any]:
 def action_from_dict(data: dict[str, Any]) -> A.Action:
     """The inverse of `action_to_dict` (validates like the parsers do)."""
     values = dict(data)
-    cls = _ACTION_TYPES[values.pop("type")]
+    name = values.pop("type", None)
+    cls = _ACTION_TYPES.get(str(name))
+    if cls is None:
+        raise ValueError(f"unknown action type {name!r}")
     for name, value in values.items():
         if isinstance(value, dict) and "space" in value:
             values[name] = A.Point(value["x"], value["y"], A.Space(value["space"]))

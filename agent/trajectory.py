@@ -220,6 +220,8 @@ class RecordedRun:
     steps: list[StepRecord]
     result: RunResult | None  # None when the run did not finish (crash, kill)
     screenshots: dict[int, str] = field(default_factory=dict)  # step number → file name
+    # what the record misses, in one line ("step 3 was cut off (torn last line)"); None: whole
+    lost: str | None = None
 
     def screenshot(self, step: StepRecord) -> Image.Image | None:
         """The step's screenshot (OSError when its file is missing or unreadable)."""
@@ -236,17 +238,20 @@ class RecordedRun:
 
 
 def load_run(folder: str | Path) -> RecordedRun:
-    """Read a run folder; a torn last line (the process died mid-write) is ignored.
+    """Read a run folder: every whole step, and in `lost` what the record misses.
 
-    `AgentError` names the file (and line) that is not what the loop writes. A step's mask that
-    cannot be read only loses the step's selection.
+    A torn last line (the process died mid-write), a missing steps.jsonl and fewer steps than
+    result.json counts are read as far as they go, since a crash must not hide the steps
+    before it; `lost` says what is not there, so no reader takes the run for whole. `AgentError`
+    names the file (and line) that is not what the loop writes, and what it found there. A
+    step's mask that cannot be read only loses the step's selection.
     """
     folder = Path(folder)
     header_file = folder / "run.json"
     if not header_file.is_file():
         raise AgentError(f"{folder} is not a run folder (no run.json)")
     header = _read(header_file, lambda data: RunHeader.from_dict(data))
-    steps, screenshots = [], {}
+    steps, screenshots, torn = [], {}, False
     steps_file = folder / "steps.jsonl"
     lines = steps_file.read_text(encoding="utf-8").splitlines() if steps_file.is_file() else []
     for number, line in enumerate(lines, start=1):
@@ -254,32 +259,76 @@ def load_run(folder: str | Path) -> RecordedRun:
             data = json.loads(line)
         except json.JSONDecodeError:
             if number == len(lines):
+                torn = True
                 break
             raise AgentError(f"{steps_file}:{number} is not valid JSON") from None
         try:
+            data = _object(data)
             step = StepRecord.from_dict(data, task=header.task, keep=_mask(folder, data))
         except (KeyError, TypeError, ValueError, AttributeError, AgentError) as error:
-            raise AgentError(f"{steps_file}:{number} is not a step record: {error!r}") from None
+            raise AgentError(f"{steps_file}:{number} is not a step record: {_why(error)}") from None
         steps.append(step)
         if data.get("screenshot"):
             screenshots[step.number] = str(data["screenshot"])
-    result = None
+    result, counted = None, None
     result_file = folder / "result.json"
     if result_file.is_file():
-        result = _read(
+        result, counted = _read(
             result_file,
-            lambda data: RunResult(data["status"], str(data["answer"]), steps, str(folder)),
+            lambda data: (
+                RunResult(data["status"], str(data["answer"]), steps, str(folder)),
+                data.get("steps"),
+            ),
         )
-    return RecordedRun(folder, header, steps, result, screenshots)
+    lost = _lost(steps, torn=torn, found=steps_file.is_file(), counted=counted)
+    return RecordedRun(folder, header, steps, result, screenshots, lost)
+
+
+def _lost(steps: list[StepRecord], *, torn: bool, found: bool, counted: object) -> str | None:
+    """What the record misses, in one line; None when it holds every step it should.
+
+    Steps are numbered from 1, so the last whole step's number is how many came before the
+    torn line, and result.json's count (absent after a crash) says how many there were.
+    """
+    problems = [] if found else ["no steps.jsonl"]
+    last = steps[-1].number if steps else 0
+    if torn:
+        last += 1
+        problems.append(f"step {last} was cut off (torn last line)")
+    if isinstance(counted, int) and counted > last:
+        which = f"step {counted} is" if counted == last + 1 else f"steps {last + 1}-{counted} are"
+        problems.append(f"{which} missing (result.json counts {counted})")
+    return "; ".join(problems) or None
 
 
 def _read(path: Path, make: Callable[[dict[str, Any]], _T]) -> _T:
     try:
-        return make(json.loads(path.read_text(encoding="utf-8")))
+        return make(_object(json.loads(path.read_text(encoding="utf-8"))))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise AgentError(f"{path} is not valid JSON: {error}") from None
     except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise AgentError(f"{path} is not what a run writes: {error!r}") from None
+        raise AgentError(f"{path} is not what a run writes: {_why(error)}") from None
+
+
+def _object(data: Any) -> dict[str, Any]:
+    """`data` if it is a JSON object; a ValueError saying what was found instead."""
+    if isinstance(data, dict):
+        return data
+    kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(data), "a number"
+    )
+    found = json.dumps(data, ensure_ascii=False)
+    found = found if len(found) <= 60 else found[:57] + "..."
+    raise ValueError(f"found {kind}, not an object: {found}")
+
+
+def _why(error: Exception) -> str:
+    """What was wrong with the data, in words (never a bare `KeyError('started')`)."""
+    if isinstance(error, KeyError):
+        return f"no {error.args[0]!r} field"
+    if isinstance(error, (TypeError, AttributeError)):
+        return f"a field holds the wrong kind of value ({error})"
+    return str(error)
 
 
 def _mask(folder: Path, data: dict[str, Any]) -> np.ndarray | None:

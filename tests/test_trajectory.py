@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,7 +75,7 @@ def test_steps_round_trip_with_images_and_masks(tmp_path):
     run = load_run(tmp_path / "run")
     assert [s.number for s in run.steps] == [1, 2]
     assert (run.result.status, run.result.answer, run.result.steps) == ("finished", "ok", run.steps)
-    assert run.header == header()
+    assert run.header == header() and run.lost is None
     step = run.steps[0]
     assert same(step, record(1)) and step.task == "t"
     assert run.screenshot(step).size == (64, 48)
@@ -197,6 +198,62 @@ def test_a_crash_mid_write_loses_no_finished_step(tmp_path):
         steps.write('{"number": 2, "attem')  # the process died here
     run = load_run(tmp_path / "run")
     assert [s.number for s in run.steps] == [1] and run.result is None
+    assert run.lost == "step 2 was cut off (torn last line)"
+
+
+def finished_run(folder, steps: int):
+    """A run folder of `steps` whole steps whose result.json counts them."""
+    writer = RunWriter(folder, header())
+    records = [record(n) for n in range(1, steps + 1)]
+    for step in records:
+        writer.add(step)
+    writer.finish(RunResult("finished", "ok", records))
+    return folder
+
+
+def test_steps_lost_at_a_line_boundary_are_named_by_result_json(tmp_path):
+    folder = finished_run(tmp_path / "run", 4)
+    lines = (folder / "steps.jsonl").read_text().splitlines(keepends=True)
+    (folder / "steps.jsonl").write_text("".join(lines[:2]))
+    run = load_run(folder)
+    assert [s.number for s in run.steps] == [1, 2] and run.result.status == "finished"
+    assert run.lost == "steps 3-4 are missing (result.json counts 4)"
+    (folder / "steps.jsonl").write_text("".join(lines[:3]) + lines[3][:20])
+    assert load_run(folder).lost == "step 4 was cut off (torn last line)"
+    (folder / "steps.jsonl").write_text("".join(lines[:3]))
+    assert load_run(folder).lost == "step 4 is missing (result.json counts 4)"
+
+
+def test_a_missing_steps_file_is_named(tmp_path):
+    folder = finished_run(tmp_path / "run", 2)
+    (folder / "steps.jsonl").unlink()
+    run = load_run(folder)
+    assert (
+        run.steps == []
+        and run.lost == "no steps.jsonl; steps 1-2 are missing (result.json counts 2)"
+    )
+    (folder / "result.json").unlink()
+    assert load_run(folder).lost == "no steps.jsonl"
+
+
+def test_replay_of_an_incomplete_record_warns_and_fails(tmp_path, capsys):
+    from main import main
+
+    result = _agent([CLICK, CLICK, FINISH], tmp_path / "runs").run("t")
+    folder = Path(result.run_dir)
+    assert main(["replay", str(folder)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    lines = (folder / "steps.jsonl").read_text().splitlines(keepends=True)
+    (folder / "steps.jsonl").write_text("".join(lines[:2]) + lines[2][:30])
+    assert main(["replay", str(folder), "--json", str(tmp_path / "replay.json")]) == 1
+    printed = capsys.readouterr()
+    assert "step 2: left click" in printed.out and "step 3" not in printed.out  # what is whole
+    assert "finished: done" in printed.out
+    assert printed.err.splitlines() == [
+        "warning: the record is incomplete: step 3 was cut off (torn last line)"
+    ]
+    verdict = json.loads((tmp_path / "replay.json").read_text())
+    assert verdict["lost"] == "step 3 was cut off (torn last line)" and len(verdict["steps"]) == 2
 
 
 def test_a_corrupt_middle_line_is_an_error(tmp_path):
@@ -213,17 +270,39 @@ def test_a_corrupt_middle_line_is_an_error(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "line",
-    ['{"number": 1}', '{"number": 1, "started": 0, "action": {"type": "Teleport"}}', "[1, 2]"],
+    ("line", "found"),
+    [
+        ('{"number": 1}', "no 'started' field"),
+        (
+            '{"number": 1, "started": 0, "action": {"type": "Teleport"}}',
+            "unknown action type 'Teleport'",
+        ),
+        ("[1, 2]", "found an array, not an object: [1, 2]"),
+        ('"step 1"', 'found a string, not an object: "step 1"'),
+        ('{"number": 1, "started": 0, "timings": [1]}', "a field holds the wrong kind of value"),
+    ],
 )
-def test_a_line_that_is_no_step_record_is_an_error_naming_it(tmp_path, line):
+def test_a_line_that_is_no_step_record_is_an_error_saying_what_it_found(tmp_path, line, found):
     folder = tmp_path / "run"
     writer = RunWriter(folder, header())
     writer.add(record(1))
     writer.finish(RunResult("finished", "ok", []))
     lines = (folder / "steps.jsonl").read_text()
     (folder / "steps.jsonl").write_text(line + "\n" + lines)
-    with pytest.raises(AgentError, match=r"steps.jsonl:1 is not a step record"):
+    with pytest.raises(AgentError) as raised:
+        load_run(folder)
+    message = str(raised.value)
+    assert f"steps.jsonl:1 is not a step record: {found}" in message
+    assert "Error(" not in message
+
+
+def test_a_run_json_that_is_no_object_says_what_it_found(tmp_path):
+    folder = finished_run(tmp_path / "run", 1)
+    (folder / "run.json").write_text("[]")
+    with pytest.raises(AgentError, match=r"run.json is not what a run writes: found an array"):
+        load_run(folder)
+    (folder / "run.json").write_text("{}")
+    with pytest.raises(AgentError, match=r"run.json is not what a run writes: no 'task' field"):
         load_run(folder)
 
 

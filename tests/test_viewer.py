@@ -189,10 +189,31 @@ def test_a_run_without_steps_shows_its_header(qapp, run_dir, tmp_path):
     assert "no steps" in window.windowTitle() and "no steps" in window.placeholder
     text = window.details_text()
     assert "open the terminal" in text and "unfinished" in text and "no steps" in text
+    assert "incomplete record: no steps.jsonl" in text
     window.next_step()
     window.set_heatmap(False)
     assert window.current_image() is None
     window.close()
+
+
+def test_a_torn_record_says_so_in_the_title_header_and_terminal(qapp, run_dir, tmp_path, capsys):
+    from main import main
+    from ui.viewer import ViewerWindow
+
+    whole = ViewerWindow(load_run(run_dir))
+    assert "incomplete" not in whole.windowTitle() + whole.details_text()
+    whole.close()
+    torn = shutil.copytree(run_dir, tmp_path / "torn")
+    text = (torn / "steps.jsonl").read_text()
+    (torn / "steps.jsonl").write_text(text[: len(text) - 40])  # died writing step 3
+    window = ViewerWindow(load_run(torn))
+    assert window.step_list.count() == 2 and "incomplete record" in window.windowTitle()
+    assert "incomplete record: step 3 was cut off (torn last line)" in window.details_text()
+    window.close()
+    assert main(["view", str(torn), "--screenshot", str(tmp_path / "torn.png")]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: the record is incomplete: step 3 was cut off (torn last line)"
+    ]
 
 
 def view(*args: str) -> subprocess.CompletedProcess[str]:

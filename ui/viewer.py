@@ -3,7 +3,8 @@
 A person debugging a run wants, per step, the screenshot the model saw with the cells PixelPrune
 kept, where the action landed on it, the model's raw answers (failed attempts too), and where
 the time went. Everything is read from the run folder (`agent.trajectory.load_run`); a step
-whose images are missing shows a placeholder and the rest of the run stays browsable.
+whose images are missing shows a placeholder and the rest of the run stays browsable, and a
+record that misses steps (a torn last line, no steps.jsonl) says so in the header and title.
 
     window = ViewerWindow(load_run("runs/20261127-210405-open-settings"))
     window.show()          # Right/Left, PageDown/PageUp, Home/End, H: heatmap, Ctrl+S: export
@@ -96,7 +97,7 @@ class ViewerWindow(QMainWindow):
         """Show step `index` (clamped to the run), its picture and texts."""
         count = len(self.run.steps)
         self._index = min(max(index, 0), max(count - 1, 0))
-        name = self.run.folder.name
+        name = self.run.folder.name + (" (incomplete record)" if self.run.lost else "")
         if count == 0:
             self.setWindowTitle(f"{name} — no steps — PixelPrune viewer")
             self._image = None
@@ -267,17 +268,19 @@ def render_step(run: RecordedRun, step: StepRecord, *, heatmap: bool = True) -> 
 
 
 def header_html(run: RecordedRun) -> str:
-    """The run's task, model and parser, and how it ended ("unfinished" without result.json)."""
+    """The run's task, model and parser, how it ended ("unfinished" without result.json), and
+    what its record misses (in red: steps the reader would otherwise not know are gone)."""
     header = run.header
     if run.result is None:
         ending = "<b>unfinished</b> (no result.json: the process died or is still running)"
     else:
         answer = run.result.answer
         ending = f"<b>{_e(run.result.status)}</b>" + (f": {_e(answer)}" if answer else "")
+    lost = f"<br><span style='color:#c00'>incomplete record: {_e(run.lost)}</span>"
     return (
         f"<b>{_e(run.folder.name)}</b> &nbsp; task: {_e(header.task)}<br>"
         f"model: {_e(header.model)} &nbsp; parser: {_e(header.parser)}"
-        f" &nbsp; steps: {len(run.steps)} &nbsp; ending: {ending}"
+        f" &nbsp; steps: {len(run.steps)} &nbsp; ending: {ending}" + (lost if run.lost else "")
     )
 
 

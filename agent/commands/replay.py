@@ -4,6 +4,11 @@ Each step's recorded model output is parsed again with the run's parser and mapp
 step's recorded frame; the line shows the recorded action and whether today's parser agrees
 (a parser change that would have clicked elsewhere shows up as a mismatch). `--execute` passes
 the actions through the executor in dry-run mode: it logs what it would do, and does nothing.
+
+Exit status 0 when every step parses as recorded and the record is whole; 1 when a step parses
+differently today or the record is incomplete (a torn last line, no steps.jsonl, fewer steps
+than result.json counts: `RecordedRun.lost`, printed as one warning line); 2 when the folder
+cannot be replayed at all.
 """
 
 from __future__ import annotations
@@ -58,12 +63,15 @@ def run(args: argparse.Namespace) -> int:
                 executor.perform(action)
     ending = recorded.result
     say(f"{ending.status}: {ending.answer}" if ending else "unfinished (no result.json)")
+    if recorded.lost:
+        print(f"warning: the record is incomplete: {recorded.lost}", file=sys.stderr)
     mismatches = sum(not row["same"] for row in rows if row["replayed"] is not None)
     if mismatches:
         say(f"{mismatches} step(s) parse differently today")
     if args.json is not None:
-        write_json(args.json, {"parser": parser.name, "mismatches": mismatches, "steps": rows})
-    return 1 if mismatches else 0
+        report = {"parser": parser.name, "mismatches": mismatches, "lost": recorded.lost}
+        write_json(args.json, report | {"steps": rows})
+    return 1 if mismatches or recorded.lost else 0
 
 
 def replay_step(step: StepRecord, parser: Parser) -> dict[str, Any]:

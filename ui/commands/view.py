@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     except (AgentError, OSError, ValueError) as error:
         print(f"error: cannot view {args.run_dir}: {error}", file=sys.stderr)
         return 2
+    if recorded.lost:
+        print(f"warning: the record is incomplete: {recorded.lost}", file=sys.stderr)
     if not 1 <= args.step <= max(len(recorded.steps), 1):
         print(
             f"error: --step {args.step} is outside the run's {len(recorded.steps)} step(s)",
