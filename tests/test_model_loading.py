@@ -11,7 +11,8 @@ import pytest
 import torch
 from conftest import TINY_FAMILIES
 
-from agent.backends.loading import ModelConfig, load_model, resolve_model_dir
+from agent.backends.loading import ModelConfig, load_model
+from agent.backends.model_dir import resolve_model_dir
 from agent.errors import IncompleteModelError, ModelNotFoundError, UnsupportedModelError
 
 

@@ -85,17 +85,35 @@ def test_a_name_the_hub_cannot_hold_is_refused_before_asking_it(tmp_path):
     assert "cannot reach" not in done.stderr and "Traceback" not in done.stderr
 
 
-def test_pull_needs_no_torch():
-    # the command only talks to the hub: importing the model loader would add seconds to it
+def without_the_loader(*args: str) -> tuple[str, str]:
+    """`main.main(args)` in a fresh interpreter: (its status and whether torch or transformers
+    were imported, its standard error)."""
     code = (
         "import sys, main\n"
-        "status = main.main(['pull', 'acme/tiny vl!', '--yes'])\n"
-        "print(status, 'torch' in sys.modules)"
+        f"status = main.main({list(args)!r})\n"
+        "print(status, 'torch' in sys.modules, 'transformers' in sys.modules)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
-    assert done.stdout.split() == ["2", "False"], done.stderr
+    return done.stdout.strip(), done.stderr
+
+
+def test_pull_needs_no_torch():
+    # the command only talks to the hub: importing the model loader would add seconds to it
+    status, stderr = without_the_loader("pull", "acme/tiny vl!", "--yes")
+    assert status == "2 False False", stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["run", "x", "--mode", "dry-run", "--no-kill-hotkey", "--no-record"], ["serve"]]
+)
+def test_a_missing_model_folder_is_told_before_the_loader_is_imported(command, tmp_path):
+    # torch and transformers take ~20 s to import here: a mistyped folder is told without them
+    missing = str(tmp_path / "no" / "such" / "dir")
+    status, stderr = without_the_loader(*command, "--model", missing)
+    assert status == "2 False False", stderr
+    assert f"error: model {missing!r} not found: no such folder" in stderr
 
 
 def test_run_offers_the_download_of_a_missing_model(tiny_model_dirs, tmp_path):

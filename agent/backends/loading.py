@@ -1,11 +1,12 @@
 """Find, check and load a local Qwen2-VL / Qwen2.5-VL / Qwen3-VL model, optionally quantized.
 
-A model is a folder (or a hub id already in the local Hugging Face cache; nothing is downloaded
-here). Before transformers sees it, the folder is checked so that a missing model, a half-copied
-one or one of another architecture gives an error that says what to do, never a traceback from
-deep inside transformers. The processor is assembled from its two parts (PIL image processor and
-tokenizer): the stock processor classes also build a video processor that needs torchvision,
-which this project does not install.
+A model is a folder (or a hub id already in the local Hugging Face cache, found by
+`agent.backends.model_dir`, which commands also ask before importing this module; nothing is
+downloaded here). Before transformers sees it, the folder is checked so that a missing model, a
+half-copied one or one of another architecture gives an error that says what to do, never a
+traceback from deep inside transformers. The processor is assembled from its two parts (PIL
+image processor and tokenizer): the stock processor classes also build a video processor that
+needs torchvision, which this project does not install.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from huggingface_hub import snapshot_download
-from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
-from huggingface_hub.utils import validate_repo_id
 from transformers import (
     AutoTokenizer,
     BitsAndBytesConfig,
@@ -30,8 +28,9 @@ from transformers import (
 )
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
+from agent.backends.model_dir import SUPPORTED_HELP, resolve_model_dir
 from agent.backends.vision_attention import enable_one_call_attention
-from agent.errors import IncompleteModelError, ModelNotFoundError, UnsupportedModelError
+from agent.errors import IncompleteModelError, UnsupportedModelError
 from agent.models import DEFAULT_MODEL
 from agent.settings import QUANTIZATIONS, Quantization
 
@@ -39,11 +38,8 @@ __all__ = [
     "SUPPORTED",
     "LoadedModel",
     "ModelConfig",
-    "cached_snapshot",
-    "is_hub_id",
     "load_model",
     "load_tokenizer",
-    "resolve_model_dir",
 ]
 
 
@@ -53,10 +49,6 @@ SUPPORTED: dict[str, tuple[str, type[PreTrainedModel]]] = {
     "qwen2_5_vl": ("qwen2.5", Qwen2_5_VLForConditionalGeneration),
     "qwen3_vl": ("qwen3", Qwen3VLForConditionalGeneration),
 }
-SUPPORTED_HELP = (
-    "supported: Qwen2-VL (e.g. OS-Atlas, ShowUI), Qwen2.5-VL (e.g. UI-TARS-1.5, Qwen2.5-VL "
-    "computer use) and Qwen3-VL models"
-)
 UNQUANTIZED = ("lm_head",)  # kept in the float dtype whatever the quantization
 VISION_MODULES = ("model.visual",)  # the vision tower with its merger
 
@@ -139,49 +131,6 @@ def load_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
     if tokenizer.chat_template is None:
         raise IncompleteModelError(f"{folder} has no chat template; download the model again")
     return tokenizer
-
-
-def is_hub_id(path_or_id: str) -> bool:
-    """Whether a model argument names a hub repository ("owner/name", in the hub's own rules for
-    names), not a folder: only such a name is looked up in the cache or offered for download."""
-    if path_or_id.count("/") != 1 or path_or_id.startswith((".", "/", "~")):
-        return False
-    try:
-        validate_repo_id(path_or_id)
-    except HFValidationError:
-        return False
-    return True
-
-
-def cached_snapshot(model_id: str, *, cache_dir: str | Path | None = None) -> Path | None:
-    """The local Hugging Face cache's folder for a hub id (`is_hub_id`), or None; no network."""
-    try:
-        return Path(snapshot_download(model_id, cache_dir=cache_dir, local_files_only=True))
-    except LocalEntryNotFoundError:
-        return None
-
-
-def resolve_model_dir(path_or_id: str, *, cache_dir: str | None = None) -> Path:
-    """The model folder for a local path, or for a hub id found in the local cache."""
-    local = Path(path_or_id).expanduser()
-    if local.is_dir():
-        return local
-    if local.exists():
-        raise ModelNotFoundError(f"{path_or_id} is a file, not a model folder")
-    if not is_hub_id(path_or_id):
-        raise ModelNotFoundError(
-            f"model {path_or_id!r} not found: no such folder. Give the folder that holds the "
-            "model's config.json, or a hub id (owner/name) to take it from the Hugging Face "
-            f"cache; {SUPPORTED_HELP}"
-        )
-    if (snapshot := cached_snapshot(path_or_id, cache_dir=cache_dir)) is not None:
-        return snapshot
-    raise ModelNotFoundError(
-        f"model {path_or_id!r} not found: no such folder, and it is not in the local Hugging "
-        f"Face cache. Download it once on a machine with internet, e.g. `python main.py pull "
-        f"{path_or_id}` (or `hf download {path_or_id}`), then pass its id or folder; "
-        + SUPPORTED_HELP
-    )
 
 
 def check_model_dir(folder: Path) -> str:

@@ -10,7 +10,8 @@ no connection or offline.
 The pieces are public for the desktop app, which asks in a dialog and downloads on a thread:
 `needs_download` (a hub id not in the cache), `look_up` (files and size), `download` (with an
 optional progress callback that may stop it by raising `DownloadCancelled`). Importing this
-module is cheap: the loader (torch, transformers) and huggingface_hub are imported on use.
+module is cheap: huggingface_hub is imported on use, and nothing here needs the loader's torch
+and transformers.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def pull(
 def needs_download(path_or_id: str, *, cache_dir: Path | None = None) -> bool:
     """Whether a model argument is a hub id with neither a folder of that name nor a copy in the
     cache: what `run` and the app offer to download (a missing local path is never offered)."""
-    from agent.backends.loading import cached_snapshot, is_hub_id
+    from agent.backends.model_dir import cached_snapshot, is_hub_id
 
     if not is_hub_id(path_or_id) or Path(path_or_id).expanduser().exists():
         return False

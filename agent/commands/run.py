@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 from agent.backends.base import Backend
+from agent.backends.model_dir import resolve_model_dir
 from agent.backends.spec import open_backend
 from agent.commands.model_options import add_model_arguments, given, model_settings
 from agent.commands.pull import needs_download, pull
@@ -122,17 +123,23 @@ def result_data(result: RunResult) -> dict[str, Any]:
 
 def _open_or_pull(settings: Settings, *, yes: bool) -> Backend:
     """The model, offering to download a hub id that is not in the local cache (`yes`: without
-    asking); `ModelNotFoundError` when it is not there and not downloaded."""
+    asking); `ModelNotFoundError` when it is not there and not downloaded. A local model is
+    found before the loader imports torch and transformers (~20 s), so a mistyped folder is
+    told at once."""
+    if (path := settings.model.path) is not None:
+        _find_or_pull(path, yes=yes)
+    return open_backend(settings.model)
+
+
+def _find_or_pull(path: str, *, yes: bool) -> None:
     try:
-        return open_backend(settings.model)
+        resolve_model_dir(path)
     except ModelNotFoundError:
-        path = settings.model.path
-        if path is None or not needs_download(path):
+        if not needs_download(path):
             raise
         print(f"{path} is not in the local Hugging Face cache.", file=sys.stderr)
         if pull(path, yes=yes) is None:
             raise
-        return open_backend(settings.model)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -20,6 +20,7 @@ import socket
 import sys
 from pathlib import Path
 
+from agent.backends.model_dir import resolve_model_dir
 from agent.commands.model_options import add_vision_arguments, given
 from agent.errors import AgentError
 from agent.server.settings import MIB, ServerSettings
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         api_key = _api_key(args.api_key)
         model = _model(args)
+        resolve_model_dir(args.model)  # a missing folder is told before torch is imported
         settings = _settings(args, api_key)
         if not is_loopback(args.host) and api_key is None:
             _warn_open(args.host, args.port)
