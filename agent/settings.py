@@ -33,6 +33,7 @@ __all__ = [
     "DECODINGS",
     "QUANTIZATIONS",
     "RUNS_DIR",
+    "SOURCES",
     "AgentConfig",
     "DecodeStepName",
     "DecodingName",

@@ -111,7 +111,7 @@ def test_a_task_file_with_a_secret(tmp_path):
     ("args", "message"),
     [
         (["run", "x", "--model", "/nonexistent/model"], "/nonexistent/model"),
-        (["run", "x"], "exactly one of"),
+        (["run", "x", "--model", "m", "--scripted", "s.json"], "exactly one of"),
         (["run", "missing.toml"], "cannot read task file"),
         (["replay", "/nonexistent/run"], "not a run folder"),
         (["run", "x", "--server", "http://h/v1", "--no-vision-cache"], "local model"),

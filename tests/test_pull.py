@@ -12,6 +12,7 @@ from fake_hub import FakeHub
 from main_process import run_main
 
 from agent.backends.loading import ModelConfig, load_model
+from agent.models import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO = "someone/tiny-vl"
@@ -114,6 +115,22 @@ def test_a_missing_model_folder_is_told_before_the_loader_is_imported(command, t
     status, stderr = without_the_loader(*command, "--model", missing)
     assert status == "2 False False", stderr
     assert f"error: model {missing!r} not found: no such folder" in stderr
+
+
+def test_run_without_a_model_offers_the_default_one(tmp_path):
+    # the README's default model: a task text alone asks to download it, as for a named hub id
+    from desktop import require_display
+
+    require_display()
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    run = ["run", "look", "--mode", "dry-run", "--no-record", "--no-kill-hotkey"]
+    with FakeHub(folder, DEFAULT_MODEL) as hub:
+        refused = main(*run, hub=hub.url, stdin="n\n", HF_HOME=str(tmp_path / "hf-home"))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"{DEFAULT_MODEL} is not in the local Hugging Face cache" in refused.stderr
+    assert "nothing downloaded" in refused.stderr
 
 
 def test_run_offers_the_download_of_a_missing_model(tiny_model_dirs, tmp_path):

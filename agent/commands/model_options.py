@@ -15,10 +15,14 @@ from pixelprune.cli import add_family_option
 __all__ = ["add_model_arguments", "add_vision_arguments", "given", "model_settings"]
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    """The "model" and "model server" option groups; returns the first, for command extras."""
+def add_model_arguments(
+    parser: argparse.ArgumentParser, *, default_model: str | None = None
+) -> argparse._ArgumentGroup:
+    """The "model" and "model server" option groups; returns the first, for command extras.
+    `default_model`: what the command runs when no model source is given (its help says so)."""
     model = parser.add_argument_group("model")
-    model.add_argument("--model", help="model folder or hub id in the local HF cache")
+    default = "" if default_model is None else f" (default: {default_model})"
+    model.add_argument("--model", help=f"model folder or hub id in the local HF cache{default}")
     model.add_argument("--quant", choices=QUANTIZATIONS, help="default 4bit")
     model.add_argument("--parser", help="output convention (default: the model's own)")
     model.add_argument("--scripted", metavar="FILE", help="replay outputs from a JSON list")

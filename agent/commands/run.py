@@ -1,16 +1,18 @@
 """`python main.py run TASK`: run a task file or a task text on this desktop.
 
     python main.py run task.toml
-    python main.py run "Open the terminal and type ls" --model ByteDance-Seed/UI-TARS-1.5-7B
+    python main.py run "Open the terminal and type ls"          # UI-TARS-1.5-7B (DEFAULT_MODEL)
+    python main.py run "Open the terminal and type ls" --model showlab/ShowUI-2B
     python main.py run "Click OK" --scripted outputs.json --mode dry-run
     python main.py run "Open the terminal" --server http://gpu-box:8000/v1 --api-key-env KEY_VAR
 
 Options given on the command line override the task file (a model source given here, --model,
---server or --scripted, replaces the file's). The default mode is `confirm`: every
-action is shown and waits for y/N on this terminal. Each step prints one line; the run folder
-(screenshots, masks, outputs, timings) is under --runs-dir unless --no-record. Exit status:
-0 finished, 1 the run ended otherwise (limit, stop, rejection, unusable output), 2 bad input
-(task file, model, display).
+--server or --scripted, replaces the file's); a task text with none of them runs the default
+model, offered for download like any hub id missing from the cache. The default mode is
+`confirm`: every action is shown and waits for y/N on this terminal. Each step prints one line;
+the run folder (screenshots, masks, outputs, timings) is under --runs-dir unless --no-record.
+Exit status: 0 finished, 1 the run ended otherwise (limit, stop, rejection, unusable output), 2
+bad input (task file, model, display).
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from agent.commands.terminal import Terminal
 from agent.errors import AgentError, ModelNotFoundError
 from agent.executor import MODES
 from agent.loop import Agent
+from agent.models import DEFAULT_MODEL
 from agent.preflight import desktop_problem, monitor_problem
 from agent.records import RunResult
 from agent.secrets import redact_data
-from agent.settings import RUNS_DIR, Settings
+from agent.settings import RUNS_DIR, SOURCES, Settings
 from pixelprune import PixelPruneError, PruneConfig
 from pixelprune.cli import (
     add_json_option,
@@ -46,7 +49,7 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="a task file (.toml) or the task text")
-    add_model_arguments(parser)
+    add_model_arguments(parser, default_model=f"{DEFAULT_MODEL} for a task text")
     prune = parser.add_argument_group("pruning")
     add_prune_options(
         prune,
@@ -165,6 +168,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if (old := legacy_prune(args, base_prune or PruneConfig())) is not None:
         changes.setdefault("prune", old)
     if task_file is None:
+        if not any(source in changes for source in SOURCES):  # a task text alone: the default
+            changes["path"] = DEFAULT_MODEL
         settings = Settings.for_task(args.target, **changes)
     else:
         settings = task_file.with_overrides(**changes)
