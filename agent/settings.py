@@ -79,8 +79,9 @@ class Settings:
     def from_toml(cls, path: str | Path) -> Settings:
         """Read and check a task file; `TaskFileError` names the file and key that are wrong.
 
-        Relative `path`, `scripted` and `record_to` values are taken from the file's folder (a
-        model `path` only when it exists there: otherwise it is a hub id).
+        Relative `scripted` and `record_to` values are taken from the file's folder, so an error
+        names the file looked for; a relative model `path` only when it exists there (otherwise
+        it is a hub id).
         """
         path = Path(path)
         task, values, secrets = _read_task_file(path)
@@ -278,11 +279,11 @@ def _read_task_file(path: Path) -> tuple[str, dict[str, Any], dict[str, str]]:
             values["api_key"] = api_key_from_environment(values.pop("api_key_env"), where)
         except AgentError as error:
             raise TaskFileError(str(error)) from None
-    for name in ("path", "scripted"):
+    if "path" in values:
+        values["path"] = _beside(path.parent, values["path"])
+    for name in ("scripted", "record_to"):  # a file and a folder, never hub ids
         if name in values:
-            values[name] = _beside(path.parent, values[name])
-    if "record_to" in values:
-        values["record_to"] = os.path.normpath(path.parent / values["record_to"])
+            values[name] = os.path.normpath(path.parent / values[name])
     if "kill_hotkey" in values and isinstance(values["kill_hotkey"], bool):
         values["kill_hotkey"] = DEFAULT_KILL_HOTKEY if values["kill_hotkey"] else None
     prune = dict(tables["prune"])

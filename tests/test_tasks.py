@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.errors import TaskFileError
+from agent.backends.spec import open_backend
+from agent.errors import ModelError, TaskFileError
 from agent.settings import Settings, load_task_file
 from pixelprune import PruneConfig
 
@@ -58,6 +59,17 @@ def test_a_full_task_file(tmp_path):
     )
     assert Settings.from_toml(nested / "task.toml").agent.record_to == str(tmp_path / "runs")
     assert spec.secrets == {"password": "hunter2"}
+
+
+def test_a_missing_script_is_named_where_it_was_looked_for(tmp_path):
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    task = write(folder, 'task = "x"\n[model]\nscripted = "nope.json"\n')
+    spec = load_task_file(task)
+    assert spec.model.scripted == str(folder / "nope.json")
+    with pytest.raises(ModelError, match="cannot read the script") as error:
+        open_backend(spec.model)
+    assert str(folder / "nope.json") in str(error.value)
 
 
 def test_defaults_are_safe(tmp_path):
