@@ -46,6 +46,7 @@ from agent.records import Attempt, RunHeader, RunResult, RunStatus, StepRecord
 from agent.secrets import redact
 from agent.settings import AgentConfig
 from agent.trajectory import RunWriter, new_run_dir
+from agent.wording import plural
 
 __all__ = ["Agent", "AgentConfig", "CaptureGuard"]  # AgentConfig: from agent.settings
 
@@ -381,7 +382,7 @@ class Agent:
         if record.outcome == "failed":
             return self._result("malformed_output", record.error or "")
         if record.number >= self.config.max_steps:
-            return self._result("max_steps", f"stopped after {record.number} steps")
+            return self._result("max_steps", f"stopped after {plural(record.number, 'step')}")
         return None
 
     def _past_steps(self, state: _Run) -> list[PastStep]:

@@ -128,6 +128,9 @@ def test_max_steps_caps_the_run():
     agent, screen = make_agent([CLICK] * 10, max_steps=3)
     result = agent.run("t")
     assert result.status == "max_steps" and len(result.steps) == 3 and len(screen.calls) == 3
+    assert result.answer == "stopped after 3 steps"
+    agent, _ = make_agent([CLICK], max_steps=1)
+    assert agent.run("t").answer == "stopped after 1 step"  # what the HUD and the app show
 
 
 def test_stop_while_the_model_is_busy_prevents_the_pending_action():

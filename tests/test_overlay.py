@@ -27,6 +27,7 @@ from agent.actions import Click, Point, Space
 from agent.capture import CaptureConfig, ScreenCapture, Screenshot
 from agent.coords import Frame, Monitor
 from agent.events import ActionProposed, ScreenCaptured, StepFinished, StepStarted
+from agent.latency import LatencySaved
 from agent.records import Attempt, StepRecord, VisionCacheUse
 from pixelprune import Selection
 from pixelprune.heatmap import render_heatmap
@@ -235,29 +236,47 @@ def screen_settles(check, timeout: float = 3.0) -> bool:
     return False
 
 
+def finished_step(number: int, timings: dict[str, float], saved: LatencySaved | None = None):
+    """A finished step's record with these stage timings, 568 of 2,691 image tokens kept."""
+    attempt = Attempt("", None, timings, None, 2691, 568)
+    return StepRecord(number, 0.0, attempts=[attempt], timings=timings, latency=saved)
+
+
 def test_hud_says_what_is_measured_estimated_or_unknown():
-    state = HudState(step=3, full=2691, kept=568, stages={"vision": 0.2, "prefill": 0.1})
+    state = HudState()
+    state.take(finished_step(3, {"vision": 0.2, "prefill": 0.1}))
     lines = hud_lines(state)
-    assert "step 3" in lines[0] and "568/2,691 (21.1%)" in lines[0]
-    assert "vision 200 ms" in lines[1] and "decode ?" in lines[1]
-    assert "saved ?" in lines[2]
-    state.saved, state.saved_measured, state.saved_total, state.saved_steps = 0.31, True, 0.31, 1
-    assert "saved 310 ms (measured)" in hud_lines(state)[2]
-    state.saved_measured = False
-    assert "(est.)" in hud_lines(state)[2]
-    assert "tokens ?" in hud_lines(HudState())[0]
-    assert len(hud_lines(state)) == 3  # no vision cache known: no line for it
+    assert lines[0] == "PixelPrune · step 3 · tokens 568/2,691 (21.1%)"
+    assert lines[1] == "vision 200 ms · prefill 100 ms · decode ?"
+    assert lines[2] == "saved ? (no stage timings or no pruning)"  # no total of no step
+    assert len(lines) == 3  # no vision cache known: no line for it
+    state.take(finished_step(4, {"vision": 0.1}, LatencySaved(0.31, 0.61, 0.3, measured=True)))
+    assert hud_lines(state)[2] == "saved 310 ms (measured) · total 0.31 s over 1 step (measured)"
+    state.take(finished_step(5, {"vision": 0.1}, LatencySaved(0.29, 0.59, 0.3, measured=False)))
+    assert hud_lines(state)[2] == "saved 290 ms (est.) · total 0.60 s over 2 steps (est.)"
+
+
+def test_a_step_in_progress_shows_no_figures_until_one_has_finished():
+    state = HudState(step=1)
+    assert hud_lines(state) == ["PixelPrune · step 1 in progress"]  # no "0 steps", no "?"s
+    state.take(finished_step(1, {"vision": 0.2, "prefill": 0.1, "decode": 0.05}))
+    state.step = 2  # the agent captured step 2's screen and asks the model
+    lines = hud_lines(state)
+    assert lines[0] == "PixelPrune · step 2 in progress · step 1: tokens 568/2,691 (21.1%)"
+    assert lines[1] == "vision 200 ms · prefill 100 ms · decode 50 ms"
 
 
 def test_hud_shows_the_vision_cache_apart_from_pruning():
-    state = HudState(step=4, saved=0.3, saved_measured=False, saved_total=0.9, saved_steps=3)
+    state = HudState(step=4, figures_step=4, saved=0.3, saved_total=0.9, saved_steps=3)
     state.cache = VisionCacheUse(tokens_encoded=905, hits=2, seconds_saved=0.42)
     state.cache_saved_total = 1.26
     lines = hud_lines(state)
-    assert "saved 300 ms (est.)" in lines[2] and "total 0.90 s" in lines[2]  # pruning alone
+    assert lines[2] == "saved 300 ms (est.) · total 0.90 s over 3 steps (est.)"  # pruning alone
     assert lines[3] == (
-        "vision cache: 2 image(s) reused, 905 tokens encoded · saved 420 ms (est.) · total 1.26 s"
+        "vision cache: 2 images reused, 905 tokens encoded · saved 420 ms (est.) · total 1.26 s"
     )
+    state.cache = VisionCacheUse(tokens_encoded=1, hits=1, seconds_saved=0.42)
+    assert hud_lines(state)[3].startswith("vision cache: 1 image reused, 1 token encoded")
 
 
 def overlay_marks_appear(timeout: float = 5.0) -> bool:

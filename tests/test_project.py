@@ -52,7 +52,7 @@ def test_torchvision_is_absent():
 # capture → prune → model → parse → act → overlay; settings and records sit below the loop).
 LAYERS = [
     ("pixelprune",),
-    ("agent.errors", "agent.secrets", "agent.latency"),
+    ("agent.errors", "agent.secrets", "agent.latency", "agent.wording"),
     ("agent.actions", "agent.models"),
     ("agent.coords", "agent.messages", "agent.hotkey", "agent.clipboard"),
     ("agent.capture", "agent.executor"),

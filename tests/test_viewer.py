@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -247,3 +248,19 @@ def test_view_screenshot_renders_the_window_to_a_png(run_dir, tmp_path):
     done = view(str(run_dir), "--step", "2", "--size", "1000x700", "--screenshot", str(out))
     assert done.returncode == 0, done.stderr
     assert Image.open(out).size == (1000, 700)
+    assert done.stderr == ""  # Qt's offscreen "does not support propagateSizeHints()" left out
+
+
+def test_the_window_commands_pass_every_other_qt_message_on():
+    script = (
+        "from PyQt6.QtCore import qWarning\n"
+        "from ui.commands import QUIET_QT_MESSAGES, qt_application\n"
+        "app = qt_application('picture.png')\n"
+        "for message in ['a real problem', *QUIET_QT_MESSAGES, 'another one']:\n"
+        "    qWarning(message)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == ["a real problem", "another one"]

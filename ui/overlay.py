@@ -46,6 +46,7 @@ from agent.events import (
 )
 from agent.hotkey import GlobalHotkey
 from agent.records import StepRecord, VisionCacheUse
+from agent.wording import plural
 from pixelprune import Selection
 from pixelprune.heatmap import KEPT_COLOR, render_heatmap
 from ui.bridge import AgentBridge
@@ -70,6 +71,7 @@ OUTLINE_COLOR = KEPT_COLOR[:3]  # opaque kept-cell mark when there is no composi
 MARKER_COLOR = (0, 200, 255)
 HUD_BACKGROUND = (20, 20, 20)
 HUD_MARGIN = 24
+HUD_STAGES = ("vision", "prefill", "decode")  # the model's stages, as the loop records them
 MARKER_RADIUS = 14
 MARKER_PEN = 3
 # the shape of a drawing that paints nothing: Qt reads an empty mask as "no mask", which shows
@@ -91,48 +93,83 @@ class OverlayConfig:
 
 @dataclass
 class HudState:
-    """The figures the HUD shows; None where a backend does not know them."""
+    """The figures the HUD shows; None where a backend does not know them.
+
+    `step` is the step the agent is on, `figures_step` the one the figures come from: while a
+    step asks the model, the HUD keeps the last finished step's figures and says whose they are.
+    """
 
     step: int = 0
+    figures_step: int = 0  # 0: no step has finished yet
     full: int | None = None
     kept: int | None = None
     stages: dict[str, float] = field(default_factory=dict)
     saved: float | None = None
     saved_measured: bool = False
     saved_total: float = 0.0
-    saved_steps: int = 0
+    saved_steps: int = 0  # steps whose saving is known (the total is over these)
+    saved_measured_steps: int = 0  # of those, measured side by side (the others estimated)
     cache: VisionCacheUse | None = None  # this step's vision cache use; None: not known
     cache_saved_total: float = 0.0
     ending: str = ""
 
+    def take(self, record: StepRecord) -> None:
+        """The figures of a finished step; its saving joins the run's total."""
+        self.step = self.figures_step = record.number
+        self.full, self.kept = record.image_tokens
+        self.stages = {k: v for k, v in record.timings.items() if k in HUD_STAGES}
+        latency = record.latency
+        self.saved = None if latency is None else latency.seconds
+        self.saved_measured = latency is not None and latency.measured
+        if latency is not None:
+            self.saved_total += latency.seconds
+            self.saved_steps += 1
+            self.saved_measured_steps += latency.measured
+        self.cache = record.vision_cache
+        if record.vision_cache is not None:
+            self.cache_saved_total += record.vision_cache.seconds_saved
+
 
 def hud_lines(state: HudState) -> list[str]:
-    """The HUD's text: honest about what was measured, estimated or unknown."""
+    """The HUD's text: honest about what was measured, estimated or unknown, and whose it is."""
+    ending = [state.ending] if state.ending else []
+    if state.figures_step == 0:  # nothing has finished: no figures yet, rather than "?"s
+        return [f"PixelPrune · step {state.step} in progress", *ending]
+    whose = (
+        " ·" if state.figures_step == state.step else f" in progress · step {state.figures_step}:"
+    )
+    head = f"PixelPrune · step {state.step}{whose}"
     tokens = "tokens ?"
     if state.full is not None and state.kept is not None:
         share = f" ({state.kept / state.full:.1%})" if state.full else ""
         tokens = f"tokens {state.kept:,}/{state.full:,}{share}"
     stages = " · ".join(
         f"{name} {state.stages[name] * 1000:.0f} ms" if name in state.stages else f"{name} ?"
-        for name in ("vision", "prefill", "decode")
+        for name in HUD_STAGES
     )
     if state.saved is None:
         saved = "saved ? (no stage timings or no pruning)"
     else:
-        label = "measured" if state.saved_measured else "est."
-        saved = f"saved {state.saved * 1000:.0f} ms ({label})"
-    total = f"total {state.saved_total:.2f} s over {state.saved_steps} step(s) (est.)"
-    lines = [f"PixelPrune · step {state.step} · {tokens}", stages, f"{saved} · {total}"]
+        saved = f"saved {state.saved * 1000:.0f} ms ({_how(state.saved_measured)})"
+    if state.saved_steps:
+        all_measured = state.saved_measured_steps == state.saved_steps
+        saved += (
+            f" · total {state.saved_total:.2f} s over {plural(state.saved_steps, 'step')}"
+            f" ({_how(all_measured)})"
+        )
+    lines = [f"{head} {tokens}", stages, saved]
     if state.cache is not None:  # apart from pruning's saving, never added to it
         lines.append(
-            f"vision cache: {state.cache.hits} image(s) reused, "
-            f"{state.cache.tokens_encoded:,} tokens encoded · saved "
+            f"vision cache: {plural(state.cache.hits, 'image')} reused, "
+            f"{plural(state.cache.tokens_encoded, 'token')} encoded · saved "
             f"{state.cache.seconds_saved * 1000:.0f} ms (est.) · "
             f"total {state.cache_saved_total:.2f} s"
         )
-    if state.ending:
-        lines.append(state.ending)
-    return lines
+    return lines + ending
+
+
+def _how(measured: bool) -> str:
+    return "measured" if measured else "est."
 
 
 class Overlay(QWidget):
@@ -233,7 +270,7 @@ class Overlay(QWidget):
                     points.pop("start", None)
                 self.marker = tuple(points.values())
             case StepFinished(record=record):
-                self._take(record)
+                self.hud.take(record)
             case RunFinished(result=result):  # the overlay clears: the run is over
                 self.hud.ending = f"{result.status}: {result.answer}"[:120]
                 self.marker = ()
@@ -243,22 +280,6 @@ class Overlay(QWidget):
             case _:  # StepStarted, ModelFailed: nothing the overlay draws changes
                 return
         self._redraw()
-
-    def _take(self, record: StepRecord) -> None:
-        self.hud.step = record.number
-        self.hud.full, self.hud.kept = record.image_tokens
-        self.hud.stages = {
-            k: v for k, v in record.timings.items() if k in ("vision", "prefill", "decode")
-        }
-        latency = record.latency
-        self.hud.saved = None if latency is None else latency.seconds
-        self.hud.saved_measured = latency is not None and latency.measured
-        if latency is not None:
-            self.hud.saved_total += latency.seconds
-            self.hud.saved_steps += 1
-        self.hud.cache = record.vision_cache
-        if record.vision_cache is not None:
-            self.hud.cache_saved_total += record.vision_cache.seconds_saved
 
     def _place(self, frame: Frame) -> None:
         monitor = frame.monitor

@@ -5,10 +5,27 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.preflight import desktop_problem
 
-__all__ = ["qt_application", "save_picture", "window_problem", "window_size"]
+if TYPE_CHECKING:
+    from PyQt6.QtCore import QMessageLogContext, QtMsgType
+
+__all__ = [
+    "QUIET_QT_MESSAGES",
+    "qt_application",
+    "qt_message",
+    "save_picture",
+    "window_problem",
+    "window_size",
+]
+
+# Qt messages that say nothing is wrong, left out of the terminal: the offscreen platform warns
+# on every window it sizes that it cannot pass size hints on (it has no window manager to pass
+# them to), so every `--screenshot` printed it. Qt logs it in the default category, which
+# QT_LOGGING_RULES could only silence with every other warning of that category.
+QUIET_QT_MESSAGES = frozenset({"This plugin does not support propagateSizeHints()"})
 
 
 def window_size(text: str) -> tuple[int, int]:
@@ -39,10 +56,22 @@ def qt_application(screenshot: str | None):
     if screenshot is None and (problem := window_problem()):
         print(f"error: {problem}", file=sys.stderr)
         return None
+    from PyQt6.QtCore import qInstallMessageHandler
     from PyQt6.QtWidgets import QApplication
 
+    qInstallMessageHandler(qt_message)
     platform = ["-platform", "offscreen"] if screenshot else []
     return QApplication.instance() or QApplication([sys.argv[0], *platform])
+
+
+def qt_message(kind: QtMsgType, context: QMessageLogContext, message: str | None) -> None:
+    """Qt's message handler for the window commands: each message on standard error as Qt's
+    own handler writes it (its QT_MESSAGE_PATTERN too), but those in QUIET_QT_MESSAGES."""
+    if message in QUIET_QT_MESSAGES:
+        return
+    from PyQt6.QtCore import qFormatLogMessage
+
+    print(qFormatLogMessage(kind, context, message), file=sys.stderr, flush=True)
 
 
 def save_picture(window, out: str) -> int:
