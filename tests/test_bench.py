@@ -54,11 +54,10 @@ def test_every_stage_is_measured_with_positive_times(quick):
     (result,) = report["model"]["results"]
     for variant in result["variants"]:
         assert variant["vision_ms"] > 0 and variant["prefill_ms"] > 0
-    tau0 = next(v for v in result["variants"] if v["tau"] == 0)
-    assert tau0["decode_ms"] > 0 and tau0["decode_tokens"] == 16
-    assert result["step_ms"] == pytest.approx(
-        tau0["vision_ms"] + tau0["prefill_ms"] + tau0["decode_ms"]
-    )
+    (step,) = report["step"]["results"]
+    assert list(step["variants"]) == ["stock", "pruned", "fast"]  # --quick: no other decode step
+    for variant in step["variants"].values():
+        assert_the_whole_step_adds_up(variant, answer_tokens=16)
     runs = report["loop"]["runs"]
     assert {run["overlay"] for run in runs} == {"translucent", "shaped"}
     for run in runs:
@@ -93,7 +92,7 @@ def test_the_recorded_gpu_step_is_read_from_its_json_and_matches_its_log(quick):
 def test_each_ratio_is_the_quotient_of_its_parts(quick):
     report = quick["report"]
     ratios = report["ratios"]
-    assert {r["bench"] for r in ratios} == {"prune", "model", "loop"}
+    assert {r["bench"] for r in ratios} == {"prune", "model", "step", "loop"}
     for r in ratios:
         numerator = resolve(report, r["numerator_from"])
         denominator = resolve(report, r["denominator_from"])
@@ -106,11 +105,14 @@ def test_each_ratio_is_the_quotient_of_its_parts(quick):
             assert r["verdict"] == "" and r["target"] == "< 5% (on a GPU machine)"
         if r["bench"] == "model":
             assert r["target"] == "— (tiny config)" and r["verdict"] == ""  # fixed costs
+        if r["bench"] == "step" and "whole step" in r["measure"]:
+            assert r["numerator_from"] == "step.results[0].variants.stock.step_ms"
+            assert r["denominator_from"] == "step.results[0].variants.fast.step_ms"
         if r["bench"] == "prune" and "torch loop" in r["measure"]:
             assert r["numerator_from"].endswith(".loop.median")
             assert r["denominator_from"].endswith(".ours.median")
     references = {r["denominator_from"] for r in ratios if r["bench"] == "loop"}
-    assert references == {"model.results[0].step_ms", "loop.recorded.total_ms"}
+    assert references == {"step.results[0].variants.fast.step_ms", "loop.recorded.total_ms"}
 
 
 def test_the_printed_table_shows_those_ratios(quick):
@@ -147,7 +149,7 @@ def test_bad_options_exit_2_with_a_message(options, message, capsys):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--skip", "prune,model,loop"], "nothing to run"),
+        (["--skip", "prune,model,step,loop"], "nothing to run"),
         (["--json", "/no/such/folder/out.json"], "does not exist"),
         (["--quant", "4bit"], "needs --device cuda"),
     ],
@@ -195,7 +197,7 @@ def test_the_model_benchmark_cli_still_prints_its_table(tmp_path, capsys):
     assert stopped.value.code == 2
 
 
-def test_the_step_benchmark_writes_three_variants_and_their_ratios(tmp_path, capsys):
+def test_the_step_benchmark_writes_every_variant_and_their_ratios(tmp_path, capsys):
     folder = tmp_path / "shots"
     folder.mkdir()
     with Image.open(DATA / "desktop-xterm-1920x1080.png") as shot:
@@ -206,21 +208,33 @@ def test_the_step_benchmark_writes_three_variants_and_their_ratios(tmp_path, cap
     assert bench_model.main([*options, "--image", str(folder), "--json", str(out_json)]) == 0
     out = capsys.readouterr().out
     assert "one agent step" in out and "first token: stock / fast" in out
+    assert re.search(r"whole step: stock / fast = \d+ / \d+ ms = [\d.]+×", out)
+    assert re.search(r"decode floor: [\d.]+ GB of weights .* ÷ [\d.]+ GB/s", out)
     (result,) = json.loads(out_json.read_text())["results"]
     variants = result["variants"]
-    assert list(variants) == ["stock", "pruned", "fast"]
+    assert list(variants) == ["stock", "pruned", "fast", "static", "compiled"]
     keys = {"vision_ms", "prefill_ms", "ttft_ms", "decode_ms_per_token", "vision_tokens"}
     for variant in variants.values():
         assert keys | {"peak_mib"} <= set(variant) and variant["peak_mib"] is None  # CPU
         assert all(variant[key] > 0 for key in keys)
-        assert variant["answer_tokens"] >= 1
+        assert variant["decoded_tokens"] >= 1
+        assert_the_whole_step_adds_up(variant, answer_tokens=4)
     stock, pruned, fast = (variants[name] for name in ("stock", "pruned", "fast"))
+    assert stock["decoded_tokens"] == 4  # generate was held to the whole answer
     assert stock["vision_tokens"] == stock["image_tokens"] == 3 * 12 * 16
     assert pruned["image_tokens"] == fast["image_tokens"] == pruned["vision_tokens"]
     assert 0 < fast["vision_tokens"] < pruned["vision_tokens"] < stock["vision_tokens"]
+    for name in ("static", "compiled"):  # fast's work with another decode step
+        assert variants[name]["vision_tokens"] == fast["vision_tokens"]
+        assert variants[name]["prompt_tokens"] == fast["prompt_tokens"]
+    assert result["bandwidth_gb_s"] > 0 and result["weight_bytes_per_token"] > 0
     ratios = result["ratios"]
+    assert ratios["fast_step_speedup"] == pytest.approx(stock["step_ms"] / fast["step_ms"])
     assert ratios["fast_vision_share"] == pytest.approx(fast["vision_ms"] / stock["vision_ms"])
     assert ratios["fast_ttft_speedup"] == pytest.approx(stock["ttft_ms"] / fast["ttft_ms"])
+    assert ratios["compiled_decode_speedup"] == pytest.approx(
+        fast["decode_ms_per_token"] / variants["compiled"]["decode_ms_per_token"]
+    )
     assert set(result["verdicts"]) == {
         "fast_vision_share",
         "fast_ttft_speedup",
@@ -232,6 +246,27 @@ def test_the_step_benchmark_writes_three_variants_and_their_ratios(tmp_path, cap
     with pytest.raises(SystemExit) as stopped:
         bench_model.main(["--step", "--image", str(tmp_path / "none")])
     assert stopped.value.code == 2
+    with pytest.raises(SystemExit) as stopped:
+        bench_model.main(["--step", "--decode-steps", "eager,fast"])
+    assert stopped.value.code == 2
+    assert "unknown decode step(s) eager, fast" in capsys.readouterr().err
+
+
+def assert_the_whole_step_adds_up(variant: dict, *, answer_tokens: int) -> None:
+    """step = capture + preprocess + first token + the answer's other tokens + parse, with
+    every part measured, the first token no shorter than its vision, the decode above its
+    floor (nothing reads its weights faster than the bandwidth measured beside it)."""
+    assert variant["capture_ms"] > 0 and variant["parse_ms"] > 0 and variant["preprocess_ms"] > 0
+    assert variant["answer_tokens"] == answer_tokens
+    assert variant["step_ms"] == pytest.approx(
+        variant["capture_ms"]
+        + variant["preprocess_ms"]
+        + variant["ttft_ms"]
+        + variant["decode_ms_per_token"] * (answer_tokens - 1)
+        + variant["parse_ms"]
+    )
+    assert variant["ttft_ms"] >= variant["vision_ms"] > 0
+    assert 0 < variant["decode_floor_ms"] < variant["decode_ms_per_token"]
 
 
 def test_the_loop_benchmark_cli_prints_its_stages_and_verdict(capsys):

@@ -1,8 +1,10 @@
-"""`main.py bench`: selector, model and loop-overhead benchmarks in one run, one table of ratios.
+"""`main.py bench`: selector, model, agent-step and loop-overhead benchmarks in one run, one
+table of ratios.
 
     python main.py bench --device cuda --quant 4bit --depth full --models qwen2.5-vl-7b
 
-Runs tools/bench_prune.py, tools/bench_model.py and tools/bench_loop.py and prints every ratio
+Runs tools/bench_prune.py, tools/bench_model.py, tools/bench_step.py (the whole step a user
+waits for, stock against fast, decode included) and tools/bench_loop.py, and prints every ratio
 with both its parts, all measured in this run except the GPU model step of the loop overhead,
 read from docs/bench/h200-e2e-4bit-step.json and labelled "recorded". `--json FILE` keeps every
 raw number and the machine. Read ratios, not absolute times: the CPU is often shared.
@@ -18,7 +20,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -28,7 +30,11 @@ from agent.settings import QUANTIZATIONS
 from pixelprune import get_family
 from pixelprune.cli import add_json_option, write_json
 from tools import bench_prune
+
+if TYPE_CHECKING:
+    from agent.settings import DecodeStepName
 from tools.bench_plan import (
+    DECODE_VARIANTS,
     IDEAL_SHARE_TARGET,
     LOOP_SIZES,
     LOOP_TARGET,
@@ -39,13 +45,13 @@ from tools.bench_plan import (
 
 __all__ = ["QUICK_DURATION", "Ratio", "add_arguments", "expected_duration", "run"]
 
-BENCHES = ("prune", "model", "loop")
+BENCHES = ("prune", "model", "step", "loop")
 DEFAULT_MODELS = "qwen2.5-vl-3b"
 DEFAULT_DEPTH = 2  # the default run stays near 10 minutes on a 2-core CPU
 # `--quick` with the default models, depth and repeats on a CPU, as timed (docs/benchmarks.md says
 # the same): 1 min 44 s and 1 min 59 s wall on a shared 2-vCPU Xeon VM at load 4 (tests beside it)
 QUICK_DURATION = "about 2 minutes on a 2-core CPU"
-DECODE_TOKENS = 16  # as many as the recorded GPU step (docs/bench/h200-e2e-4bit-step.json)
+ANSWER_TOKENS = 16  # as many as the recorded GPU step (docs/bench/h200-e2e-4bit-step.json)
 PRUNE_SCREENS = (  # one per resolution; tools/bench_prune.py runs them all
     "desktop-xterm-1920x1080.png",
     "chromium-python-policy-2560x1440.png",
@@ -63,6 +69,7 @@ class Plan:
     baseline_repeat: int
     models: tuple[str, ...]
     model: BenchConfig
+    decode_variants: tuple[DecodeStepName, ...]  # the step's decode steps besides eager
     loop_sizes: tuple[tuple[int, int], ...]
     loop_steps: int
 
@@ -107,7 +114,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="small repeats, one screen size, depth 1, one model: for tests and a fast look",
     )
     parser.add_argument(
-        "--skip", type=_skip_list, default=frozenset(), help="comma-separated: prune,model,loop"
+        "--skip",
+        type=_skip_list,
+        default=frozenset(),
+        help=f"comma-separated: {','.join(BENCHES)}",
     )
     parser.add_argument(
         "--models",
@@ -145,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
     out.print(machine["line"])
     report: dict[str, Any] = {"machine": machine, "plan": _jsonable(plan)}
     failures, tables = [], []
-    for name, bench in (("prune", _run_prune), ("model", _run_model), ("loop", _run_loop)):
+    benches = (("prune", _run_prune), ("model", _run_model), ("step", _run_step))
+    for name, bench in (*benches, ("loop", _run_loop)):
         if name in plan.skip:
             report[name] = None
             continue
@@ -264,15 +275,18 @@ def collect_ratios(report: dict[str, Any]) -> list[Ratio]:
                           f"model.results[{i}].variants[{j}].{stage}_ms", "×",
                           aim, "" if tiny else _verdict(measured >= goal))
                 )  # fmt: skip
+    step = report.get("step") or {}
+    for i, result in enumerate(step.get("results", [])):
+        ratios += _step_ratios(f"step.results[{i}].variants", result)
     loop = report.get("loop") or {}
     recorded = loop.get("recorded")
     machine_gpu = report.get("machine", {}).get("gpu")
     for i, run_ in enumerate(loop.get("runs", [])):
         where = f"loop.runs[{i}]"
         references = [
-            (f"{r['label']} step (this run)", r["step_ms"],
-             f"model.results[{k}].step_ms")
-            for k, r in enumerate(model.get("results", []))
+            (f"{r['label']} whole fast step (this run)", r["variants"]["fast"]["step_ms"],
+             f"step.results[{k}].variants.fast.step_ms")
+            for k, r in enumerate(step.get("results", []))
         ]  # fmt: skip
         if recorded is not None:
             references.append(
@@ -301,6 +315,32 @@ def collect_ratios(report: dict[str, Any]) -> list[Ratio]:
     return ratios
 
 
+def _step_ratios(where: str, result: dict[str, Any]) -> list[Ratio]:
+    """The whole step stock / fast, each variant's decode against its floor, and fast's decode
+    against each other decode step's."""
+    variants, label = result["variants"], result["label"]
+    ratios = [
+        Ratio("step", f"{label}: whole step, stock / fast", variants["stock"]["step_ms"],
+              variants["fast"]["step_ms"], f"{where}.stock.step_ms", f"{where}.fast.step_ms",
+              "×", "", "")
+    ]  # fmt: skip
+    for name, variant in variants.items():
+        ratios.append(
+            Ratio("step", f"{label}: {name} decode ms/token / its floor",
+                  variant["decode_ms_per_token"], variant["decode_floor_ms"],
+                  f"{where}.{name}.decode_ms_per_token", f"{where}.{name}.decode_floor_ms", "×",
+                  "", "")
+        )  # fmt: skip
+    for name in variants.keys() - {"stock", "pruned", "fast"}:
+        ratios.append(
+            Ratio("step", f"{label}: decode ms/token, fast / {name}",
+                  variants["fast"]["decode_ms_per_token"], variants[name]["decode_ms_per_token"],
+                  f"{where}.fast.decode_ms_per_token", f"{where}.{name}.decode_ms_per_token", "×",
+                  "", "")
+        )  # fmt: skip
+    return ratios
+
+
 def notes(report: dict[str, Any]) -> list[str]:
     """What each reference in the table is, under the table."""
     lines = []
@@ -316,8 +356,16 @@ def notes(report: dict[str, Any]) -> list[str]:
             lines.append(
                 f"model: {result['label']}: random weights in {weights}, "
                 f"{result['image']}; ideal speedup = 1 / kept share (vision), full / pruned "
-                f"prompt length (prefill); step = {result['step']} of "
-                f"{model['config']['decode_tokens']} new tokens = {result['step_ms']:.0f} ms."
+                "prompt length (prefill)."
+            )
+    if (step := report.get("step")) and "results" in step:
+        for result in step["results"]:
+            lines.append(
+                f"step: {result['label']}: {', '.join(step['config']['images'])}, an answer of "
+                f"{step['config']['answer_tokens']} tokens; step = capture + preprocess + prune "
+                "+ vision + prefill + decode + parse; decode floor = bytes one token reads "
+                f"(weights + KV cache) ÷ {result['bandwidth_gb_s']:.1f} GB/s (mat-vec, "
+                "this run)."
             )
     if (loop := report.get("loop")) and "runs" in loop:
         recorded = loop["recorded"]
@@ -385,24 +433,48 @@ def _run_model(plan: Plan, progress: Callable[[str], None]) -> Section:
         progress(f"model: {name}, depth {depth}, {plan.model.device}, quant {plan.model.quant}")
         with bench_model.random_model(name, plan.model) as loaded:
             result = bench_model.measure(name, loaded, plan.model)
-        tau0 = result.variant(0.0)
-        depth_label = "" if name in TINY else f" depth {depth}"
-        results.append(
-            {
-                **dataclasses.asdict(result),
-                "label": f"{name}{depth_label} {plan.model.device} {plan.model.quant}",
-                "step_ms": tau0.vision_ms + tau0.prefill_ms + _timed(tau0.decode_ms),
-                "step": "pruned τ=0: vision_ms + prefill_ms + decode_ms",
-            }
-        )
+        results.append({**dataclasses.asdict(result), "label": _label(name, plan)})
     return Section({"config": _jsonable(plan.model), "results": results})
 
 
-def _timed(ms: float | None) -> float:
-    """A figure the plan always measures (decode: DECODE_TOKENS)."""
-    if ms is None:
-        raise AgentError("the model benchmark did not time decoding")
-    return ms
+def _run_step(plan: Plan, progress: Callable[[str], None]) -> Section:
+    """The whole agent step per model: stock, pruned, fast and fast's other decode steps."""
+    from tools import bench_model, bench_step  # torch and transformers: only when it runs
+
+    step = bench_step.StepConfig(
+        images=bench_step.step_images(None),
+        answer_tokens=ANSWER_TOKENS,
+        repeat=plan.model.repeat,
+        device=plan.model.device,
+        decode_variants=plan.decode_variants,
+    )
+    results, tables = [], []
+    for name in plan.models:
+        with bench_model.random_model_folder(name, plan.model) as model_config:
+            result = bench_step.measure_step(
+                name,
+                Path(model_config.path),
+                model_config,
+                step,
+                depth=None if name in TINY else plan.model.depth,
+                progress=lambda text: progress(f"step: {text}"),
+            )
+        tables.append(bench_step.step_table(result))
+        results.append(
+            {
+                **dataclasses.asdict(result),
+                "label": _label(name, plan),
+                "variants": {v.name: dataclasses.asdict(v) for v in result.variants},
+            }
+        )
+    config = {"answer_tokens": step.answer_tokens, "images": [p.name for p in step.images]}
+    return Section({"config": config, "results": results}, tables)
+
+
+def _label(name: str, plan: Plan) -> str:
+    depth = "full" if plan.model.depth is None else plan.model.depth
+    depth_label = "" if name in TINY else f" depth {depth}"
+    return f"{name}{depth_label} {plan.model.device} {plan.model.quant}"
 
 
 def _run_loop(plan: Plan, progress: Callable[[str], None]) -> Section:
@@ -442,8 +514,8 @@ def _plan(args: argparse.Namespace) -> Plan:
             quant=args.quant,
             device=args.device,
             repeat=repeat or (1 if quick else 2),
-            decode_tokens=DECODE_TOKENS,
         ),
+        decode_variants=() if quick else DECODE_VARIANTS,
         loop_sizes=LOOP_SIZES[:1] if quick else LOOP_SIZES,
         loop_steps=repeat or (3 if quick else 10),
     )

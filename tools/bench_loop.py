@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import re
 import shutil
 import statistics
@@ -50,7 +49,7 @@ from agent.records import StepRecord
 from tools.bench_plan import LOOP_OVERLAYS as OVERLAYS
 from tools.bench_plan import LOOP_SIZES as SIZES
 from tools.bench_plan import LOOP_TARGET as TARGET
-from tools.xvfb import TERMINALS, virtual_display
+from tools.xvfb import TERMINALS, on_display, virtual_display
 
 __all__ = [
     "OVERLAYS",
@@ -146,7 +145,7 @@ def bench_loop(
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-loop-") as workdir:
         for width, height in sizes:
-            with virtual_display(width, height) as env, _on_display(env), _terminals(env):
+            with virtual_display(width, height) as env, on_display(env), _terminals(env):
                 for mode in overlays:
                     progress(f"loop: {width}x{height}, {mode} overlay, {steps} steps")
                     runs.append(_run_agent((width, height), mode, steps, Path(workdir)))
@@ -317,22 +316,6 @@ def _qt_app():
 
         qInstallMessageHandler(quiet)
     return app
-
-
-@contextmanager
-def _on_display(env: dict[str, str]) -> Iterator[None]:
-    """Point this process's X clients (mss) at the private display while the block runs."""
-    names = ("DISPLAY", "XAUTHORITY")
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update({name: env[name] for name in names})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextmanager

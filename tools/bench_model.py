@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from PIL import Image
@@ -37,7 +38,7 @@ from agent.backends.loading import LoadedModel, ModelConfig, load_model
 from agent.backends.local import LocalVLM
 from agent.backends.prompt import IMAGE_PLACEHOLDER, build_inputs
 from agent.backends.pruned_vision import encode_images
-from agent.settings import QUANTIZATIONS
+from agent.settings import DECODE_STEPS, QUANTIZATIONS, DecodeStepName
 from pixelprune import PruneConfig, get_family, images_from_pixel_values, select
 from tools import bench_step
 from tools.bench_plan import MODEL_NAMES, TINY, BenchConfig
@@ -352,10 +353,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--step",
         action="store_true",
-        help="one agent step instead: stock vs pruned vs fast (tools/bench_step.py)",
+        help="one agent step instead: stock vs pruned vs fast, and fast with other decode "
+        "steps (tools/bench_step.py)",
     )
     parser.add_argument(
         "--answer-tokens", type=int, default=80, help="with --step: new tokens of the answer"
+    )
+    parser.add_argument(
+        "--decode-steps",
+        type=_decode_steps,
+        default=bench_step.DECODE_VARIANTS,
+        help="with --step: comma-separated decode steps to measure fast with besides eager "
+        f"(default {','.join(bench_step.DECODE_VARIANTS)}; 'none' for none)",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="with --step: write results")
     args = parser.parse_args(argv)
@@ -403,7 +412,11 @@ def run_step(
     """`--step`: the agent-step benchmark for each model, one table each, optional JSON."""
     config = BenchConfig(depth=args.depth, quant=args.quant, device=args.device)
     step = bench_step.StepConfig(
-        images=images, answer_tokens=args.answer_tokens, repeat=args.repeat, device=args.device
+        images=images,
+        answer_tokens=args.answer_tokens,
+        repeat=args.repeat,
+        device=args.device,
+        decode_variants=args.decode_steps,
     )
     console = Console(width=190)
     console.print(_machine(args.device) + f"; images {', '.join(p.name for p in images)}")
@@ -426,6 +439,19 @@ def run_step(
         bench_step.write_json(args.json, results, _machine(args.device))
         console.print(f"wrote {args.json}")
     return 0
+
+
+def _decode_steps(text: str) -> tuple[DecodeStepName, ...]:
+    """`static,compiled`, or `none`: the decode steps --step measures besides eager."""
+    if text.strip() == "none":
+        return ()
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = [name for name in DECODE_STEPS if name != "eager"]
+    if unknown := [name for name in names if name not in known]:
+        raise argparse.ArgumentTypeError(
+            f"unknown decode step(s) {', '.join(unknown)}; choose from {', '.join(known)} or none"
+        )
+    return tuple(cast(DecodeStepName, name) for name in names)
 
 
 def _machine(device: str) -> str:

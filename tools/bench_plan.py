@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # a type only: the plan imports nothing of the runtime
-    from agent.settings import Quantization
+if TYPE_CHECKING:  # types only: the plan imports nothing of the runtime
+    from agent.settings import DecodeStepName, Quantization
 
 __all__ = [
+    "DECODE_VARIANTS",
     "IDEAL_SHARE_TARGET",
     "LOOP_OVERLAYS",
     "LOOP_SIZES",
@@ -28,6 +29,8 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 REAL_MODELS = ("qwen2.5-vl-3b", "qwen2.5-vl-7b", "qwen3-vl-2b")  # offline_models.REAL_SIZES
 TINY = {"tiny-qwen2": "qwen2", "tiny-qwen2.5": "qwen2.5", "tiny-qwen3": "qwen3"}
 MODEL_NAMES = (*REAL_MODELS, *TINY)
+# the agent step's fast variant again with these decode steps (agent/backends/decode_step.py)
+DECODE_VARIANTS: tuple[DecodeStepName, ...] = ("static", "compiled")
 IDEAL_SHARE_TARGET = 0.8  # measured speedup ≥ this share of the ideal one
 LOOP_TARGET = 0.05  # loop overhead below this share of the model's time
 LOOP_SIZES = ((1920, 1080), (2560, 1440))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tools.processes import stop_processes
 
-__all__ = ["TERMINALS", "qt_on_x11", "virtual_display"]
+__all__ = ["TERMINALS", "on_display", "qt_on_x11", "virtual_display"]
 
 # xterm geometry and the command it shows: the text-heavy desktop of tests/data and bench_loop
 TERMINALS = [
@@ -84,6 +84,22 @@ def virtual_display(
         stop_processes(helpers, timeout=5)  # the window manager before its display
         stop_processes([server], timeout=5)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def on_display(env: dict[str, str]) -> Iterator[None]:
+    """Point this process's X clients (mss) at the private display while the block runs."""
+    names = ("DISPLAY", "XAUTHORITY")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: env[name] for name in names})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def qt_on_x11(env: dict[str, str]) -> dict[str, str]:
