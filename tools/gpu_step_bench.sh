@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The agent-step benchmark on a GPU machine: Qwen2.5-VL-7B and -3B configs, 4-bit and bf16,
-# stock vs pruned vs fast (tools/bench_step.py), in about 8 minutes on an H100/H200.
+# stock vs pruned vs fast and fast with the static and compiled decode steps: the whole step,
+# decode against its floor (tools/bench_step.py), in about 10 minutes on an H100/H200.
 #
 #   tools/gpu_step_bench.sh OUT_DIR
 #
@@ -35,7 +36,7 @@ run() {  # model quant seconds
     --repeat 3 --json "$out/$name.json" 2>&1 | grep -v -e '^Loading weights' -e '^Writing model' \
     | tee "$out/$name.log"
 }
-run qwen2.5-vl-7b 4bit 170
-run qwen2.5-vl-7b none 120
-run qwen2.5-vl-3b 4bit 90
-run qwen2.5-vl-3b none 70
+run qwen2.5-vl-7b 4bit 240
+run qwen2.5-vl-7b none 150
+run qwen2.5-vl-3b 4bit 120
+run qwen2.5-vl-3b none 100
