@@ -49,8 +49,9 @@ BENCHES = ("prune", "model", "step", "loop")
 DEFAULT_MODELS = "qwen2.5-vl-3b"
 DEFAULT_DEPTH = 2  # the default run stays near 10 minutes on a 2-core CPU
 # `--quick` with the default models, depth and repeats on a CPU, as timed (docs/benchmarks.md says
-# the same): 1 min 44 s and 1 min 59 s wall on a shared 2-vCPU Xeon VM at load 4 (tests beside it)
-QUICK_DURATION = "about 2 minutes on a 2-core CPU"
+# the same): 3 min 55 s wall on a shared 2-vCPU AMD EPYC VM at load 1.7 (other work beside it),
+# of which the agent step (stock, pruned, fast; 16-token answers) is about half
+QUICK_DURATION = "about 4 minutes on a 2-core CPU"
 ANSWER_TOKENS = 16  # as many as the recorded GPU step (docs/bench/h200-e2e-4bit-step.json)
 PRUNE_SCREENS = (  # one per resolution; tools/bench_prune.py runs them all
     "desktop-xterm-1920x1080.png",
