@@ -7,9 +7,10 @@ Modes: `dry-run` logs what would happen and touches nothing; `confirm` asks a ca
 asks on the terminal, the app shows a dialog) and performs only approved actions; `auto`
 performs everything. pyautogui's FAILSAFE stays on: moving the mouse into a screen corner raises
 `pyautogui.FailSafeException`, which the loop turns into a stop. The kill switch is checked
-before the confirm question, after it and between the parts of an action. Secrets are revealed
-here, at the last moment, and only in what is typed. Text with characters no key types (é, 東,
-😀) is pasted through the clipboard, which gets the user's text back afterwards.
+before the confirm question, after it (a question a stop ended counts as stopped, not
+rejected) and between the parts of an action. Secrets are revealed here, at the last moment,
+and only in what is typed. Text with characters no key types (é, 東, 😀) is pasted through the
+clipboard, which gets the user's text back afterwards.
 """
 
 from __future__ import annotations
@@ -149,11 +150,12 @@ class Executor:
             log.info("dry-run: %s", text)
             return Outcome(False, "dry-run")
         if self.config.mode == "confirm" and self.confirm is not None:
-            if not self.confirm(action):
+            approved = self.confirm(action)
+            if self.stop.is_set():  # a stop ends the question "no": the run stopped, not refused
+                return Outcome(False, "stopped")
+            if not approved:
                 log.info("rejected: %s", text)
                 return Outcome(False, "rejected")
-            if self.stop.is_set():
-                return Outcome(False, "stopped")
         log.info("perform: %s", text)
         screen = self._pyautogui()
         failsafe = getattr(screen, "FailSafeException", ())

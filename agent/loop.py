@@ -176,6 +176,13 @@ class Agent:
         if self._run is not None:
             self._run.stop.trip(reason)
 
+    @property
+    def stopping(self) -> bool:
+        """True once the run in progress was told to stop (kill hotkey, stop(), time cap,
+        FAILSAFE): a confirm question waiting on a person polls it so that it ends at once."""
+        state = self._run
+        return state is not None and state.stop.is_set()
+
     def pause(self) -> None:
         """Finish the step in progress, then wait before the next one (from any thread)."""
         self._unpaused.clear()

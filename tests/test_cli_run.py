@@ -7,11 +7,18 @@ reports), so the scripted answers are in UI-TARS pixels of its Qwen2.5 resize, 4
 from __future__ import annotations
 
 import json
+import os
+import select
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from desktop import open_button_window, require_display
 from main_process import run_main
+
+from tools.processes import stop_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREEN = (4480, 1440)
@@ -83,6 +90,56 @@ def test_confirm_mode_asks_on_the_terminal(tmp_path):
         assert refused.returncode == 1
         assert "perform left click" in refused.stdout and "rejected" in refused.stdout
         assert presses(window) == []
+
+
+def test_the_kill_hotkey_ends_the_confirm_question_on_the_terminal(tmp_path):
+    """A person at a real terminal (a pty) is asked; the hotkey, no Enter, ends the run."""
+    with open_button_window((0, 0, 1280, 800), tmp_path / "w") as window:
+        outputs = [click_on(window, "Alpha")]
+        keyboard, program = os.openpty()
+        answers = script(tmp_path, outputs)
+        command = ["run", "press Alpha", "--scripted", answers, "--parser", "uitars", "--no-record"]
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "main.py"), *command, "--mode", "confirm"],
+            cwd=ROOT,
+            stdin=program,
+            stdout=program,
+            stderr=program,
+        )
+        os.close(program)
+        try:
+            shown = read_until(keyboard, b"[y/N] ")
+            os.write(keyboard, b"y")  # half an answer: the hotkey needs no Enter
+            subprocess.run(["xdotool", "key", "ctrl+shift+F12"], check=True, timeout=10)
+            shown += read_until(keyboard, None, seconds=10)
+            assert process.wait(timeout=10) == 1
+        finally:
+            stop_processes([process])
+            os.close(keyboard)
+        assert presses(window) == []
+    text = shown.decode()
+    assert "perform left click" in text and "[y/N] ystopped" in text.replace("\r", "")
+    assert "stopped: kill hotkey ctrl+shift+f12" in text and "rejected" not in text
+
+
+def read_until(descriptor: int, end: bytes | None, seconds: float = 60) -> bytes:
+    """What a program writes to its terminal until `end` shows (None: until it closes it)."""
+    seen = b""
+    deadline = time.monotonic() + seconds
+    awaited = "the end of its output" if end is None else repr(end)
+    while end is None or end not in seen:
+        assert time.monotonic() < deadline, f"{awaited} not shown; shown: {seen!r}"
+        if not select.select([descriptor], [], [], 0.1)[0]:
+            continue
+        try:
+            chunk = os.read(descriptor, 4096)
+        except OSError:  # Linux: EIO once the program's side of the terminal is closed
+            chunk = b""
+        if not chunk:
+            assert end is None, f"{awaited} not shown; shown: {seen!r}"
+            break
+        seen += chunk
+    return seen
 
 
 def test_a_task_file_with_a_secret(tmp_path):

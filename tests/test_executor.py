@@ -142,6 +142,18 @@ def test_stop_before_or_during_confirmation_prevents_the_action():
     assert screen.calls == [] and stop.reason == "kill hotkey"
 
 
+def test_a_question_a_stop_ended_is_a_stop_not_a_rejection():
+    screen, stop = FakeScreen(), StopSwitch()
+
+    def confirm(action):
+        stop.trip("kill hotkey")  # the terminal's question ends "no" when the hotkey is pressed
+        return False
+
+    executor = Executor(ExecutorConfig(mode="confirm"), confirm=confirm, stop=stop, screen=screen)
+    assert executor.perform(Click(point=at(1, 1))).status == "stopped"
+    assert screen.calls == []
+
+
 def test_stop_cuts_typing_and_waiting_short():
     screen, stop = FakeScreen(), StopSwitch()
     executor = Executor(

@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     terminal = Terminal(tuple(settings.secrets.values()), sys.stderr if args.json == "-" else None)
     try:
         agent = Agent(backend, settings.agent, confirm=terminal.ask, secrets=settings.secrets)
+        terminal.stopped = lambda: agent.stopping  # the kill hotkey ends a confirm question
         agent.events.subscribe(terminal.show)
         result = agent.run(settings.task)
     except AgentError as error:  # the run could not start (kill hotkey, run folder)
