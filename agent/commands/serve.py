@@ -82,10 +82,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         api_key = _api_key(args.api_key)
         model = _model(args)
-        resolve_model_dir(args.model)  # a missing folder is told before torch is imported
         settings = _settings(args, api_key)
         if not is_loopback(args.host) and api_key is None:
             _warn_open(args.host, args.port)
+        resolve_model_dir(args.model)  # a missing folder is told before torch is imported
         from agent.server.runner import bind
 
         sock = bind(args.host, args.port)

@@ -43,8 +43,6 @@ def run(args: argparse.Namespace) -> int:
     except (AgentError, OSError, ValueError) as error:
         print(f"error: cannot view {args.run_dir}: {error}", file=sys.stderr)
         return 2
-    if recorded.lost:
-        print(f"warning: the record is incomplete: {recorded.lost}", file=sys.stderr)
     if not 1 <= args.step <= max(len(recorded.steps), 1):
         print(
             f"error: --step {args.step} is outside the run's {len(recorded.steps)} step(s)",
@@ -54,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     app = qt_application(args.screenshot)
     if app is None:
         return 2
+    if recorded.lost:  # after the display check: a run that cannot open says one thing
+        print(f"warning: the record is incomplete: {recorded.lost}", file=sys.stderr)
     window = _open(recorded, args)
     if args.screenshot is None:
         return app.exec()
