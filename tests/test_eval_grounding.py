@@ -1,8 +1,8 @@
 """`main.py eval-grounding`: the ScreenSpot readers, the generated set, and the evaluation.
 
-The oracles below answer each box's centre in the parser's own convention, computed here from
-the box and the processor's resize alone (not through agent.coords, which the evaluation uses),
-so a wrong mapping in the evaluation shows up as misses.
+The oracles answer each box's centre in the parser's own convention, computed from the box and
+the processor's resize alone (tools/grounding_answers.py, not through agent.coords, which the
+evaluation uses), so a wrong mapping in the evaluation shows up as misses.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from agent.parsers import get_parser
 from tools import eval_grounding
 from tools.dev.make_grounding_set import FORM, Target, check_alignment, render_pages
 from tools.eval_grounding import evaluate, judge, parse_setting
+from tools.grounding_answers import centre_answer
+from tools.grounding_answers import main as write_answers
 from tools.grounding_results import Agreement, Setting, summarise
 from tools.screenspot import GroundingSetError, load_grounding_set
 
@@ -179,27 +181,9 @@ def test_a_fresh_rendering_gives_boxes_on_their_elements():
 # ---- evaluation with scripted oracles --------------------------------------------------------
 
 
-def centre_text(convention: str, family: str, size, bbox, offset: float = 0.0) -> str:
-    """The box centre, moved `offset` box widths towards the middle, written in `convention`."""
-    width, height = size
-    x1, y1, x2, y2 = bbox
-    towards_middle = -1 if x1 + x2 > width else 1
-    fx = ((x1 + x2) / 2 + towards_middle * offset * (x2 - x1)) / width
-    fy = (y1 + y2) / 2 / height
-    if convention == "uitars":  # pixels of the image as the processor resizes it
-        resized_width, resized_height = ScriptedBackend([], family=family).input_size(width, height)
-        x, y = round(fx * resized_width), round(fy * resized_height)
-        return f"Action: click(start_box='({x},{y})')"
-    if convention == "qwen3-computer":  # 0..1000
-        arguments = {"action": "left_click", "coordinate": [round(fx * 1000), round(fy * 1000)]}
-        call = json.dumps({"name": "computer_use", "arguments": arguments})
-        return f"<tool_call>{call}</tool_call>"
-    return f"[{fx:.4f}, {fy:.4f}]"  # showui: 0..1
-
-
 def oracle(convention: str, family: str, bbox, offset: float = 0.0):
     """A scripted answer that reads the screenshot's size from the prompt it is asked."""
-    return lambda prompt: centre_text(convention, family, prompt.images[-1].size, bbox, offset)
+    return lambda prompt: centre_answer(convention, family, prompt.images[-1].size, bbox, offset)
 
 
 def run_oracle(family: str, convention: str, samples, offset: float = 0.0):
@@ -267,7 +251,7 @@ def test_unusable_answers_are_unparsed_never_hits(answer):
 def test_a_drag_counts_where_it_starts():
     sample = load_grounding_set(DATA).samples[0]
     frame = Frame(Monitor(0, 0, *sample.size), sample.size, (1288, 812))
-    inside = centre_text("uitars", "qwen2.5", sample.size, sample.bbox).split("'")[1]
+    inside = centre_answer("uitars", "qwen2.5", sample.size, sample.bbox).split("'")[1]
     outside = "(5,790)"
     parser = get_parser("uitars")
     drag_in = f"Action: drag(start_box='{inside}', end_box='{outside}')"
@@ -338,8 +322,8 @@ def test_the_command_with_a_script_writes_every_output(tmp_path):
     chosen = [samples[i * len(samples) // 6] for i in range(6)]  # --limit 6: evenly spread
     answers = []
     for i, sample in enumerate(chosen):
-        hit = centre_text("uitars", "qwen2.5", sample.size, sample.bbox)
-        miss = centre_text("uitars", "qwen2.5", sample.size, sample.bbox, offset=1.5)
+        hit = centre_answer("uitars", "qwen2.5", sample.size, sample.bbox)
+        miss = centre_answer("uitars", "qwen2.5", sample.size, sample.bbox, offset=1.5)
         answers += [hit, miss if i == 2 else hit, hit]  # off, pred_2d:0, raster:0
     script = tmp_path / "answers.json"
     script.write_text(json.dumps(answers))
@@ -368,7 +352,7 @@ def test_the_command_with_a_script_writes_every_output(tmp_path):
 
 def test_a_run_that_stops_early_keeps_what_it_measured(tmp_path, capsys):
     first, second = load_grounding_set(DATA).samples[:2]
-    answers = [centre_text("uitars", "qwen2.5", s.size, s.bbox) for s in (first, first, second)]
+    answers = [centre_answer("uitars", "qwen2.5", s.size, s.bbox) for s in (first, first, second)]
     script = tmp_path / "answers.json"  # enough for sample 1 off and on, sample 2 off only
     script.write_text(json.dumps(answers))
     out = tmp_path / "out"
@@ -387,7 +371,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, capsys):
     out = tmp_path / "out"
     args = ["--scripted", str(script), "--parser", "uitars", "--out", str(out), "--limit", "3"]
     chosen = _spread_like_limit(3)
-    answers = [centre_text("uitars", "qwen2.5", s.size, s.bbox) for s in chosen for _ in "ab"]
+    answers = [centre_answer("uitars", "qwen2.5", s.size, s.bbox) for s in chosen for _ in "ab"]
     script.write_text(json.dumps(answers[:3]))  # the run dies after sample 2's first answer
     assert in_process(str(DATA), *args) == 1
     lines = (out / "samples.jsonl").read_text()
@@ -402,6 +386,49 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, capsys):
     assert overall["off"]["hits"] == 3
     assert in_process(str(DATA), "--scripted", str(script), "--resume") == 2  # needs --out
     assert "--resume needs --out" in capsys.readouterr().err
+
+
+ORACLE = DATA / "oracle_uitars.json"  # the answers file docs/grounding.md runs
+
+
+def test_the_committed_answers_file_is_what_the_generator_writes(tmp_path):
+    written = tmp_path / "answers.json"
+    assert write_answers([str(DATA), "--out", str(written)]) == 0
+    assert json.loads(written.read_text())["answers"] == json.loads(ORACLE.read_text())["answers"]
+
+
+def test_the_documented_command_scores_the_oracle_file_at_every_setting(tmp_path):
+    out = tmp_path / "out"
+    done = cli(str(DATA), "--scripted", str(ORACLE), "--prune", "pred_2d:0", "raster:0",
+               "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "same hit/miss on 48/48 (100.0%); clicks lost 0" in done.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    overall = summary["groups"][0]["settings"]
+    assert [overall[name]["hits"] for name in ("off", "pred_2d:0", "raster:0")] == [48] * 3
+    assert summary["parser"] == "uitars"  # read from the answers, no --parser needed
+    assert 0 < overall["pred_2d:0"]["kept_share"] < 0.5  # it pruned: the set is mostly flat
+    documented = (ROOT / "docs" / "grounding.md").read_text()
+    assert "--scripted tests/data/grounding/oracle_uitars.json" in documented
+
+
+def test_an_answers_file_resumes_and_names_what_it_lacks(tmp_path, capsys):
+    answers = json.loads(ORACLE.read_text())["answers"]
+    script, out = tmp_path / "answers.json", tmp_path / "out"
+    args = [str(DATA), "--scripted", str(script), "--out", str(out), "--limit", "4"]
+    chosen = _spread_like_limit(4)
+    script.write_text(json.dumps({"answers": {s.id: answers[s.id] for s in chosen[:2]}}))
+    assert in_process(*args) == 2  # told before anything is asked
+    assert f"no answer for sample {chosen[2].id} and 1 more" in capsys.readouterr().err
+    assert not (out / "samples.jsonl").exists()
+    script.write_text(json.dumps({"answers": {s.id: answers[s.id] for s in chosen}}))
+    assert in_process(*args[:-1], "2") == 0  # --limit 2: the 1st and 3rd of --limit 4
+    assert in_process(*args, "--resume") == 0, capsys.readouterr().err
+    rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and all(row["hit"] for row in rows)
+    script.write_text(json.dumps({"answers": ["not", "a map"]}))
+    assert in_process(*args) == 2
+    assert '"answers" maps sample ids to answers' in capsys.readouterr().err
 
 
 def _spread_like_limit(limit: int) -> list:

@@ -4,7 +4,8 @@
 
 Each sample is asked unpruned ("off"), then per `--prune SPEC` (default `pred_2d:0`), with the
 agent's prompt and `agent.coords` mapping; hit and "unparsed" rules: docs/grounding.md. A
-`--scripted` file gives one answer per sample and setting: sample 1 off, then its settings, ...
+`--scripted` list gives one answer per call: sample 1 off, then its settings, ...; a grounding
+answers file (tools/grounding_answers.py) one answer per sample, replayed for every setting.
 Tables and plot: `tools/grounding_output.py`. Exit status: 0 every sample asked, 1 stopped early
 (Ctrl-C, model failure), 2 bad input; whatever was measured is still reported.
 """
@@ -31,6 +32,7 @@ from agent.errors import ActionError, AgentError
 from agent.parsers import Parser, get_parser, parser_for_model
 from pixelprune import PruneConfig, format_prune_spec, parse_prune_spec
 from pixelprune.cli import OFF, add_json_option, add_out_option, add_prune_list, write_json
+from tools.grounding_answers import AnswersError, read_answers, replay
 from tools.grounding_output import print_summary, write_outputs
 from tools.grounding_results import DatasetInfo, Evaluation, Result, Setting, summarise
 from tools.progress import progress_bar
@@ -100,15 +102,16 @@ def run(args: argparse.Namespace) -> int:
     if not samples:
         print(f"error: {args.data} has no usable sample", file=sys.stderr)
         return 2
+    done = resume(args.out / "samples.jsonl", samples) if args.resume else {}
     try:
-        backend = _open_backend(args)
-    except AgentError as error:
+        backend = _open_backend(args, samples, settings, done)
+    except (AgentError, AnswersError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
         convention = args.parser or backend.convention
         parser = get_parser(convention or parser_for_model(backend.model_type, backend.name))
-        evaluation = _evaluate_with_progress(backend, parser, samples, settings, args)
+        evaluation = _evaluate_with_progress(backend, parser, samples, settings, args, done)
     except (AgentError, UsageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -319,12 +322,22 @@ def _prepare_out(out: Path) -> None:
         raise UsageError(f"cannot create the output folder {out}: {error}") from error
 
 
-def _open_backend(args: argparse.Namespace) -> Backend:
-    """The model as `main.py run` opens it: same options, same spec, same errors."""
-    from agent.backends.spec import open_backend
+def _open_backend(
+    args: argparse.Namespace,
+    samples: Sequence[Sample],
+    settings: Sequence[Setting],
+    done: dict[tuple[str, str], Result],
+) -> Backend:
+    """The model as `main.py run` opens it: same options, same spec, same errors; a
+    `--scripted` grounding answers file replays each sample's answer for every setting."""
+    from agent.backends.spec import open_backend, scripted_backend
     from agent.settings import ModelSpec
 
-    return open_backend(ModelSpec(**model_settings(args)))
+    spec = ModelSpec(**model_settings(args))
+    answers = None if spec.scripted is None else read_answers(spec.scripted)
+    if answers is None:
+        return open_backend(spec)
+    return scripted_backend(spec, replay(answers, samples, [s.name for s in settings], done))
 
 
 def _evaluate_with_progress(
@@ -333,12 +346,10 @@ def _evaluate_with_progress(
     samples: Sequence[Sample],
     settings: Sequence[Setting],
     args: argparse.Namespace,
+    done: dict[tuple[str, str], Result],
 ) -> Evaluation:
     """`evaluate` with a progress bar on stderr and samples.jsonl written as results come
-    (appended to, with `--resume`, after the answers it already holds)."""
-    done = {}
-    if args.resume:
-        done = resume(args.out / "samples.jsonl", samples)
+    (appended to, with `--resume`, after the `done` answers it already holds)."""
     mode = "a" if args.resume else "w"
     lines = None if args.out is None else (args.out / "samples.jsonl").open(mode, encoding="utf-8")
 

@@ -17,22 +17,15 @@ from agent.settings import ModelSpec
 
 if TYPE_CHECKING:
     from agent.backends.local import LocalVLM
+    from agent.backends.scripted import ScriptedBackend
 
-__all__ = ["open_backend", "open_local", "read_script"]
+__all__ = ["open_backend", "open_local", "read_script", "scripted_backend"]
 
 
 def open_backend(spec: ModelSpec) -> Backend:
     """Open the model the spec names; `ModelError` subclasses say what is missing."""
     if spec.scripted is not None:
-        from agent.backends.scripted import ScriptedBackend
-
-        return ScriptedBackend(
-            read_script(spec.scripted),
-            family=spec.family or "qwen2.5",
-            name=f"scripted:{spec.scripted}",
-            min_pixels=spec.min_pixels,
-            max_pixels=spec.max_pixels,
-        )
+        return scripted_backend(spec, read_script(spec.scripted))
     if spec.server is not None:
         from agent.backends.remote import OpenAICompatibleBackend
 
@@ -47,6 +40,20 @@ def open_backend(spec: ModelSpec) -> Backend:
             **options,
         )
     return open_local(spec)
+
+
+def scripted_backend(spec: ModelSpec, outputs: list[str]) -> ScriptedBackend:
+    """The scripted stand-in a spec names, replaying `outputs` (read from its file by the
+    caller: `eval-grounding` also reads answers files keyed by sample)."""
+    from agent.backends.scripted import ScriptedBackend
+
+    return ScriptedBackend(
+        outputs,
+        family=spec.family or "qwen2.5",
+        name=f"scripted:{spec.scripted}",
+        min_pixels=spec.min_pixels,
+        max_pixels=spec.max_pixels,
+    )
 
 
 def open_local(spec: ModelSpec) -> LocalVLM:
