@@ -25,6 +25,7 @@ from agent.trajectory import load_run
 from pixelprune import resize_for_model, select
 from pixelprune.heatmap import render_heatmap
 from tools.dev.make_ui_screenshots import CHROMIUM, DATA, MAX_BYTES, PICTURES, WINDOW_SIZE
+from tools.dev.overlay_picture import TINY_MODEL
 from ui.overlay import (
     HUD_BACKGROUND,
     HUD_MARGIN,
@@ -213,3 +214,7 @@ def test_the_overlay_picture_is_the_real_shaped_overlay_over_the_desktop(rendere
     assert is_color(picture[top:bottom, left:right], HUD_BACKGROUND).mean() > 0.6
     assert (picture[top:bottom, left:right] > 200).all(axis=-1).any()  # its light text
     assert 500 < selection.n_kept < selection.n_cells  # pruned: the squares are the kept cells
+    # a real local model ran the step, so the HUD's stage times and saving are measured ones
+    assert run.header.model == TINY_MODEL
+    assert all(step.timings.get(stage, 0) > 0 for stage in ("vision", "prefill", "decode"))
+    assert step.latency is not None and step.latency.measured

@@ -4,21 +4,28 @@
 
 `make_ui_screenshots overlay` runs this on a private Xvfb with openbox and no compositor (see
 there). It shows the Chromium screenshot of tests/data as a full-screen window (the desktop the
-agent works on), runs the real agent loop over it (dry run, scripted UI-TARS answers, pruned,
-recorded to DIR) with the real `ui.overlay.Overlay` attached, and grabs the screen once step 1
-has finished, so the picture holds what a user sees then: kept cells, where the click lands and
-the HUD. Without a compositor the overlay is a shaped, opaque window (a square on each kept
-cell), so the picture shows that. To hold the screen at step 1, a capture guard registered
-before the overlay's takes the picture before the agent's next capture, while the overlay is
-still up; the agent waits for it as it waits for the overlay to hide.
+agent works on), runs the real agent loop over it (dry run, pruned, recorded to DIR) on a real
+local model with the real `ui.overlay.Overlay` attached, and grabs the screen once step 1 has
+finished, so the picture holds what a user sees then: kept cells, where the click lands and the
+HUD. The model is a tiny random-weight Qwen2.5-VL built on the spot (tools/offline_models.py;
+no weights can be downloaded here): it runs every prompt for real, so the HUD shows its measured
+vision, prefill and decode times and a measured saving, but its words are random, so the demo's
+scripted UI-TARS answers stand in for them (`TinyModelScript`). Without a compositor the overlay
+is a shaped, opaque window (a square on each kept cell), so the picture shows that. To hold the
+screen at step 1, a capture guard registered before the overlay's takes the picture before the
+agent's next capture, while the overlay is still up; the agent waits for it as it waits for the
+overlay to hide.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from PIL import Image, ImageChops
@@ -26,20 +33,61 @@ from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QPixmap
 from PyQt6.QtWidgets import QApplication, QLabel
 
-from agent.backends.scripted import ScriptedBackend
+from agent.backends.base import ModelReply
+from agent.backends.loading import LoadedModel, ModelConfig, load_model
+from agent.backends.local import LocalVLM
+from agent.backends.scripted import ScriptExhaustedError
 from agent.capture import CaptureConfig, ScreenCapture
 from agent.errors import CaptureError
 from agent.events import Event, StepFinished
 from agent.loop import Agent
+from agent.messages import Prompt
 from agent.records import RunResult
 from pixelprune import PruneConfig
 from tools.dev.make_ui_screenshots import CHROMIUM, DEMO_SCRIPT, DEMO_TASK
+from tools.offline_models import build_tokenizer, save_random_model, tiny_config
 from ui.overlay import Overlay, OverlayConfig
 
-__all__ = ["Photographer", "main"]
+__all__ = ["TINY_MODEL", "Photographer", "TinyModelScript", "main", "tiny_model_script"]
+
+TINY_MODEL = "tiny random-weight Qwen2.5-VL"  # the model's name in the run's record
 
 SETTLE_SECONDS = 0.25  # between two grabs that must agree: the X server has drawn everything
 WAIT_SECONDS = 15.0  # for a window to reach the screen; only bounds a hang
+
+
+class TinyModelScript(LocalVLM):
+    """A real local model that reads every prompt, with scripted answers in place of its own.
+
+    Each pruned call runs the model for real (preprocess, prune, vision, prefill, decode, all
+    timed), decoding as many tokens as the script's next answer has, and then answers with that
+    answer: random weights say nothing a parser reads, and the picture is to show a click. The
+    agent's unpruned calibration call (one token, its text unread) keeps the model's own answer
+    and takes nothing from the script.
+    """
+
+    def __init__(self, loaded: LoadedModel, answers: Iterable[str]) -> None:
+        super().__init__(loaded, name=TINY_MODEL)
+        self.answers = list(answers)
+
+    def complete(
+        self, prompt: Prompt, *, prune: PruneConfig | None, max_new_tokens: int = 256
+    ) -> ModelReply:
+        if prune is None:
+            return super().complete(prompt, prune=None, max_new_tokens=max_new_tokens)
+        if not self.answers:
+            raise ScriptExhaustedError("the script has no answer left")
+        answer = self.answers.pop(0)
+        tokens = min(len(self.loaded.tokenizer(answer).input_ids), max_new_tokens)
+        reply = super().complete(prompt, prune=prune, max_new_tokens=tokens)
+        return dataclasses.replace(reply, text=answer)
+
+
+def tiny_model_script(folder: Path, answers: Iterable[str]) -> TinyModelScript:
+    """Build the tiny random-weight Qwen2.5-VL in `folder`, load it on the CPU, script it."""
+    tokenizer = build_tokenizer()
+    save_random_model(folder, tiny_config("qwen2.5", tokenizer), tokenizer)
+    return TinyModelScript(load_model(ModelConfig(str(folder), None, "cpu")), answers)
 
 
 class Photographer:
@@ -133,11 +181,13 @@ def run_in_background(application: QApplication, agent: Agent, task: str) -> Run
 
 def photograph(out: Path, runs: Path) -> None:
     """Show the desktop, run the agent with the overlay over it, save the screen at step 1."""
+    with tempfile.TemporaryDirectory(prefix="tiny-qwen2.5-vl-") as folder:
+        backend = tiny_model_script(Path(folder), DEMO_SCRIPT)  # loaded: the folder can go
     application = QApplication(sys.argv[:1])
     window, desktop = show_desktop(application, CHROMIUM)
     overlay = Overlay(OverlayConfig(heatmap_hotkey=None, hud_hotkey=None))  # compositor decides
     agent = Agent(
-        ScriptedBackend(DEMO_SCRIPT),
+        backend,
         mode="dry-run",
         kill_hotkey=None,
         parser="uitars",
