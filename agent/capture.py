@@ -29,6 +29,7 @@ __all__ = [
     "Grabber",
     "ScreenCapture",
     "Screenshot",
+    "choose_monitor",
     "monitor_under",
     "wayland_problem",
 ]
@@ -94,16 +95,7 @@ class ScreenCapture:
 
     def current_monitor(self) -> Monitor:
         """The monitor the next grab will capture."""
-        monitors = self.monitors()
-        if self.config.monitor == "mouse":
-            return monitor_under(self._pointer(), monitors)
-        index = int(self.config.monitor)
-        if index > len(monitors):
-            listing = ", ".join(
-                f"{m.index}: {m.width}x{m.height} at ({m.left},{m.top})" for m in monitors
-            )
-            raise CaptureError(f"no monitor {index}: this display has {len(monitors)} ({listing})")
-        return monitors[index - 1]
+        return choose_monitor(self.config, self.monitors(), self._pointer)
 
     def grab(self) -> Screenshot:
         """Capture the chosen monitor now."""
@@ -158,7 +150,24 @@ def wayland_problem() -> str | None:
     return None
 
 
-def monitor_under(point: tuple[int, int], monitors: tuple[Monitor, ...]) -> Monitor:
+def choose_monitor(
+    config: CaptureConfig,
+    monitors: tuple[Monitor, ...],
+    pointer: Callable[[], tuple[float, float]],
+) -> Monitor:
+    """The monitor `config` names among `monitors` (asking `pointer` only for "mouse")."""
+    if config.monitor == "mouse":
+        return monitor_under(pointer(), monitors)
+    index = int(config.monitor)
+    if index > len(monitors):
+        listing = ", ".join(
+            f"{m.index}: {m.width}x{m.height} at ({m.left},{m.top})" for m in monitors
+        )
+        raise CaptureError(f"no monitor {index}: this display has {len(monitors)} ({listing})")
+    return monitors[index - 1]
+
+
+def monitor_under(point: tuple[float, float], monitors: tuple[Monitor, ...]) -> Monitor:
     """The monitor that contains the point (the pointer), e.g. to follow the user."""
     for monitor in monitors:
         if monitor.contains(*point):

@@ -66,7 +66,12 @@ class Frame:
 
 
 def to_screen(point: Point, frame: Frame) -> Point:
-    """The pyautogui pixel for a model point; out of range ⇒ `CoordinateError`."""
+    """The screen point for a model point; out of range ⇒ `CoordinateError`.
+
+    On an unscaled screen it is the whole pixel the model named. On a scaled one (HiDPI, a
+    Wayland output at 125 % or 200 %) a screen unit spans several captured pixels, so the point
+    is the centre of the captured pixel, in fractions of a unit: pyautogui floors it to its
+    unit, and a Wayland pointer, which takes fractions, lands on that exact device pixel."""
     if point.space is Space.SCREEN:
         if not frame.monitor.contains(point.x, point.y):
             raise CoordinateError(f"screen point ({point.x}, {point.y}) is off the monitor")
@@ -74,10 +79,14 @@ def to_screen(point: Point, frame: Frame) -> Point:
     fx, fy = _fraction(point, frame)
     monitor = frame.monitor
     # the fraction of the resized image is the same fraction of the captured image
-    captured_x, captured_y = fx * frame.captured[0], fy * frame.captured[1]
+    width, height = frame.captured
+    column = min(math.floor(fx * width), width - 1)
+    row = min(math.floor(fy * height), height - 1)
+    if frame.scale == (1.0, 1.0):
+        return Point(monitor.left + column, monitor.top + row, Space.SCREEN)
     scale_x, scale_y = frame.scale
-    x = monitor.left + min(math.floor(captured_x / scale_x), monitor.width - 1)
-    y = monitor.top + min(math.floor(captured_y / scale_y), monitor.height - 1)
+    x = monitor.left + (column + 0.5) / scale_x
+    y = monitor.top + (row + 0.5) / scale_y
     return Point(x, y, Space.SCREEN)
 
 

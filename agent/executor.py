@@ -174,15 +174,14 @@ class Executor:
     def _perform(self, screen: Any, action: Action) -> bool:
         match action:
             case Click(point=point, button=button, hold=hold) if hold:
-                screen.mouseDown(int(point.x), int(point.y), button=button, _pause=False)
+                screen.mouseDown(*self._xy(point), button=button, _pause=False)
                 try:
                     self.stop.sleep(hold)  # a stop cuts the press short, never leaves it down
                 finally:
-                    screen.mouseUp(int(point.x), int(point.y), button=button, _pause=False)
+                    screen.mouseUp(*self._xy(point), button=button, _pause=False)
             case Click(point=point, button=button, count=count):
                 screen.click(
-                    int(point.x),
-                    int(point.y),
+                    *self._xy(point),
                     clicks=count,
                     interval=0.05,
                     button=button,
@@ -190,20 +189,18 @@ class Executor:
                 )
             case Drag(start=start, end=end, button=button):
                 if start is not None:
-                    screen.moveTo(int(start.x), int(start.y), _pause=False)
+                    screen.moveTo(*self._xy(start), _pause=False)
                 screen.mouseDown(button=button, _pause=False)
                 try:
-                    screen.moveTo(
-                        int(end.x), int(end.y), duration=self.config.drag_seconds, _pause=False
-                    )
+                    screen.moveTo(*self._xy(end), duration=self.config.drag_seconds, _pause=False)
                 finally:
-                    screen.mouseUp(int(end.x), int(end.y), button=button, _pause=False)
+                    screen.mouseUp(*self._xy(end), button=button, _pause=False)
             case Move(point=point):
-                screen.moveTo(int(point.x), int(point.y), _pause=False)
+                screen.moveTo(*self._xy(point), _pause=False)
             case TypeText(text=text, point=point):
                 text = reveal(text, self.secrets)
                 if point is not None:
-                    screen.click(int(point.x), int(point.y), _pause=False)
+                    screen.click(*self._xy(point), _pause=False)
                 if all(screen.isValidKey(character) for character in text):
                     return self._type(screen, text)
                 return self._paste(screen, text)
@@ -242,13 +239,22 @@ class Executor:
         return True
 
     def _scroll(self, screen: Any, direction: str, amount: int, point: Point | None) -> None:
-        position = {} if point is None else {"x": int(point.x), "y": int(point.y)}
+        position: dict[str, float] = {}
+        if point is not None:
+            position["x"], position["y"] = self._xy(point)
         # pyautogui: positive scrolls up, and right for hscroll
         sign = 1 if direction in ("up", "right") else -1
         if direction in ("up", "down"):
             screen.scroll(sign * amount, _pause=False, **position)
         else:
             screen.hscroll(sign * amount, _pause=False, **position)
+
+    def _xy(self, point: Point) -> tuple[float, float]:
+        """A point as the screen takes it: whole pixels for pyautogui (X11 has no finer
+        pointer), with its fractions for a screen that places the pointer finer (Wayland)."""
+        if getattr(self._screen, "subpixel", False):
+            return point.x, point.y
+        return int(point.x), int(point.y)
 
     def _pyautogui(self) -> Any:
         if self._screen is None:

@@ -24,8 +24,9 @@ from typing import Any, Protocol
 
 from agent.actions import Action, CallUser, Finished, describe
 from agent.backends.base import Backend, ModelReply
-from agent.capture import Grabber, ScreenCapture, Screenshot
+from agent.capture import Grabber, Screenshot
 from agent.coords import Frame, action_to_screen
+from agent.desktop import DesktopRoute, open_desktop
 from agent.errors import ActionError, AgentError, HotkeyError
 from agent.events import (
     ActionProposed,
@@ -95,7 +96,9 @@ class Agent:
     ) -> None:
         """`settings` are `AgentConfig` fields, for short scripts: Agent(b, mode="auto").
 
-        `screen_capture` and `screen` replace mss and pyautogui (tests, remote desktops).
+        `screen_capture` and `screen` replace the desktop route's capture and screen (tests,
+        remote desktops); without them the route is `config.desktop`, else the detected one
+        (agent.desktop: mss and pyautogui on X11).
         """
         self.config = dataclasses.replace(config or AgentConfig(), **settings)
         self.backend = backend
@@ -104,11 +107,16 @@ class Agent:
             or backend.convention
             or parser_for_model(backend.model_type, backend.name)
         )
-        self.capture = screen_capture or ScreenCapture(self.config.capture)
+        self.desktop: DesktopRoute | None = None  # the route this agent opened, if any
+        if screen_capture is None:
+            self.desktop = open_desktop(self.config.desktop, self.config.capture)
+            screen_capture = self.desktop.capture
+            screen = self.desktop.screen if screen is None else screen
+        self.capture = screen_capture
         self.secrets = dict(secrets or {})
         self.events = EventBus()
         self._confirm = confirm
-        self._screen = screen  # pyautogui stand-in for tests; None = pyautogui
+        self._screen = screen  # the executor's screen; None = pyautogui
         self._run: _Run | None = None
         self._unpaused = threading.Event()
         self._unpaused.set()

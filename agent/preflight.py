@@ -11,24 +11,34 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import sys
 from pathlib import Path
 
-from agent.capture import CaptureConfig, ScreenCapture, wayland_problem
+from agent.capture import CaptureConfig, wayland_problem
+from agent.desktop import PLANNED, detect_desktop, not_built, open_desktop
 from agent.errors import AgentError
+from agent.wayland.wire import Connection, WaylandError
+from agent.wayland.wlroots import missing_globals
 
-__all__ = ["desktop_problem", "monitor_problem"]
+__all__ = ["desktop_problem", "monitor_problem", "wlroots_problem"]
 
 
-def desktop_problem(*, drive: bool) -> str | None:
+def desktop_problem(*, drive: bool, desktop: str | None = None) -> str | None:
     """What keeps this process off the desktop, or None. `drive`: it will also move the mouse
-    and type (pyautogui's python-xlib then needs an Xauthority file).
+    and type (pyautogui's python-xlib then needs an Xauthority file). `desktop`: the route
+    (agent.desktop; None: the one this session is detected to need).
 
     The display is connected to once, as pyautogui connects, so a server that refuses this
     process's key gets the Xauthority hint in every mode, not libX11's bare "Authorization
     required" from the capture."""
     if sys.platform in ("win32", "darwin"):
         return None
+    route = desktop or detect_desktop()
+    if route == "wlroots":
+        return wlroots_problem()
+    if route in PLANNED:
+        return not_built(route)
     if problem := wayland_problem():
         return problem
     display = os.environ.get("DISPLAY")
@@ -41,6 +51,28 @@ def desktop_problem(*, drive: bool) -> str | None:
     if drive and not authority.is_file():
         return _authority_problem(display, authority, refusal=None)
     return _connection_problem(display, authority)
+
+
+def wlroots_problem() -> str | None:
+    """Whether this session's wlroots compositor can be captured and driven (None: it can)."""
+    try:
+        connection = Connection.open()
+    except WaylandError as error:
+        return f"{error}: is the compositor running, and WAYLAND_DISPLAY its socket?"
+    try:
+        missing = missing_globals(connection.registry())
+    except WaylandError as error:
+        return str(error)
+    finally:
+        connection.close()
+    if missing:
+        return (
+            f"this Wayland compositor does not offer {', '.join(missing)}, which the wlroots "
+            "route needs: choose the route of your desktop with --desktop (gnome, portal)"
+        )
+    if shutil.which("grim") is None:
+        return "grim is not installed, and the wlroots route captures with it: apt install grim"
+    return None
 
 
 def _connection_problem(display: str, authority: Path) -> str | None:
@@ -82,15 +114,18 @@ def _authority_problem(display: str, authority: Path, *, refusal: str | None) ->
     )
 
 
-def monitor_problem(capture: CaptureConfig) -> str | None:
+def monitor_problem(capture: CaptureConfig, desktop: str | None = None) -> str | None:
     """Whether the monitor `capture` names exists on this desktop (None: it does)."""
     if capture.monitor == "mouse":
         return None
-    screen = ScreenCapture(capture)
     try:
-        screen.current_monitor()
+        route = open_desktop(desktop, capture)
+    except AgentError as error:
+        return str(error)
+    try:
+        route.capture.current_monitor()
     except AgentError as error:
         return str(error)
     finally:
-        screen.close()
+        route.close()
     return None

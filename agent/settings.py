@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agent.capture import CaptureConfig
+from agent.desktop import DESKTOPS, DesktopName
 from agent.errors import AgentError, ModelError, TaskFileError
 from agent.executor import MODES, ExecutorConfig, Mode
 from agent.hotkey import DEFAULT_KILL_HOTKEY
@@ -195,6 +196,7 @@ class AgentConfig:
     max_retries: int = 2  # extra model calls per step when an answer cannot be used
     parser: str | None = None  # output convention; None = the model's default
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    desktop: DesktopName | None = None  # the desktop route (agent.desktop); None: detected
     executor: ExecutorConfig | None = None  # pauses and typing speed; mode comes from `mode`
     kill_hotkey: str | None = DEFAULT_KILL_HOTKEY  # None: run without (FAILSAFE still works)
     record_to: str | None = None  # folder that receives one run folder per run
@@ -212,6 +214,8 @@ class AgentConfig:
             raise AgentError(f"max_seconds must be positive, got {self.max_seconds}")
         if self.max_new_tokens < 1:
             raise AgentError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if self.desktop is not None and self.desktop not in DESKTOPS:
+            raise AgentError(f"desktop must be one of {', '.join(DESKTOPS)}, got {self.desktop!r}")
 
     def with_overrides(self, **changes: Any) -> AgentConfig:
         """This config with `changes`; `monitor` sets the capture's monitor."""
@@ -328,7 +332,7 @@ def _checked_tables(path: Path, data: dict[str, Any]) -> dict[str, dict[str, Any
 def _task_file_schema() -> dict[str, dict[str, tuple[type, ...]]]:
     """Each table's keys and the TOML types they take, read from the settings' own fields."""
     model = [f.name for f in dataclasses.fields(ModelSpec) if f.name != "api_key"]
-    run = ["mode", "max_steps", "max_seconds", "history", "max_retries", "record_to"]
+    run = ["mode", "max_steps", "max_seconds", "history", "max_retries", "record_to", "desktop"]
     return {
         "model": {
             **_field_types(ModelSpec, model),

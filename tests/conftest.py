@@ -105,7 +105,7 @@ def tiny_models(tiny_model_dirs):
 # Test tiers. `model`: runs a tiny random-weight model (any test using these fixtures);
 # `desktop`: drives the X display (real windows, mss, pyautogui, global hotkeys, Chromium),
 # listed by module or marked where it is written. Everything else is the fast tier:
-#   tools/test.sh -m "not model and not desktop"
+#   tools/test.sh -m "not model and not desktop and not wayland and not slow"
 MODEL_FIXTURES = {"tiny_models", "tiny_model_dirs", "stock_models"}
 DESKTOP_MODULES = {
     "test_agent_desktop",
@@ -126,6 +126,10 @@ DESKTOP_TESTS = {
 }
 
 
+# `wayland`: starts a headless Wayland compositor and drives it (tests/wayland.py)
+WAYLAND_MODULES = {"test_wayland_wlroots"}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
@@ -133,3 +137,5 @@ def pytest_collection_modifyitems(config, items):
         module = item.module.__name__.rpartition(".")[2] if item.module else ""
         if module in DESKTOP_MODULES or item.originalname in DESKTOP_TESTS:
             item.add_marker(pytest.mark.desktop)
+        if module in WAYLAND_MODULES:
+            item.add_marker(pytest.mark.wayland)

@@ -43,7 +43,9 @@ __all__ = [
     "XtermRecorder",
     "open_button_window",
     "open_xterm_recorder",
+    "read_events",
     "require_display",
+    "wait_for_events",
     "wait_for_focus",
 ]
 
@@ -99,26 +101,13 @@ class ButtonWindow:
 
     def events(self) -> list[dict]:
         """Every event logged so far (see tests.apps.button_window.EventLog for the shapes)."""
-        path = self.out / "events.jsonl"
-        if not path.exists():
-            return []
-        lines = path.read_text(encoding="utf-8").split("\n")
-        return [json.loads(line) for line in lines[:-1]]  # the last piece may be half written
+        return read_events(self.out / "events.jsonl")
 
     def wait_for(
         self, match: Callable[[dict], bool], count: int = 1, timeout: float = WAIT_SECONDS
     ) -> list[dict]:
         """The matching events once there are `count`; fails the test with all events if not."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [event for event in self.events() if match(event)]
-            if len(found) >= count or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
-        if len(found) < count:
-            seen = "\n".join(json.dumps(event) for event in self.events()) or "(none)"
-            pytest.fail(f"{len(found)} of {count} expected events in {timeout}s; all:\n{seen}")
-        return found
+        return wait_for_events(self.events, match, count, timeout)
 
 
 @dataclass
@@ -152,6 +141,33 @@ class XtermRecorder:
                 pytest.fail(f"xterm did not send {expected!r} within {timeout}s; got {data!r}")
             time.sleep(0.02)
         return data
+
+
+def read_events(path: Path) -> list[dict]:
+    """The JSON lines a test window has logged so far (none before its first)."""
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").split("\n")
+    return [json.loads(line) for line in lines[:-1]]  # the last piece may be half written
+
+
+def wait_for_events(
+    events: Callable[[], list[dict]],
+    match: Callable[[dict], bool],
+    count: int = 1,
+    timeout: float = WAIT_SECONDS,
+) -> list[dict]:
+    """The matching events once there are `count`; fails the test with all events if not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [event for event in events() if match(event)]
+        if len(found) >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    if len(found) < count:
+        seen = "\n".join(json.dumps(event) for event in events()) or "(none)"
+        pytest.fail(f"{len(found)} of {count} expected events in {timeout}s; all:\n{seen}")
+    return found
 
 
 @contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -45,7 +47,9 @@ def test_hidpi_scale_divides_captured_pixels():
     frame = frame_for(monitor, scale=2.0)
     assert frame.scale == (2.0, 2.0)
     point = to_screen(Point(0.5, 0.5, Space.NORM_1), frame)
-    assert (point.x, point.y) == (720, 450)
+    # captured pixel (1440, 900), whose centre is a quarter into screen unit (720, 450)
+    assert (point.x, point.y) == (720.25, 450.25)
+    assert (int(point.x), int(point.y)) == (720, 450)  # where pyautogui puts the pointer
 
 
 @pytest.mark.parametrize(
@@ -112,4 +116,6 @@ def test_round_trip_through_every_space_lands_on_the_same_pixel(
         monitor.left + int(fx * monitor.width), monitor.top + int(fy * monitor.height), Space.SCREEN
     )
     model = from_screen(pixel, frame, space)
-    assert to_screen(model, frame) == pixel
+    landed = to_screen(model, frame)
+    assert (math.floor(landed.x), math.floor(landed.y)) == (pixel.x, pixel.y)
+    assert monitor.contains(landed.x, landed.y)

@@ -27,6 +27,7 @@ max_steps = 7
 max_seconds = 90
 history = 1
 monitor = "mouse"
+desktop = "wlroots"
 kill_hotkey = "ctrl+alt+k"
 record_to = "runs"
 
@@ -50,7 +51,7 @@ def test_a_full_task_file(tmp_path):
     assert spec.agent.prune == PruneConfig(method="raster", tau=0.02)
     assert (spec.agent.mode, spec.agent.max_steps, spec.agent.max_seconds) == ("auto", 7, 90)
     assert spec.agent.capture.monitor == "mouse" and spec.agent.history == 1
-    assert spec.agent.kill_hotkey == "ctrl+alt+k"
+    assert spec.agent.kill_hotkey == "ctrl+alt+k" and spec.agent.desktop == "wlroots"
     assert spec.agent.record_to == str(tmp_path / "runs")
     nested = tmp_path / "examples" / "one"
     nested.mkdir(parents=True)
@@ -94,6 +95,7 @@ def test_defaults_are_safe(tmp_path):
         ('task = "x"\n[model]\npath = "m"\n[run]\nmax_steps = "3"\n', "run.max_steps must be"),
         ('task = "x"\n[model]\npath = "m"\n[run]\nmax_steps = true\n', "run.max_steps must be"),
         ('task = "x"\n[model]\npath = "m"\n[run]\nmode = "yolo"\n', "mode must be"),
+        ('task = "x"\n[model]\npath = "m"\n[run]\ndesktop = "mir"\n', "desktop must be one of"),
         ('task = "x"\n[model]\npath = "m"\n[run]\nmax_steps = 0\n', "max_steps must be"),
         ('task = "x"\n[modle]\npath = "m"\n', "unknown key"),
         ('[model]\npath = "m"\n', "'task' must be"),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything this project needs on a fresh Debian machine:
 # the Debian packages the tests drive (X server, window manager, terminal, browser,
-# Qt's xcb libraries) and the Python packages, into .venv beside this script's repo.
+# Qt's xcb libraries, a headless Wayland compositor and its screenshot tool, Qt's Wayland
+# client libraries) and the Python packages, into .venv beside this script's repo.
 # Run as root (or with sudo available). Safe to run again. `tools/install.sh --menu` also adds
 # the control app to the desktop's application menu (the console script is pixelprune-agent).
 set -euo pipefail
@@ -12,6 +13,7 @@ DEBIAN_PACKAGES=(
   libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0
   libxcb-render-util0 libxcb-image0 libxcb-shape0 libegl1 libgl1
   tint2 x11-apps galculator mousepad man-db less procps
+  sway grim xkb-data libwayland-client0 libwayland-cursor0 libwayland-egl1
 )
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -27,6 +27,7 @@ from agent.backends.spec import open_backend
 from agent.commands.model_options import add_model_arguments, given, model_settings
 from agent.commands.pull import needs_download, pull
 from agent.commands.terminal import Terminal
+from agent.desktop import DESKTOPS
 from agent.errors import AgentError, ModelNotFoundError
 from agent.executor import MODES
 from agent.loop import Agent
@@ -65,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     limits.add_argument("--history", type=int, help="earlier screenshots shown again")
     limits.add_argument("--monitor", help="monitor index (1 = first) or 'mouse'")
+    limits.add_argument(
+        "--desktop",
+        choices=DESKTOPS,
+        help="how the screen is captured and driven: x11 (mss, pyautogui), wlroots (sway and "
+        "other wlroots compositors); default: detected from the session",
+    )
     limits.add_argument("--kill-hotkey", help="default ctrl+shift+f12")
     limits.add_argument(
         "--no-kill-hotkey", action="store_true", help="no global stop key (dry runs, CI)"
@@ -86,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
         drive = settings.agent.mode != "dry-run"
-        if problem := desktop_problem(drive=drive) or monitor_problem(settings.agent.capture):
+        desktop = settings.agent.desktop
+        if problem := desktop_problem(drive=drive, desktop=desktop) or monitor_problem(
+            settings.agent.capture, desktop
+        ):
             print(f"error: {problem}", file=sys.stderr)
             return 2
         backend = _open_or_pull(settings, yes=args.yes)
@@ -155,6 +165,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_seconds=args.max_seconds,
         history=args.history,
         monitor=_monitor(args.monitor),
+        desktop=args.desktop,
         kill_hotkey=args.kill_hotkey,
         record_to=None if args.out is None else str(args.out),
     )

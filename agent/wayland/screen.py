@@ -1,0 +1,134 @@
+"""The executor's screen on a wlroots compositor: pyautogui's functions over virtual devices.
+
+    executor = Executor(config, screen=WaylandScreen(session))
+
+`agent.executor.Executor` performs every action through a `screen` with pyautogui's names
+(click, mouseDown, moveTo, press, hotkey, scroll, ...). This class gives it those names over a
+`WlrootsSession`, so the executor's modes, stop switch and secrets work unchanged on Wayland.
+Points are layout coordinates with fractions (`subpixel`): on a scaled output a point lands on
+its exact device pixel. Every character is a key of the session's own keymap, so `isValidKey`
+is true for any one character and text is typed, never pasted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from agent.errors import ActionError, ExecutionError
+from agent.wayland.keymap import keysym_of
+from agent.wayland.wlroots import BUTTONS, WlrootsSession
+
+__all__ = ["DRAG_STEPS_PER_SECOND", "WaylandScreen"]
+
+DRAG_STEPS_PER_SECOND = 60  # pointer updates while a drag moves, as a hand would give
+
+
+class WaylandScreen:
+    """pyautogui's screen functions, as the executor calls them, on a wlroots session."""
+
+    subpixel = True  # the executor passes points with their fractions
+
+    def __init__(self, session: Callable[[], WlrootsSession]) -> None:
+        """`session`: returns the run's session (opened on first use, shared with capture)."""
+        self._session = session
+
+    def position(self) -> tuple[float, float]:
+        return self._session().position()
+
+    def moveTo(self, x: float, y: float, duration: float = 0.0, _pause: bool = False) -> None:
+        session = self._session()
+        steps = int(duration * DRAG_STEPS_PER_SECOND)
+        if steps > 1:
+            start_x, start_y = session.position()
+            for step in range(1, steps):
+                fraction = step / steps
+                session.move(start_x + (x - start_x) * fraction, start_y + (y - start_y) * fraction)
+                time.sleep(duration / steps)
+        session.move(x, y)
+
+    def click(
+        self,
+        x: float,
+        y: float,
+        clicks: int = 1,
+        interval: float = 0.0,
+        button: str = "left",
+        _pause: bool = False,
+    ) -> None:
+        session = self._session()
+        session.move(x, y)
+        for count in range(clicks):
+            if count and interval:
+                time.sleep(interval)
+            session.button(_button(button), pressed=True)
+            session.button(_button(button), pressed=False)
+
+    def mouseDown(
+        self, x: float | None = None, y: float | None = None, button: str = "left",
+        _pause: bool = False,
+    ) -> None:  # fmt: skip
+        self._press(x, y, button, pressed=True)
+
+    def mouseUp(
+        self, x: float | None = None, y: float | None = None, button: str = "left",
+        _pause: bool = False,
+    ) -> None:  # fmt: skip
+        self._press(x, y, button, pressed=False)
+
+    def isValidKey(self, key: str) -> bool:
+        try:
+            keysym_of(key)
+        except ActionError:
+            return False
+        return True
+
+    def press(
+        self, key: str, presses: int = 1, interval: float = 0.0, _pause: bool = False
+    ) -> None:
+        session = self._session()
+        for count in range(presses):
+            if count and interval:
+                time.sleep(interval)
+            session.key(key, pressed=True)
+            session.key(key, pressed=False)
+
+    def hotkey(self, *keys: str, _pause: bool = False) -> None:
+        """Press the keys in order and release them in reverse, as pyautogui does."""
+        session = self._session()
+        pressed: list[str] = []
+        try:
+            for key in keys:
+                session.key(key, pressed=True)
+                pressed.append(key)
+        finally:
+            for key in reversed(pressed):
+                session.key(key, pressed=False)
+
+    def scroll(
+        self, clicks: int, x: float | None = None, y: float | None = None, _pause: bool = False
+    ) -> None:
+        """pyautogui's sign: positive scrolls up (Wayland counts down as positive)."""
+        self._at(x, y)
+        self._session().scroll(-clicks)
+
+    def hscroll(
+        self, clicks: int, x: float | None = None, y: float | None = None, _pause: bool = False
+    ) -> None:
+        """Positive scrolls right, in pyautogui and Wayland alike."""
+        self._at(x, y)
+        self._session().scroll(clicks, horizontal=True)
+
+    def _press(self, x: float | None, y: float | None, button: str, *, pressed: bool) -> None:
+        self._at(x, y)
+        self._session().button(_button(button), pressed=pressed)
+
+    def _at(self, x: float | None, y: float | None) -> None:
+        if x is not None and y is not None:
+            self._session().move(x, y)
+
+
+def _button(name: str) -> str:
+    if name not in BUTTONS:
+        raise ExecutionError(f"no mouse button {name!r} (left, right or middle)")
+    return name

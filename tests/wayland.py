@@ -1,0 +1,192 @@
+"""Headless Wayland compositors for the tests, and a probe window on them.
+
+    with headless_sway([SwayOutput("1920x1080", scale=2)]) as sway:
+        with open_probe(sway, tmp_path) as probe:   # full screen on the first output
+            ...drive it...
+            probe.wait_for(lambda e: e["type"] == "press")
+
+sway runs with wlroots' headless backend and pixman renderer, so it needs no GPU, no seat and
+no input devices. It refuses to run as root, so under root (CI) it runs as `nobody`, with a
+runtime folder of its own; the tests, still root, reach its socket by its absolute path
+(WAYLAND_DISPLAY may be a path). Measured: the socket is up in about 0.1 s.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from desktop import WAIT_SECONDS, read_events, wait_for_events
+
+from tools.processes import stop_processes
+
+__all__ = ["Probe", "Sway", "SwayOutput", "headless_sway", "open_probe", "require_sway"]
+
+ROOT = Path(__file__).resolve().parents[1]
+START_SECONDS = 15.0  # sway starts in 0.1 s and the probe in about 1 s; this bounds a hang
+
+
+@dataclass(frozen=True)
+class SwayOutput:
+    """One headless output: its mode, where it sits in the layout, and its scale."""
+
+    mode: str = "1920x1080"
+    position: tuple[int, int] = (0, 0)
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Sway:
+    """A running headless sway: the environment that puts a client on it."""
+
+    runtime: Path
+    socket: Path
+    ipc: Path
+    outputs: tuple[SwayOutput, ...]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """This process's environment, pointed at this sway and at no X display."""
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+        return env | {
+            "WAYLAND_DISPLAY": str(self.socket),
+            "XDG_RUNTIME_DIR": str(self.runtime),
+            "XDG_SESSION_TYPE": "wayland",
+            "SWAYSOCK": str(self.ipc),
+        }
+
+    def message(self, *command: str) -> str:
+        """swaymsg's answer to a command on this sway."""
+        done = subprocess.run(
+            ["swaymsg", "-s", str(self.ipc), *command],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        return done.stdout
+
+
+def require_sway() -> None:
+    for program in ("sway", "grim", "swaymsg"):
+        if shutil.which(program) is None:
+            pytest.fail(f"{program} is not installed; run tools/install.sh")
+
+
+@contextmanager
+def headless_sway(outputs: list[SwayOutput] | None = None) -> Iterator[Sway]:
+    """Start sway on headless outputs (named HEADLESS-1, -2, ... in this order); stop it after."""
+    require_sway()
+    outputs = outputs or [SwayOutput()]
+    runtime = Path(tempfile.mkdtemp(prefix="sway-"))
+    config = runtime / "config"
+    config.write_text(
+        "".join(
+            f"output HEADLESS-{i} resolution {o.mode} position {o.position[0]},{o.position[1]} "
+            f"scale {o.scale}\n"
+            for i, o in enumerate(outputs, start=1)
+        )
+        + "default_border none\nfocus_follows_mouse no\n"
+    )
+    command = ["sway", "-c", str(config)]
+    if os.geteuid() == 0:  # sway will not run as root
+        shutil.chown(runtime, "nobody", "nogroup")
+        shutil.chown(config, "nobody", "nogroup")
+        command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+    runtime.chmod(0o700)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(runtime),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "WLR_BACKENDS": "headless",
+        "WLR_HEADLESS_OUTPUTS": str(len(outputs)),
+        "WLR_LIBINPUT_NO_DEVICES": "1",
+        "WLR_RENDERER": "pixman",
+    }
+    log = (runtime / "sway.log").open("wb")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        socket, ipc = _wait_for_sockets(runtime, process)
+        yield Sway(runtime, socket, ipc, tuple(outputs))
+    finally:
+        stop_processes([process], timeout=5)
+        log.close()
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+@dataclass
+class Probe:
+    """A running tests.apps.wayland_probe: what it shows and every input it logged."""
+
+    out: Path
+
+    def picture(self):
+        """What the probe rendered, in device pixels (a PIL image)."""
+        from PIL import Image
+
+        with Image.open(self.out / "picture.png") as image:
+            return image.convert("RGB")
+
+    def events(self) -> list[dict]:
+        return read_events(self.out / "events.jsonl")
+
+    def text(self) -> str:
+        """Every character the probe received, in order."""
+        return "".join(e["text"] for e in self.events() if e["type"] == "text")
+
+    def wait_for(
+        self, match: Callable[[dict], bool], count: int = 1, timeout: float = WAIT_SECONDS
+    ) -> list[dict]:
+        """The matching events once there are `count`; fails the test with all events if not."""
+        return wait_for_events(self.events, match, count, timeout)
+
+    def wait_for_text(self, expected: str, timeout: float = WAIT_SECONDS) -> str:
+        deadline = time.monotonic() + timeout
+        while not (text := self.text()).endswith(expected):
+            if time.monotonic() > deadline:
+                pytest.fail(f"the probe got {text!r}, not {expected!r}, within {timeout}s")
+            time.sleep(0.02)
+        return text
+
+
+@contextmanager
+def open_probe(sway: Sway, tmpdir: Path) -> Iterator[Probe]:
+    """The probe window, full screen on sway's first output, once sway shows it."""
+    out = Path(tmpdir) / f"probe-{time.monotonic_ns()}"
+    out.mkdir(parents=True)
+    env = sway.env | {"QT_QPA_PLATFORM": "wayland"}
+    command = [sys.executable, "-m", "tests.apps.wayland_probe", "--out", str(out)]
+    with (out / "stderr.txt").open("wb") as stderr:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=stderr)
+        try:
+            deadline = time.monotonic() + START_SECONDS
+            while not (out / "ready").exists():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    reason = (out / "stderr.txt").read_text(errors="replace")
+                    pytest.fail(f"the Wayland probe did not start: {reason or process.returncode}")
+                time.sleep(0.05)
+            yield Probe(out)
+        finally:
+            stop_processes([process], timeout=5)
+
+
+def _wait_for_sockets(runtime: Path, process: subprocess.Popen[bytes]) -> tuple[Path, Path]:
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        sockets = sorted(p for p in runtime.glob("wayland-*") if not p.name.endswith(".lock"))
+        ipc = sorted(runtime.glob("sway-ipc.*.sock"))
+        if sockets and ipc:
+            return sockets[0], ipc[0]
+        if process.poll() is not None or time.monotonic() > deadline:
+            log = (runtime / "sway.log").read_text(errors="replace")[-2000:]
+            pytest.fail(f"sway did not start (exit {process.returncode}):\n{log}")
+        time.sleep(0.02)
