@@ -23,15 +23,17 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, get_args
 
 from agent.capture import CaptureConfig, Grabber, ScreenCapture
 from agent.coords import Monitor
-from agent.errors import AgentError
+from agent.errors import AgentError, HotkeyError
+from agent.hotkey import GlobalHotkey
 from agent.wayland.capture import WlrootsCapture
 from agent.wayland.screen import WaylandScreen
+from agent.wayland.sway import SwayBinding, sway_socket
 from agent.wayland.wire import Connection, WaylandError
 from agent.wayland.wlroots import WlrootsSession, missing_globals
 
@@ -41,6 +43,7 @@ __all__ = [
     "DesktopError",
     "DesktopName",
     "DesktopRoute",
+    "Hotkey",
     "MonitorCapture",
     "detect_desktop",
     "not_built",
@@ -61,6 +64,17 @@ class DesktopError(AgentError):
     """No route drives this desktop, or the chosen one cannot start."""
 
 
+class Hotkey(Protocol):
+    """A global stop key while a run lasts: `GlobalHotkey` on X11, a sway binding on sway."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+HotkeyFactory = Callable[[str, Callable[[], None]], Hotkey]
+
+
 class MonitorCapture(Grabber, Protocol):
     """A route's capture: it grabs, lists the monitors and says which one it will grab."""
 
@@ -78,6 +92,8 @@ class DesktopRoute:
     name: DesktopName
     capture: MonitorCapture
     screen: Any = None  # the executor's screen; None: pyautogui
+    hotkey: HotkeyFactory = GlobalHotkey  # (combo, callback) → a hotkey; HotkeyError if none
+    other_stops: str = "FAILSAFE (mouse to a corner) and stop() still work"
     _closers: list[Any] = field(default_factory=list)
 
     def close(self) -> None:
@@ -111,11 +127,17 @@ def open_desktop(name: str | None, capture: CaptureConfig) -> DesktopRoute:
     chosen = detect_desktop() if name is None else name
     if chosen == "x11":
         grabber = ScreenCapture(capture)
-        return DesktopRoute("x11", grabber, None, [grabber.close])
+        return DesktopRoute("x11", grabber, _closers=[grabber.close])
     if chosen == "wlroots":
         session = _LazySession()
         return DesktopRoute(
-            "wlroots", WlrootsCapture(capture, session), WaylandScreen(session), [session.close]
+            "wlroots",
+            WlrootsCapture(capture, session),
+            WaylandScreen(session),
+            _wlroots_hotkey,
+            "Ctrl-C in the agent's terminal and stop() still work (FAILSAFE has no pointer "
+            "corner to read on Wayland)",
+            [session.close],
         )
     if chosen in PLANNED:
         raise DesktopError(not_built(chosen))
@@ -152,6 +174,17 @@ class _LazySession:
             if self._session is not None:
                 self._session.close()
                 self._session = None
+
+
+def _wlroots_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:
+    """A sway binding; other wlroots compositors give clients no way to add a global one."""
+    if sway_socket() is None:
+        raise HotkeyError(
+            "this wlroots compositor is not sway (SWAYSOCK is not set), and Wayland gives the "
+            "agent no global key of its own: bind a key in your compositor to `pkill -INT -f "
+            "'main.py run'`, or stop the run with Ctrl-C in its terminal"
+        )
+    return SwayBinding(combo, callback)
 
 
 def _is_wayland(environ: Mapping[str, str]) -> bool:

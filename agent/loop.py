@@ -26,7 +26,7 @@ from agent.actions import Action, CallUser, Finished, describe
 from agent.backends.base import Backend, ModelReply
 from agent.capture import Grabber, Screenshot
 from agent.coords import Frame, action_to_screen
-from agent.desktop import DesktopRoute, open_desktop
+from agent.desktop import DesktopRoute, Hotkey, open_desktop
 from agent.errors import ActionError, AgentError, HotkeyError
 from agent.events import (
     ActionProposed,
@@ -76,7 +76,7 @@ class _Run:
     records: list[StepRecord] = field(default_factory=list)
     history: list[tuple[str, Action | None, Screenshot | None]] = field(default_factory=list)
     writer: RunWriter | None = None
-    hotkey: GlobalHotkey | None = None
+    hotkey: Hotkey | None = None
     timer: threading.Timer | None = None
 
 
@@ -414,20 +414,26 @@ class Agent:
         names = ", ".join("{{" + name + "}}" for name in self.secrets)
         return f"{task}\n(To type a secret, write its name exactly: {names}.)"
 
-    def _start_hotkey(self, stop: StopSwitch) -> GlobalHotkey | None:
+    def _start_hotkey(self, stop: StopSwitch) -> Hotkey | None:
         combo = self.config.kill_hotkey
         if combo is None:
             return None
         try:
-            hotkey = GlobalHotkey(combo, lambda: stop.trip(f"kill hotkey {combo}"))
+            make = GlobalHotkey if self.desktop is None else self.desktop.hotkey
+            hotkey = make(combo, lambda: stop.trip(f"kill hotkey {combo}"))
             hotkey.start()
         except HotkeyError as error:
             if self.config.mode == "dry-run":
                 log.warning("kill hotkey unavailable (dry-run, nothing is performed): %s", error)
                 return None
+            others = (
+                "FAILSAFE (mouse to a corner) and stop() still work"
+                if self.desktop is None
+                else self.desktop.other_stops
+            )
             raise AgentError(
                 f"{error} — to run without the kill hotkey pass kill_hotkey=None "
-                "(CLI: --no-kill-hotkey); FAILSAFE (mouse to a corner) and stop() still work"
+                f"(CLI: --no-kill-hotkey); {others}"
             ) from error
         return hotkey
 

@@ -20,13 +20,18 @@ from main_process import run_main
 from wayland import Sway, SwayOutput, headless_sway, open_probe
 
 from agent.actions import Click, Hotkey, Point, Space, TypeText
+from agent.backends.scripted import ScriptedBackend
 from agent.capture import CaptureConfig
 from agent.coords import Frame, action_to_screen
 from agent.desktop import detect_desktop, open_desktop
+from agent.events import StepStarted
 from agent.executor import Executor, ExecutorConfig
+from agent.loop import Agent
+from agent.wayland.screen import WaylandScreen
 from agent.wayland.wlroots import Output, WlrootsSession
 
 ROOT = Path(__file__).resolve().parents[1]
+F12 = 0x0100003B  # Qt::Key_F12, as the probe logs a Ctrl shortcut
 
 
 @pytest.fixture
@@ -159,28 +164,22 @@ def run_on(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_a_scripted_run_sees_and_drives_sway_in_dry_run_and_auto(tmp_path):
     script = tmp_path / "answers.json"
     script.write_text(json.dumps(["Action: click(start_box='(300,200)')", "Action: finished()"]))
+    common = ["run", "click the probe", "--scripted", str(script), "--no-prune"]
+    common += ["--out", str(tmp_path)]
     with (
         headless_sway([SwayOutput("1920x1080", scale=2)]) as sway,
         open_probe(sway, tmp_path) as probe,
     ):
-        common = [
-            "run",
-            "click the probe",
-            "--scripted",
-            str(script),
-            "--no-prune",
-            "--out",
-            str(tmp_path),
-        ]
         dry = run_on(sway.env, *common, "--mode", "dry-run")
         assert dry.returncode == 0, dry.stderr
         assert not probe.events()  # a dry run touches nothing
-        refused = run_on(sway.env, *common, "--mode", "auto")
-        assert refused.returncode == 2  # no global key grab on Wayland: said before it acts
-        assert "--no-kill-hotkey" in refused.stderr and refused.stderr.count("\n") == 1
-        done = run_on(sway.env, *common, "--mode", "auto", "--no-kill-hotkey")
+        done = run_on(sway.env, *common, "--mode", "auto")  # the kill hotkey: a sway binding
         assert done.returncode == 0, done.stderr
         [press] = probe.wait_for(lambda e: e["type"] == "press")
+        not_sway = run_on({**sway.env, "SWAYSOCK": None}, *common, "--mode", "auto")
+    # another wlroots compositor has no binding to add: refused before acting, saying so
+    assert not_sway.returncode == 2 and not_sway.stderr.count("\n") == 1
+    assert "--no-kill-hotkey" in not_sway.stderr and "Ctrl-C" in not_sway.stderr
     runs = sorted(p for p in tmp_path.iterdir() if (p / "run.json").exists())
     assert len(runs) == 2
     for run in runs:  # each run saw the probe, pixel for pixel, at the output's device size
@@ -190,8 +189,35 @@ def test_a_scripted_run_sees_and_drives_sway_in_dry_run_and_auto(tmp_path):
     step = json.loads((runs[-1] / "steps.jsonl").read_text().splitlines()[0])
     [action] = step["actions"]
     # the click lands where the recorded screen point is, on the output's device pixel
-    assert press["logical_x"] == pytest.approx(action["point"]["x"], abs=1e-3)
-    assert press["logical_y"] == pytest.approx(action["point"]["y"], abs=1e-3)
+    assert press["logical_x"] == pytest.approx(action["point"]["x"], abs=1 / 256)
+    assert press["logical_y"] == pytest.approx(action["point"]["y"], abs=1 / 256)
+
+
+def test_the_kill_hotkey_is_a_sway_binding_that_stops_a_running_loop(on_sway, tmp_path):
+    sway = on_sway()
+    with open_probe(sway, tmp_path) as probe:
+        backend = ScriptedBackend(["Action: click(start_box='(100,100)')"] * 5, delay=1.0)
+        agent = Agent(backend, mode="auto", parser="uitars", kill_hotkey="ctrl+shift+f12")
+        user = WlrootsSession.open()  # the user's keyboard: another device on the same seat
+        user_keys = WaylandScreen(lambda: user)
+        combo = ("ctrl", "shift", "f12")
+
+        def press_hotkey(event) -> None:
+            if isinstance(event, StepStarted) and event.number == 2:
+                threading.Timer(0.3, user_keys.hotkey, args=combo).start()
+
+        agent.events.subscribe(press_hotkey)
+        try:
+            result = agent.run("click until stopped")
+            assert result.status == "stopped" and "kill hotkey" in result.answer
+            assert len(result.steps) == 2 and result.steps[1].outcome == "stopped"
+            presses = [e for e in probe.events() if e["type"] == "press"]
+            assert len(presses) == 1  # step 2's click, answered after the hotkey, never happened
+            assert not [e for e in probe.events() if e.get("key") == F12]  # sway kept the combo
+            user_keys.hotkey(*combo)  # the run is over: the binding is gone
+            probe.wait_for(lambda e: e["type"] == "shortcut" and e["key"] == F12)
+        finally:
+            user.close()
 
 
 # ---- preflight -------------------------------------------------------------------------------
