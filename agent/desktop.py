@@ -135,8 +135,8 @@ def open_desktop(name: str | None, capture: CaptureConfig) -> DesktopRoute:
             WlrootsCapture(capture, session),
             WaylandScreen(session),
             _wlroots_hotkey,
-            "Ctrl-C in the agent's terminal and stop() still work (FAILSAFE has no pointer "
-            "corner to read on Wayland)",
+            "FAILSAFE (the pointer to a screen corner), Ctrl-C in the agent's terminal and "
+            "stop() still work",
             [session.close],
         )
     if chosen in PLANNED:

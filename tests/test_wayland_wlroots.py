@@ -25,7 +25,7 @@ from agent.capture import CaptureConfig
 from agent.coords import Frame, action_to_screen
 from agent.desktop import detect_desktop, open_desktop
 from agent.events import StepStarted
-from agent.executor import Executor, ExecutorConfig
+from agent.executor import Executor, ExecutorConfig, FailSafeError
 from agent.loop import Agent
 from agent.wayland.screen import WaylandScreen
 from agent.wayland.wlroots import Output, WlrootsSession
@@ -115,7 +115,8 @@ def test_clicks_land_on_the_exact_pixel_through_the_mapping(on_sway, tmp_path, s
             shot = route.capture.grab()
             frame = Frame(shot.monitor, shot.image.size, shot.image.size)  # model saw it 1:1
             executor = executor_on(route)
-            targets = [(0, 0), (101, 203), (1000, 777), (1919, 1079)]  # captured pixels
+            # captured pixels: both edges, off the corner pixels (FAILSAFE's own, as in pyautogui)
+            targets = [(3, 0), (101, 203), (1000, 777), (1919, 1075)]
             clicks = [
                 action_to_screen(Click(point=Point(x + 0.5, y + 0.5, Space.PIXELS)), frame)
                 for x, y in targets
@@ -151,6 +152,46 @@ def test_any_text_and_hotkeys_arrive_exactly(on_sway, tmp_path):
             probe.wait_for(lambda e: e["type"] == "shortcut" and e["key"] == ord("C"))
         finally:
             route.close()
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_the_pointer_in_a_screen_corner_stops_the_run_as_failsafe(on_sway, tmp_path, scale):
+    sway = on_sway([SwayOutput("1920x1080", scale=scale)])
+    with open_probe(sway, tmp_path) as probe:
+        backend = ScriptedBackend(["Action: click(start_box='(100,100)')"] * 5, delay=1.0)
+        agent = Agent(backend, mode="auto", parser="uitars", kill_hotkey=None)
+        user = WlrootsSession.open(
+            watch_corners=False
+        )  # the user's mouse: another pointer on the same seat
+        right, bottom = 1920 / scale, 1080 / scale
+
+        def flick_to_a_corner(event) -> None:
+            if isinstance(event, StepStarted) and event.number == 2:  # and straight back
+                user.move(right - 0.1, bottom - 0.1)
+                threading.Timer(0.2, user.move, args=(right / 2, bottom / 2)).start()
+
+        agent.events.subscribe(flick_to_a_corner)
+        try:
+            result = agent.run("click until stopped")
+        finally:
+            user.close()
+        assert result.status == "failsafe" and len(result.steps) == 2
+        assert "FAILSAFE" in (result.steps[1].error or "")
+        assert len([e for e in probe.events() if e["type"] == "press"]) == 1  # step 1's only
+
+
+def test_a_click_on_a_corner_pixel_lands_on_no_window_and_stops_the_next_action(on_sway, tmp_path):
+    sway = on_sway()
+    with open_probe(sway, tmp_path) as probe:
+        route = open_desktop("wlroots", CaptureConfig())
+        try:
+            executor = executor_on(route)
+            assert executor.perform(Click(point=Point(0, 0, Space.SCREEN))).performed
+            with pytest.raises(FailSafeError, match="FAILSAFE"):
+                executor.perform(Click(point=Point(500, 500, Space.SCREEN)))
+        finally:
+            route.close()
+    assert not [e for e in probe.events() if e["type"] == "press"]
 
 
 # ---- the whole loop ----------------------------------------------------------------------------
@@ -198,7 +239,9 @@ def test_the_kill_hotkey_is_a_sway_binding_that_stops_a_running_loop(on_sway, tm
     with open_probe(sway, tmp_path) as probe:
         backend = ScriptedBackend(["Action: click(start_box='(100,100)')"] * 5, delay=1.0)
         agent = Agent(backend, mode="auto", parser="uitars", kill_hotkey="ctrl+shift+f12")
-        user = WlrootsSession.open()  # the user's keyboard: another device on the same seat
+        user = WlrootsSession.open(
+            watch_corners=False
+        )  # the user's keyboard: another device on the same seat
         user_keys = WaylandScreen(lambda: user)
         combo = ("ctrl", "shift", "f12")
 

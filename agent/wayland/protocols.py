@@ -5,7 +5,9 @@ in the list), each with its argument kinds: `u` uint, `i` int, `f` fixed, `s` st
 object, `a` array, `h` file descriptor, `n:interface` a new object. Messages are listed up to
 the last one the agent uses, so the opcodes stay right; later ones are not needed.
 
-Sources: wayland.xml (wl_display, wl_registry, wl_callback, wl_seat, wl_output; Wayland 1.21),
+Sources: wayland.xml (wl_display, wl_registry, wl_callback, wl_seat, wl_pointer, wl_output,
+wl_compositor, wl_surface, wl_region, wl_shm, wl_shm_pool, wl_buffer; Wayland 1.21),
+wlr-layer-shell-unstable-v1.xml,
 xdg-output-unstable-v1.xml (wayland-protocols), wlr-virtual-pointer-unstable-v1.xml and
 wlr-screencopy-unstable-v1.xml (wlr-protocols), virtual-keyboard-unstable-v1.xml (wlroots'
 copy of the input-method protocol family).
@@ -52,8 +54,49 @@ INTERFACES: dict[str, dict[str, tuple[Message, ...]]] = {
     },
     "wl_callback": {"requests": (), "events": _messages("done u")},
     "wl_seat": {
-        "requests": (),  # only named in create_virtual_keyboard
+        "requests": _messages("get_pointer n:wl_pointer"),
         "events": _messages("capabilities u", "name s"),
+    },
+    "wl_pointer": {"requests": (), "events": _messages("enter u o f f", "leave u o")},
+    "wl_compositor": {
+        "requests": _messages("create_surface n:wl_surface", "create_region n:wl_region"),
+        "events": (),
+    },
+    "wl_region": {"requests": _messages("destroy!", "add i i i i"), "events": ()},
+    "wl_surface": {
+        "requests": _messages(
+            "destroy!",
+            "attach o i i",
+            "damage i i i i",
+            "frame n:wl_callback",
+            "set_opaque_region o",
+            "set_input_region o",
+            "commit",
+        ),
+        "events": _messages("enter o", "leave o"),
+    },
+    "wl_shm": {"requests": _messages("create_pool n:wl_shm_pool h i"), "events": ()},
+    "wl_shm_pool": {
+        "requests": _messages("create_buffer n:wl_buffer i i i i u", "destroy!"),
+        "events": (),
+    },
+    "wl_buffer": {"requests": _messages("destroy!"), "events": _messages("release")},
+    "zwlr_layer_shell_v1": {
+        "requests": _messages("get_layer_surface n:zwlr_layer_surface_v1 o o u s"),
+        "events": (),
+    },
+    "zwlr_layer_surface_v1": {
+        "requests": _messages(
+            "set_size u u",
+            "set_anchor u",
+            "set_exclusive_zone i",
+            "set_margin i i i i",
+            "set_keyboard_interactivity u",
+            "get_popup o",
+            "ack_configure u",
+            "destroy!",
+        ),
+        "events": _messages("configure u u u", "closed"),
     },
     "wl_output": {
         "requests": _messages("release!"),

@@ -24,10 +24,18 @@ __all__ = ["DRAG_STEPS_PER_SECOND", "WaylandScreen"]
 DRAG_STEPS_PER_SECOND = 60  # pointer updates while a drag moves, as a hand would give
 
 
+class CornerReached(ExecutionError):
+    """The pointer reached a screen corner: pyautogui's FAILSAFE, on Wayland."""
+
+
 class WaylandScreen:
-    """pyautogui's screen functions, as the executor calls them, on a wlroots session."""
+    """pyautogui's screen functions, as the executor calls them, on a wlroots session.
+
+    Like pyautogui, each call first checks that the pointer has not reached a screen corner
+    (agent.wayland.corners) and raises `FailSafeException` if it has."""
 
     subpixel = True  # the executor passes points with their fractions
+    FailSafeException = CornerReached  # the executor turns it into a stop
 
     def __init__(self, session: Callable[[], WlrootsSession]) -> None:
         """`session`: returns the run's session (opened on first use, shared with capture)."""
@@ -37,7 +45,7 @@ class WaylandScreen:
         return self._session().position()
 
     def moveTo(self, x: float, y: float, duration: float = 0.0, _pause: bool = False) -> None:
-        session = self._session()
+        session = self._checked()
         steps = int(duration * DRAG_STEPS_PER_SECOND)
         if steps > 1:
             start_x, start_y = session.position()
@@ -56,7 +64,7 @@ class WaylandScreen:
         button: str = "left",
         _pause: bool = False,
     ) -> None:
-        session = self._session()
+        session = self._checked()
         session.move(x, y)
         for count in range(clicks):
             if count and interval:
@@ -68,12 +76,14 @@ class WaylandScreen:
         self, x: float | None = None, y: float | None = None, button: str = "left",
         _pause: bool = False,
     ) -> None:  # fmt: skip
+        self._checked()
         self._press(x, y, button, pressed=True)
 
     def mouseUp(
         self, x: float | None = None, y: float | None = None, button: str = "left",
         _pause: bool = False,
     ) -> None:  # fmt: skip
+        """Never refused: a button the agent pressed is always released, corner or not."""
         self._press(x, y, button, pressed=False)
 
     def isValidKey(self, key: str) -> bool:
@@ -86,7 +96,7 @@ class WaylandScreen:
     def press(
         self, key: str, presses: int = 1, interval: float = 0.0, _pause: bool = False
     ) -> None:
-        session = self._session()
+        session = self._checked()
         for count in range(presses):
             if count and interval:
                 time.sleep(interval)
@@ -95,7 +105,7 @@ class WaylandScreen:
 
     def hotkey(self, *keys: str, _pause: bool = False) -> None:
         """Press the keys in order and release them in reverse, as pyautogui does."""
-        session = self._session()
+        session = self._checked()
         pressed: list[str] = []
         try:
             for key in keys:
@@ -109,6 +119,7 @@ class WaylandScreen:
         self, clicks: int, x: float | None = None, y: float | None = None, _pause: bool = False
     ) -> None:
         """pyautogui's sign: positive scrolls up (Wayland counts down as positive)."""
+        self._checked()
         self._at(x, y)
         self._session().scroll(-clicks)
 
@@ -116,8 +127,16 @@ class WaylandScreen:
         self, clicks: int, x: float | None = None, y: float | None = None, _pause: bool = False
     ) -> None:
         """Positive scrolls right, in pyautogui and Wayland alike."""
+        self._checked()
         self._at(x, y)
         self._session().scroll(clicks, horizontal=True)
+
+    def _checked(self) -> WlrootsSession:
+        """The session, once the pointer is known to be in no screen corner."""
+        session = self._session()
+        if corner := session.corner_reached():
+            raise CornerReached(f"the pointer reached the {corner} corner of a screen")
+        return session
 
     def _press(self, x: float | None, y: float | None, button: str, *, pressed: bool) -> None:
         self._at(x, y)

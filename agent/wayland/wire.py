@@ -61,6 +61,13 @@ class Proxy:
         """Send a request; returns the new object when the request creates one."""
         return self.connection.request(self, name, *args)
 
+    def create(self, name: str, *args: Any) -> Proxy:
+        """Send a request that creates an object, and return that object."""
+        created = self.connection.request(self, name, *args)
+        if created is None:
+            raise WaylandError(f"{self.interface}.{name} creates no object")
+        return created
+
     def on(self, event: str, handler: Handler) -> None:
         """Call `handler(*arguments)` when the compositor sends `event` to this object."""
         self.handlers[event] = handler

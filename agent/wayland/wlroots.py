@@ -22,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from agent.wayland.corners import LAYER_SHELL, Corners
 from agent.wayland.keymap import Keymap
 from agent.wayland.wire import Connection, Global, Proxy, WaylandError
 
@@ -30,6 +31,7 @@ __all__ = ["BUTTONS", "Output", "WlrootsSession", "missing_globals"]
 BUTTONS = {"left": 0x110, "right": 0x111, "middle": 0x112}  # linux/input-event-codes.h
 POINTER, KEYBOARD = "zwlr_virtual_pointer_manager_v1", "zwp_virtual_keyboard_manager_v1"
 NEEDED = ("wl_seat", "wl_output", "zxdg_output_manager_v1", POINTER, KEYBOARD)
+CORNER_GLOBALS = ("wl_compositor", "wl_shm", LAYER_SHELL)  # for FAILSAFE (agent.wayland.corners)
 EXTENT = 1 << 20  # absolute motion's resolution over the layout: far finer than a pixel
 XKB_V1 = 1  # wl_keyboard.keymap_format
 WHEEL, VERTICAL, HORIZONTAL = 0, 0, 1
@@ -57,7 +59,9 @@ def missing_globals(offered: dict[str, Global]) -> list[str]:
 class WlrootsSession:
     """One connection for the run: outputs, a virtual pointer and a virtual keyboard."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, *, watch_corners: bool = True) -> None:
+        """`watch_corners`: put FAILSAFE's corner surfaces up (agent.wayland.corners); a
+        session that only plays a device (a test's "user") leaves them to the agent's."""
         self._connection = connection
         self._lock = threading.Lock()
         offered = connection.registry()
@@ -72,22 +76,32 @@ class WlrootsSession:
         self._seat = connection.bind(offered["wl_seat"], "wl_seat", 1)
         manager = connection.bind(offered["zxdg_output_manager_v1"], "zxdg_output_manager_v1", 3)
         self._outputs: list[_OutputState] = []
-        for found in connection.globals:
-            if found.interface == "wl_output":
-                self._watch_output(connection.bind(found, "wl_output", 4), manager)
+        outputs = [
+            connection.bind(found, "wl_output", 4)
+            for found in connection.globals
+            if found.interface == "wl_output"
+        ]
+        for output in outputs:
+            self._watch_output(output, manager)
         pointers = connection.bind(offered[POINTER], POINTER, 1)
         keyboards = connection.bind(offered[KEYBOARD], KEYBOARD, 1)
-        self._pointer = _created(pointers.request("create_virtual_pointer", None))
-        self._keyboard = _created(keyboards.request("create_virtual_keyboard", self._seat))
+        self._pointer = pointers.create("create_virtual_pointer", None)
+        self._keyboard = keyboards.create("create_virtual_keyboard", self._seat)
         self._keymap = Keymap()
         self._held = 0  # real modifiers held now
         self._position = (0.0, 0.0)
+        connection.roundtrip()  # the seat has a pointer now: the corners can watch it
+        self._corners = (
+            Corners(connection, offered, outputs)
+            if watch_corners and all(name in offered for name in CORNER_GLOBALS)
+            else None
+        )
         connection.roundtrip()
         self._warm_up()
 
     @classmethod
-    def open(cls, display: str | None = None) -> WlrootsSession:
-        return cls(Connection.open(display))
+    def open(cls, display: str | None = None, *, watch_corners: bool = True) -> WlrootsSession:
+        return cls(Connection.open(display), watch_corners=watch_corners)
 
     def close(self) -> None:
         """Close the connection once the compositor has handled every request sent: input
@@ -112,7 +126,7 @@ class WlrootsSession:
         output.on("mode", state.mode)
         output.on("geometry", state.geometry)
         output.on("name", state.named)
-        xdg = _created(manager.request("get_xdg_output", output))
+        xdg = manager.create("get_xdg_output", output)
         xdg.on("logical_position", state.position)
         xdg.on("logical_size", state.size)
         xdg.on("name", state.named)
@@ -140,6 +154,21 @@ class WlrootsSession:
             self._pointer.request("axis_discrete", _now(), axis, clicks * SCROLL_STEP, clicks)
             self._pointer.request("frame")
             self._connection.flush()
+
+    @property
+    def watches_corners(self) -> bool:
+        """Whether the compositor lets the session watch the screen corners (layer shell)."""
+        return self._corners is not None
+
+    def corner_reached(self) -> str | None:
+        """The screen corner the pointer is in, or entered since the last call; None if none
+        (or none can be watched). Waits until the compositor has handled what was sent, so
+        the agent's own last move counts."""
+        if self._corners is None:
+            return None
+        with self._lock:
+            self._connection.roundtrip()
+            return self._corners.entered()
 
     def position(self) -> tuple[float, float]:
         """Where this session last put the pointer (the compositor tells no client more)."""
@@ -203,14 +232,21 @@ class WlrootsSession:
             os.close(fd)
 
     def _warm_up(self) -> None:
-        """The first event after the virtual devices appear is lost: spend it on nothing."""
+        """The first event after the virtual devices appear is lost: spend it on nothing.
+        The pointer ends in the middle of the layout, out of every corner (a pointer left in
+        one when the corners appeared does not count)."""
         with self._lock:
-            left, top, _, _ = self._layout_box()
-            self._move(left, top)
+            left, top, width, height = self._layout_box()
+            middle = (left + width / 2, top + height / 2)
+            self._move(*middle)
             self._codes(["shift"])
             self._connection.roundtrip()
         time.sleep(0.05)
-        self.move(left, top)
+        self.move(*middle)
+        with self._lock:
+            self._connection.roundtrip()
+            if self._corners is not None:
+                self._corners.entered()
 
 
 @dataclass
@@ -248,11 +284,6 @@ class _OutputState:
 
     def named(self, name: str) -> None:
         self.name = self.name or name
-
-
-def _created(proxy: Proxy | None) -> Proxy:
-    assert proxy is not None  # a request with a new_id argument returns the new object
-    return proxy
 
 
 def _now() -> int:
