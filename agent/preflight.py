@@ -21,7 +21,7 @@ from agent.errors import AgentError
 from agent.wayland.wire import Connection, WaylandError
 from agent.wayland.wlroots import missing_globals
 
-__all__ = ["desktop_problem", "monitor_problem", "wlroots_problem"]
+__all__ = ["desktop_problem", "monitor_problem", "wayland_connection_problem", "wlroots_problem"]
 
 
 def desktop_problem(*, drive: bool, desktop: str | None = None) -> str | None:
@@ -38,7 +38,7 @@ def desktop_problem(*, drive: bool, desktop: str | None = None) -> str | None:
     if route == "wlroots":
         return wlroots_problem()
     if route in PLANNED:
-        return not_built(route)
+        return wayland_connection_problem() or not_built(route)
     if problem := wayland_problem():
         return problem
     display = os.environ.get("DISPLAY")
@@ -53,12 +53,20 @@ def desktop_problem(*, drive: bool, desktop: str | None = None) -> str | None:
     return _connection_problem(display, authority)
 
 
-def wlroots_problem() -> str | None:
-    """Whether this session's wlroots compositor can be captured and driven (None: it can)."""
+def wayland_connection_problem() -> str | None:
+    """Whether this session's Wayland compositor answers at all (None: it does)."""
     try:
-        connection = Connection.open()
+        Connection.open().close()
     except WaylandError as error:
         return f"{error}: is the compositor running, and WAYLAND_DISPLAY its socket?"
+    return None
+
+
+def wlroots_problem() -> str | None:
+    """Whether this session's wlroots compositor can be captured and driven (None: it can)."""
+    if problem := wayland_connection_problem():
+        return problem
+    connection = Connection.open()
     try:
         missing = missing_globals(connection.registry())
     except WaylandError as error:

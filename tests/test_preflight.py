@@ -79,7 +79,10 @@ def test_a_monitor_this_desktop_lacks_is_refused_before_the_model(tmp_path):
     assert done.returncode == 2 and "no monitor 7: this display has 1" in done.stderr
 
 
-def test_wayland_is_named(monkeypatch):
+def test_a_wayland_session_whose_compositor_is_gone_says_so(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setenv("XDG_SESSION_TYPE", "wayland")
-    assert "Wayland session" in (desktop_problem(drive=False) or "")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    problem = desktop_problem(drive=False) or ""
+    assert str(tmp_path / "wayland-0") in problem and "is the compositor running" in problem
