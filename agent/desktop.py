@@ -10,12 +10,15 @@ pyautogui-like `screen`), so nothing above them changes:
 - `x11`: mss and pyautogui (X11, and Windows and macOS, where they work natively).
 - `wlroots`: grim and the compositor's virtual pointer and keyboard (sway, Hyprland, river,
   labwc, ...), found by the protocols the compositor offers.
-- `gnome`, `portal`: Mutter's remote-desktop API and the desktop portal. Detected, not yet
-  driven: choosing them is a clear error that names a route that works.
+- `gnome`: Mutter's own remote-desktop and screen-cast D-Bus APIs (what gnome-remote-desktop
+  uses): input as keysyms, frames over PipeWire; no permission dialog.
+- `portal`: the desktop portal, for other desktops (KDE Plasma). Detected, not yet driven:
+  choosing it is a clear error that names a route that works.
 
 Detection reads the session: no Wayland display means X11; a Wayland compositor offering the
-virtual pointer and keyboard protocols is wlroots; else GNOME by XDG_CURRENT_DESKTOP, else the
-portal. `--desktop` (task key `desktop`) overrides it.
+virtual pointer and keyboard protocols is wlroots; Mutter's remote-desktop API on the session
+bus (or GNOME in XDG_CURRENT_DESKTOP) is GNOME; anything else the portal. `--desktop` (task key
+`desktop`) overrides it.
 """
 
 from __future__ import annotations
@@ -25,13 +28,14 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Generic, Literal, Protocol, TypeVar, get_args
 
 from agent.capture import CaptureConfig, Grabber, ScreenCapture
 from agent.coords import Monitor
 from agent.errors import AgentError, HotkeyError
 from agent.hotkey import GlobalHotkey
-from agent.wayland.capture import WlrootsCapture
+from agent.wayland.capture import MutterFrames, OutputCapture, grim_shot
+from agent.wayland.mutter import MUTTER, MutterSession
 from agent.wayland.screen import WaylandScreen
 from agent.wayland.sway import SwayBinding, sway_socket
 from agent.wayland.wire import Connection, WaylandError
@@ -46,15 +50,15 @@ __all__ = [
     "Hotkey",
     "MonitorCapture",
     "detect_desktop",
+    "mutter_on_bus",
     "not_built",
     "open_desktop",
 ]
 
+SessionT = TypeVar("SessionT", WlrootsSession, MutterSession)
 DesktopName = Literal["x11", "wlroots", "gnome", "portal"]
 DESKTOPS: tuple[DesktopName, ...] = get_args(DesktopName)
 PLANNED = {  # routes detected but not built yet, and which sessions they are for
-    "gnome": "this is a GNOME Wayland session, and the GNOME route (Mutter's remote-desktop "
-    "API) is not built yet",
     "portal": "this Wayland desktop is neither wlroots nor GNOME (KDE Plasma, for one), and the "
     "desktop-portal route it needs is not built yet",
 }
@@ -119,7 +123,7 @@ def detect_desktop(environ: Mapping[str, str] | None = None) -> DesktopName:
         connection.close()
     if not missing_globals(offered):
         return "wlroots"
-    return "gnome" if _is_gnome(environ) else "portal"
+    return "gnome" if _is_gnome(environ) or mutter_on_bus(environ) else "portal"
 
 
 def open_desktop(name: str | None, capture: CaptureConfig) -> DesktopRoute:
@@ -129,15 +133,27 @@ def open_desktop(name: str | None, capture: CaptureConfig) -> DesktopRoute:
         grabber = ScreenCapture(capture)
         return DesktopRoute("x11", grabber, _closers=[grabber.close])
     if chosen == "wlroots":
-        session = _LazySession()
+        session = _LazySession(WlrootsSession.open)
         return DesktopRoute(
             "wlroots",
-            WlrootsCapture(capture, session),
+            OutputCapture(capture, session, grim_shot),
             WaylandScreen(session),
             _wlroots_hotkey,
             "FAILSAFE (the pointer to a screen corner), Ctrl-C in the agent's terminal and "
             "stop() still work",
             [session.close],
+        )
+    if chosen == "gnome":
+        mutter = _LazySession(MutterSession.open)
+        frames = MutterFrames(lambda name: mutter().pipewire_node(name))
+        return DesktopRoute(
+            "gnome",
+            OutputCapture(capture, mutter, frames.shot),
+            WaylandScreen(mutter),
+            _no_hotkey,
+            "Ctrl-C in the agent's terminal and stop() still work (Mutter tells no client where "
+            "the pointer is, so there is no FAILSAFE corner)",
+            [frames.close, mutter.close],
         )
     if chosen in PLANNED:
         raise DesktopError(not_built(chosen))
@@ -152,19 +168,20 @@ def not_built(name: str) -> str:
     )
 
 
-class _LazySession:
-    """The wlroots session, opened on first use (a route can be set up before the run starts,
-    e.g. by the app) and shared by the capture and the screen."""
+class _LazySession(Generic[SessionT]):
+    """A compositor session, opened on first use (a route can be set up before the run
+    starts, e.g. by the app) and shared by the capture and the screen."""
 
-    def __init__(self) -> None:
-        self._session: WlrootsSession | None = None
+    def __init__(self, open_session: Callable[[], SessionT]) -> None:
+        self._open: Callable[[], SessionT] = open_session
+        self._session: SessionT | None = None
         self._lock = threading.Lock()
 
-    def __call__(self) -> WlrootsSession:
+    def __call__(self) -> SessionT:
         with self._lock:
             if self._session is None:
                 try:
-                    self._session = WlrootsSession.open()
+                    self._session = self._open()
                 except WaylandError as error:
                     raise DesktopError(str(error)) from error
             return self._session
@@ -174,6 +191,36 @@ class _LazySession:
             if self._session is not None:
                 self._session.close()
                 self._session = None
+
+
+def mutter_on_bus(environ: Mapping[str, str]) -> bool:
+    """Whether Mutter's remote-desktop API answers on this session's bus."""
+    address = environ.get("DBUS_SESSION_BUS_ADDRESS")
+    if not address:
+        return False
+    from jeepney import DBusAddress, new_method_call
+    from jeepney.io.blocking import open_dbus_connection
+    from jeepney.wrappers import unwrap_msg
+
+    bus = DBusAddress(
+        "/org/freedesktop/DBus", bus_name="org.freedesktop.DBus", interface="org.freedesktop.DBus"
+    )
+    try:
+        with open_dbus_connection(bus=address) as connection:
+            reply = connection.send_and_get_reply(
+                new_method_call(bus, "NameHasOwner", "s", (MUTTER,)), timeout=2
+            )
+            return bool(unwrap_msg(reply)[0])
+    except Exception:
+        return False
+
+
+def _no_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:
+    raise HotkeyError(
+        "Wayland gives the agent no global key of its own on GNOME yet: add a custom shortcut "
+        "(Settings › Keyboard) that runs `pkill -INT -f 'main.py run'`, or stop the run with "
+        "Ctrl-C in its terminal"
+    )
 
 
 def _wlroots_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:

@@ -12,16 +12,24 @@ import contextlib
 import io
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 from agent.capture import CaptureConfig, wayland_problem
-from agent.desktop import PLANNED, detect_desktop, not_built, open_desktop
+from agent.desktop import PLANNED, detect_desktop, mutter_on_bus, not_built, open_desktop
 from agent.errors import AgentError
+from agent.wayland.mutter import MUTTER
 from agent.wayland.wire import Connection, WaylandError
 from agent.wayland.wlroots import missing_globals
 
-__all__ = ["desktop_problem", "monitor_problem", "wayland_connection_problem", "wlroots_problem"]
+__all__ = [
+    "desktop_problem",
+    "gnome_problem",
+    "monitor_problem",
+    "wayland_connection_problem",
+    "wlroots_problem",
+]
 
 
 def desktop_problem(*, drive: bool, desktop: str | None = None) -> str | None:
@@ -37,6 +45,8 @@ def desktop_problem(*, drive: bool, desktop: str | None = None) -> str | None:
     route = desktop or detect_desktop()
     if route == "wlroots":
         return wlroots_problem()
+    if route == "gnome":
+        return gnome_problem()
     if route in PLANNED:
         return wayland_connection_problem() or not_built(route)
     if problem := wayland_problem():
@@ -60,6 +70,43 @@ def wayland_connection_problem() -> str | None:
     except WaylandError as error:
         return f"{error}: is the compositor running, and WAYLAND_DISPLAY its socket?"
     return None
+
+
+def gnome_problem() -> str | None:
+    """Whether this GNOME session can be captured and driven through Mutter (None: it can)."""
+    if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        return (
+            "DBUS_SESSION_BUS_ADDRESS is not set, and the GNOME route speaks to Mutter over "
+            "the session bus: run the agent inside the desktop session"
+        )
+    if not mutter_on_bus(os.environ):
+        return (
+            f"Mutter's remote-desktop API ({MUTTER}) is not on this session's bus: this is "
+            "not a GNOME Wayland session, or its compositor is not Mutter; choose another "
+            "route with --desktop"
+        )
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if not (Path(runtime) / "pipewire-0").exists():
+        return (
+            "PipeWire is not running in this session, and GNOME sends the screen through it: "
+            "start it (`systemctl --user start pipewire wireplumber`)"
+        )
+    if shutil.which("gst-launch-1.0") is None or not _has_pipewiresrc():
+        return (
+            "GStreamer's PipeWire source is not installed, and the GNOME route reads the "
+            "screen with it: apt install gstreamer1.0-tools gstreamer1.0-pipewire"
+        )
+    return None
+
+
+def _has_pipewiresrc() -> bool:
+    try:
+        done = subprocess.run(
+            ["gst-inspect-1.0", "pipewiresrc"], capture_output=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def wlroots_problem() -> str | None:

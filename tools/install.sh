@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything this project needs on a fresh Debian machine:
 # the Debian packages the tests drive (X server, window manager, terminal, browser,
-# Qt's xcb libraries, a headless Wayland compositor and its screenshot tool, Qt's Wayland
-# client libraries) and the Python packages, into .venv beside this script's repo.
+# Qt's xcb libraries, the Wayland compositors the tests start headless (sway with grim; mutter
+# with PipeWire and GStreamer's PipeWire source), Qt's Wayland client libraries) and the
+# Python packages, into .venv beside this script's repo.
 # Run as root (or with sudo available). Safe to run again. `tools/install.sh --menu` also adds
 # the control app to the desktop's application menu (the console script is pixelprune-agent).
 set -euo pipefail
@@ -14,6 +15,8 @@ DEBIAN_PACKAGES=(
   libxcb-render-util0 libxcb-image0 libxcb-shape0 libegl1 libgl1
   tint2 x11-apps galculator mousepad man-db less procps
   sway grim xkb-data libwayland-client0 libwayland-cursor0 libwayland-egl1
+  mutter pipewire pipewire-bin wireplumber dbus-daemon
+  gstreamer1.0-tools gstreamer1.0-pipewire gstreamer1.0-plugins-base
 )
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

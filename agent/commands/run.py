@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--desktop",
         choices=DESKTOPS,
         help="how the screen is captured and driven: x11 (mss, pyautogui), wlroots (sway and "
-        "other wlroots compositors); default: detected from the session",
+        "other wlroots compositors), gnome (Mutter's remote desktop); default: detected",
     )
     limits.add_argument("--kill-hotkey", help="default ctrl+shift+f12")
     limits.add_argument(

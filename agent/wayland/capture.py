@@ -1,12 +1,14 @@
-"""Screen capture on a wlroots compositor with grim, one output at a time.
+"""Screen capture on Wayland, one output at a time, through the compositor's own layout.
 
-    capture = WlrootsCapture(CaptureConfig(monitor=1), session)
+    capture = OutputCapture(CaptureConfig(monitor=1), session, grim_shot)    # wlroots
+    capture = OutputCapture(CaptureConfig(monitor=1), session, frames.shot)  # GNOME
     shot = capture.grab()        # shot.image in device pixels, shot.monitor in layout pixels
 
-grim reads the output through the compositor's screencopy protocol; measured on sway 1.7 a
-1080p output takes 38 ms as PPM on standard output. Monitors are the compositor's outputs in
-its own layout (logical pixels), so a scaled output gives a screenshot larger than its monitor
-and `Screenshot.scale` maps the model's points back, as for a HiDPI X11 screen.
+Monitors are the session's outputs in the compositor's layout (logical pixels), numbered from
+1 top to bottom, left to right, so a scaled output gives a screenshot larger than its monitor
+and `Screenshot.scale` maps the model's points back, as for a HiDPI X11 screen. The picture of
+an output comes from a shooter: grim on wlroots (the screencopy protocol; 38 ms for 1080p as
+PPM on sway 1.7), the output's PipeWire screen cast on GNOME (`MutterFrames`).
 """
 
 from __future__ import annotations
@@ -14,36 +16,52 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from PIL import Image, UnidentifiedImageError
 
 from agent.capture import CaptureConfig, Screenshot, choose_monitor
 from agent.coords import Monitor
 from agent.errors import CaptureError
-from agent.wayland.wlroots import WlrootsSession
+from agent.wayland.pipewire import PipeWireFrames
+from agent.wayland.wlroots import Output
 
-__all__ = ["GRIM_SECONDS", "WlrootsCapture"]
+__all__ = ["GRIM_SECONDS", "MutterFrames", "OutputCapture", "grim_shot"]
 
 GRIM_SECONDS = 10.0  # bounds a compositor that never answers; a grab takes tens of ms
+Shooter = Callable[[Output | None, Monitor], Image.Image]  # (its output, the monitor) → RGB
 
 
-class WlrootsCapture:
-    """Grabs the configured output with grim; the session gives the layout and the pointer."""
+class LayoutSession(Protocol):
+    """What the capture asks of a session: the outputs, and where the pointer is."""
 
-    def __init__(self, config: CaptureConfig, session: Callable[[], WlrootsSession]) -> None:
-        """`session`: returns the run's session (opened on first use, shared with input)."""
+    def outputs(self) -> list[Output]: ...
+
+    def position(self) -> tuple[float, float]: ...
+
+
+class OutputCapture:
+    """Grabs the configured output; the session gives the layout and the pointer."""
+
+    def __init__(
+        self, config: CaptureConfig, session: Callable[[], LayoutSession], shoot: Shooter
+    ) -> None:
+        """`session`: returns the run's session (opened on first use, shared with input);
+        `shoot`: the picture of one output."""
         self.config = config
         self._session = session
-        self._names: dict[int, str] = {}
+        self._shoot = shoot
+        self._outputs: dict[int, Output] = {}
 
     def monitors(self) -> tuple[Monitor, ...]:
         """The outputs as monitors, numbered from 1 top to bottom, left to right."""
         if self.config.layout is not None:
             return self.config.layout
         outputs = self._session().outputs()
-        self._names = {i: o.name for i, o in enumerate(outputs, start=1)}
+        self._outputs = dict(enumerate(outputs, start=1))
         return tuple(
             Monitor(o.x, o.y, o.width, o.height, index=i) for i, o in enumerate(outputs, start=1)
         )
@@ -56,37 +74,61 @@ class WlrootsCapture:
         """Capture the chosen output now."""
         start = time.perf_counter()
         monitor = self.current_monitor()
-        grim = shutil.which("grim")
-        if grim is None:
-            raise CaptureError(
-                "grim is not installed: install it (Debian/Ubuntu: apt install grim)"
-            )
-        name = self._names.get(monitor.index)
-        where = ["-o", name] if name else ["-g", _geometry(monitor)]
-        try:
-            done = subprocess.run(
-                [grim, *where, "-t", "ppm", "-"],
-                capture_output=True,
-                timeout=GRIM_SECONDS,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as error:
-            raise CaptureError(f"grim gave no picture within {GRIM_SECONDS:.0f} s") from error
-        if done.returncode != 0:
-            reason = done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}"
-            raise CaptureError(f"cannot capture monitor {monitor.index} with grim: {reason}")
-        try:
-            image = Image.open(io.BytesIO(done.stdout)).convert("RGB")
-        except (UnidentifiedImageError, OSError) as error:
-            raise CaptureError(
-                f"grim's picture of monitor {monitor.index} is unreadable"
-            ) from error
+        image = self._shoot(self._outputs.get(monitor.index), monitor)
         return Screenshot(image, monitor, time.perf_counter() - start)
 
     def close(self) -> None:
-        """Nothing of its own to close: the session belongs to the desktop route."""
+        """Nothing of its own to close: the session and the shooter belong to the route."""
 
 
-def _geometry(monitor: Monitor) -> str:
-    """grim's -g region: layout pixels, for an injected layout that names no output."""
-    return f"{monitor.left},{monitor.top} {monitor.width}x{monitor.height}"
+def grim_shot(output: Output | None, monitor: Monitor) -> Image.Image:
+    """One output (or, for an injected layout, a region in layout pixels) with grim."""
+    grim = shutil.which("grim")
+    if grim is None:
+        raise CaptureError("grim is not installed (Debian and Ubuntu: apt install grim)")
+    region = f"{monitor.left},{monitor.top} {monitor.width}x{monitor.height}"
+    where = ["-o", output.name] if output is not None else ["-g", region]
+    try:
+        done = subprocess.run(
+            [grim, *where, "-t", "ppm", "-"],
+            capture_output=True,
+            timeout=GRIM_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise CaptureError(f"grim gave no picture within {GRIM_SECONDS:.0f} s") from error
+    if done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}"
+        raise CaptureError(f"cannot capture monitor {monitor.index} with grim: {reason}")
+    try:
+        return Image.open(io.BytesIO(done.stdout)).convert("RGB")
+    except (UnidentifiedImageError, OSError) as error:
+        raise CaptureError(f"grim's picture of monitor {monitor.index}: {error}") from error
+
+
+class MutterFrames:
+    """GNOME's shooter: each output's screen cast, started at its first grab and kept."""
+
+    def __init__(self, node: Callable[[str], int]) -> None:
+        """`node`: the PipeWire node of an output's screen cast (MutterSession.pipewire_node)."""
+        self._node = node
+        self._frames: dict[str, PipeWireFrames] = {}
+        self._lock = threading.Lock()
+
+    def shot(self, output: Output | None, monitor: Monitor) -> Image.Image:
+        if output is None:
+            raise CaptureError("GNOME's screen cast records whole monitors, not a given layout")
+        size = (round(output.width * output.scale), round(output.height * output.scale))
+        with self._lock:
+            frames = self._frames.get(output.name)
+            if frames is None or frames.size != size:
+                if frames is not None:
+                    frames.close()
+                frames = self._frames[output.name] = PipeWireFrames(self._node(output.name), size)
+        return frames.grab()
+
+    def close(self) -> None:
+        with self._lock:
+            for frames in self._frames.values():
+                frames.close()
+            self._frames.clear()

@@ -1,27 +1,46 @@
-"""The executor's screen on a wlroots compositor: pyautogui's functions over virtual devices.
+"""The executor's screen on Wayland: pyautogui's functions over a compositor input session.
 
     executor = Executor(config, screen=WaylandScreen(session))
 
 `agent.executor.Executor` performs every action through a `screen` with pyautogui's names
 (click, mouseDown, moveTo, press, hotkey, scroll, ...). This class gives it those names over a
-`WlrootsSession`, so the executor's modes, stop switch and secrets work unchanged on Wayland.
+compositor session (`WlrootsSession`, `MutterSession`), so the executor's modes, stop switch
+and secrets work unchanged on Wayland.
 Points are layout coordinates with fractions (`subpixel`): on a scaled output a point lands on
-its exact device pixel. Every character is a key of the session's own keymap, so `isValidKey`
-is true for any one character and text is typed, never pasted.
+its exact device pixel. `isValidKey` asks the session: on wlroots every character is a key of
+the session's own keymap, so text is typed, never pasted; on GNOME only the layout's keys are.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
-from agent.errors import ActionError, ExecutionError
-from agent.wayland.keymap import keysym_of
-from agent.wayland.wlroots import BUTTONS, WlrootsSession
+from agent.errors import ExecutionError
+from agent.wayland.wlroots import BUTTONS
 
-__all__ = ["DRAG_STEPS_PER_SECOND", "WaylandScreen"]
+__all__ = ["DRAG_STEPS_PER_SECOND", "CornerReached", "InputSession", "WaylandScreen"]
 
 DRAG_STEPS_PER_SECOND = 60  # pointer updates while a drag moves, as a hand would give
+
+
+class InputSession(Protocol):
+    """What the screen drives: a compositor session (WlrootsSession, MutterSession)."""
+
+    def move(self, x: float, y: float) -> None: ...
+
+    def button(self, name: str, *, pressed: bool) -> None: ...
+
+    def scroll(self, clicks: int, *, horizontal: bool = False) -> None: ...
+
+    def key(self, key: str, *, pressed: bool) -> None: ...
+
+    def typable(self, key: str) -> bool: ...
+
+    def position(self) -> tuple[float, float]: ...
+
+    def corner_reached(self) -> str | None: ...
 
 
 class CornerReached(ExecutionError):
@@ -37,7 +56,7 @@ class WaylandScreen:
     subpixel = True  # the executor passes points with their fractions
     FailSafeException = CornerReached  # the executor turns it into a stop
 
-    def __init__(self, session: Callable[[], WlrootsSession]) -> None:
+    def __init__(self, session: Callable[[], InputSession]) -> None:
         """`session`: returns the run's session (opened on first use, shared with capture)."""
         self._session = session
 
@@ -87,11 +106,8 @@ class WaylandScreen:
         self._press(x, y, button, pressed=False)
 
     def isValidKey(self, key: str) -> bool:
-        try:
-            keysym_of(key)
-        except ActionError:
-            return False
-        return True
+        """Whether the session types this key (the executor pastes what it cannot)."""
+        return self._session().typable(key)
 
     def press(
         self, key: str, presses: int = 1, interval: float = 0.0, _pause: bool = False
@@ -131,7 +147,7 @@ class WaylandScreen:
         self._at(x, y)
         self._session().scroll(clicks, horizontal=True)
 
-    def _checked(self) -> WlrootsSession:
+    def _checked(self) -> InputSession:
         """The session, once the pointer is known to be in no screen corner."""
         session = self._session()
         if corner := session.corner_reached():

@@ -4,7 +4,7 @@
     session.outputs()                        # [Output("HEADLESS-1", 0, 0, 1920, 1080, 1.0), ...]
     session.move(812.5, 400.25)              # layout coordinates (logical pixels)
     session.button("left", pressed=True)
-    session.type_text("café 東京 😀")
+    session.key("é", pressed=True)          # any character, as a key of its own keymap
 
 Input goes through the compositor's virtual pointer (zwlr_virtual_pointer_v1) and a virtual
 keyboard (zwp_virtual_keyboard_v1) with a keymap of its own (agent.wayland.keymap), so any
@@ -22,8 +22,9 @@ import threading
 import time
 from dataclasses import dataclass
 
+from agent.errors import ActionError
 from agent.wayland.corners import LAYER_SHELL, Corners
-from agent.wayland.keymap import Keymap
+from agent.wayland.keymap import Keymap, keysym_of
 from agent.wayland.wire import Connection, Global, Proxy, WaylandError
 
 __all__ = ["BUTTONS", "Output", "WlrootsSession", "missing_globals"]
@@ -170,6 +171,14 @@ class WlrootsSession:
             self._connection.roundtrip()
             return self._corners.entered()
 
+    def typable(self, key: str) -> bool:
+        """Every key with a keysym: the session's keymap gives it a keycode."""
+        try:
+            keysym_of(key)
+        except ActionError:
+            return False
+        return True
+
     def position(self) -> tuple[float, float]:
         """Where this session last put the pointer (the compositor tells no client more)."""
         return self._position
@@ -206,14 +215,6 @@ class WlrootsSession:
                 self._held = self._held | mask if pressed else self._held & ~mask
                 self._keyboard.request("modifiers", self._held, 0, 0, 0)
             self._connection.flush()
-
-    def type_text(self, text: str, interval: float = 0.0) -> None:
-        """Type `text` exactly, any characters, a newline as Return."""
-        for character in text:
-            self.key(character, pressed=True)
-            self.key(character, pressed=False)
-            if interval:
-                time.sleep(interval)
 
     def _codes(self, keys: list[str]) -> list[int]:
         codes = self._keymap.codes(keys)

@@ -1,0 +1,143 @@
+"""The GNOME route on a real headless mutter: detection, capture, clicks, keys, runs, preflight.
+
+Each test starts mutter with PipeWire on a D-Bus session of its own (tests/wayland.py) and the
+full-screen probe window (tests/apps/wayland_probe.py), which logs what really arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+
+import numpy as np
+import pytest
+from main_process import run_main
+from wayland import headless_mutter, open_probe
+
+from agent.actions import Click, Hotkey, Point, Space, TypeText
+from agent.capture import CaptureConfig
+from agent.coords import Frame, action_to_screen
+from agent.desktop import detect_desktop, open_desktop
+from agent.errors import ExecutionError
+from agent.executor import Executor, ExecutorConfig
+from agent.preflight import gnome_problem
+
+C = 0x43  # Qt::Key_C, as the probe logs a Ctrl shortcut
+
+
+@pytest.fixture
+def on_mutter(monkeypatch):
+    """A headless mutter, and this process pointed at it as a GNOME session's would be."""
+    with headless_mutter() as mutter:
+        monkeypatch.delenv("DISPLAY", raising=False)
+        for name, value in mutter.env.items():
+            monkeypatch.setenv(name, value)
+        yield mutter
+
+
+def executor_on(route) -> Executor:
+    return Executor(ExecutorConfig(mode="auto", pause=0), screen=route.screen)
+
+
+def run_on(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return run_main(*args, env={**env, "DISPLAY": None})
+
+
+def test_a_mutter_session_is_detected_as_gnome(on_mutter):
+    assert detect_desktop(on_mutter.env) == "gnome"
+    assert gnome_problem() is None
+
+
+def test_captured_pixels_are_the_windows_own(on_mutter, tmp_path):
+    with open_probe(on_mutter, tmp_path) as probe:
+        route = open_desktop(None, CaptureConfig(monitor=1))
+        try:
+            first, second = route.capture.grab(), route.capture.grab()  # the stream, kept
+        finally:
+            route.close()
+        assert first.image.size == (1920, 1080) and first.monitor.width == 1920
+        for shot in (first, second):
+            assert np.array_equal(np.asarray(shot.image), np.asarray(probe.picture()))
+
+
+def test_clicks_land_on_the_exact_pixel_through_the_mapping(on_mutter, tmp_path):
+    with open_probe(on_mutter, tmp_path) as probe:
+        route = open_desktop("gnome", CaptureConfig(monitor=1))
+        try:
+            shot = route.capture.grab()
+            frame = Frame(shot.monitor, shot.image.size, shot.image.size)
+            targets = [(0, 0), (101, 203), (1000, 777), (1919, 1079)]  # corners included
+            clicks = [
+                action_to_screen(Click(point=Point(x + 0.5, y + 0.5, Space.PIXELS)), frame)
+                for x, y in targets
+            ]
+            executor = executor_on(route)
+            for click in clicks:
+                assert executor.perform(click).performed
+            presses = probe.wait_for(lambda e: e["type"] == "press", count=len(targets))
+        finally:
+            route.close()
+    for (x, y), press in zip(targets, presses, strict=True):
+        assert (math.floor(press["x"]), math.floor(press["y"])) == (x, y)
+
+
+def test_the_layouts_keys_and_hotkeys_arrive_and_other_text_is_never_dropped(on_mutter, tmp_path):
+    with open_probe(on_mutter, tmp_path) as probe:
+        route = open_desktop("gnome", CaptureConfig())
+        try:
+            executor = executor_on(route)
+            executor.perform(TypeText(text="Hello, World!\nline two\t~{}"))
+            probe.wait_for_text("Hello, World!\nline two\t~{}")
+            executor.perform(Hotkey(keys=("ctrl", "c")))
+            probe.wait_for(lambda e: e["type"] == "shortcut" and e["key"] == C)
+            # Mutter types only its layout's keys; the rest goes to the clipboard, never lost
+            # silently: without a clipboard to paste from, the action fails, saying so
+            assert not route.screen.isValidKey("é")
+            with pytest.raises(ExecutionError, match="clipboard"):
+                executor.perform(TypeText(text="café"))
+        finally:
+            route.close()
+        assert probe.text().endswith("~{}\x03")  # Ctrl+C, and nothing of "café"
+
+
+def test_a_scripted_run_sees_and_drives_gnome_in_dry_run_and_auto(tmp_path):
+    script = tmp_path / "answers.json"
+    script.write_text(json.dumps(["Action: click(start_box='(300,200)')", "Action: finished()"]))
+    common = ["run", "click the probe", "--scripted", str(script), "--no-prune"]
+    common += ["--out", str(tmp_path)]
+    with headless_mutter() as mutter, open_probe(mutter, tmp_path) as probe:
+        dry = run_on(mutter.env, *common, "--mode", "dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert not probe.events()
+        refused = run_on(mutter.env, *common, "--mode", "auto")
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+        assert "--no-kill-hotkey" in refused.stderr and "custom shortcut" in refused.stderr
+        done = run_on(mutter.env, *common, "--mode", "auto", "--no-kill-hotkey")
+        assert done.returncode == 0, done.stderr
+        [press] = probe.wait_for(lambda e: e["type"] == "press")
+    runs = sorted(p for p in tmp_path.iterdir() if (p / "run.json").exists())
+    step = json.loads((runs[-1] / "steps.jsonl").read_text().splitlines()[0])
+    [action] = step["actions"]
+    assert (press["x"], press["y"]) == pytest.approx((action["point"]["x"], action["point"]["y"]))
+
+
+def test_preflight_names_a_missing_pipewire_and_a_bus_without_mutter(
+    on_mutter, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # no pipewire-0 socket there
+    assert "PipeWire is not running" in (gnome_problem() or "")
+    bus = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--print-address"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert bus.stdout is not None
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus.stdout.readline().strip())
+        assert "org.gnome.Mutter.RemoteDesktop" in (gnome_problem() or "")
+        monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS")
+        assert "DBUS_SESSION_BUS_ADDRESS is not set" in (gnome_problem() or "")
+    finally:
+        bus.terminate()
+        bus.wait(timeout=5)
