@@ -31,11 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar, get_args
 
 from agent.capture import CaptureConfig, Grabber, ScreenCapture
+from agent.clipboard import Clipboard
 from agent.coords import Monitor
 from agent.errors import AgentError, HotkeyError
 from agent.hotkey import GlobalHotkey
 from agent.wayland.capture import MutterFrames, OutputCapture, grim_shot
-from agent.wayland.mutter import MUTTER, MutterSession
+from agent.wayland.mutter import MUTTER, MutterClipboard, MutterSession
 from agent.wayland.screen import WaylandScreen
 from agent.wayland.sway import SwayBinding, sway_socket
 from agent.wayland.wire import Connection, WaylandError
@@ -98,6 +99,7 @@ class DesktopRoute:
     screen: Any = None  # the executor's screen; None: pyautogui
     hotkey: HotkeyFactory = GlobalHotkey  # (combo, callback) → a hotkey; HotkeyError if none
     other_stops: str = "FAILSAFE (mouse to a corner) and stop() still work"
+    clipboard: Clipboard | None = None  # what the executor pastes through; None: the system's
     _closers: list[Any] = field(default_factory=list)
 
     def close(self) -> None:
@@ -141,7 +143,7 @@ def open_desktop(name: str | None, capture: CaptureConfig) -> DesktopRoute:
             _wlroots_hotkey,
             "FAILSAFE (the pointer to a screen corner), Ctrl-C in the agent's terminal and "
             "stop() still work",
-            [session.close],
+            _closers=[session.close],
         )
     if chosen == "gnome":
         mutter = _LazySession(MutterSession.open)
@@ -153,7 +155,8 @@ def open_desktop(name: str | None, capture: CaptureConfig) -> DesktopRoute:
             _no_hotkey,
             "Ctrl-C in the agent's terminal and stop() still work (Mutter tells no client where "
             "the pointer is, so there is no FAILSAFE corner)",
-            [frames.close, mutter.close],
+            MutterClipboard(mutter),
+            _closers=[frames.close, mutter.close],
         )
     if chosen in PLANNED:
         raise DesktopError(not_built(chosen))

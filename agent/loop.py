@@ -152,6 +152,7 @@ class Agent:
             stop=state.stop,
             secrets=self.secrets,
             screen=self._screen,
+            clipboard=None if self.desktop is None else self.desktop.clipboard,
         )
         state.hotkey = self._start_hotkey(state.stop)
         if self.config.max_seconds is not None:

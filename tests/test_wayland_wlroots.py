@@ -55,7 +55,9 @@ def on_sway(monkeypatch):
 
 
 def executor_on(route) -> Executor:
-    return Executor(ExecutorConfig(mode="auto", pause=0), screen=route.screen)
+    return Executor(
+        ExecutorConfig(mode="auto", pause=0), screen=route.screen, clipboard=route.clipboard
+    )
 
 
 # ---- detection and layout --------------------------------------------------------------------

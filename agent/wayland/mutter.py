@@ -19,13 +19,15 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
+from queue import Empty, Queue
 from typing import Any
 
 from agent.wayland.keymap import keysym_of
 from agent.wayland.wire import WaylandError
 from agent.wayland.wlroots import BUTTONS, Output
 
-__all__ = ["MUTTER", "MutterSession", "typable_on_gnome"]
+__all__ = ["MUTTER", "MutterClipboard", "MutterSession", "typable_on_gnome"]
 
 MUTTER = "org.gnome.Mutter.RemoteDesktop"
 SCREEN_CAST = "org.gnome.Mutter.ScreenCast"
@@ -52,9 +54,13 @@ class MutterSession:
     """One remote-desktop session with its linked screen cast, for the whole run."""
 
     def __init__(self, connection: Any) -> None:
-        """`connection`: a jeepney blocking connection to the session bus."""
-        self._bus = connection
+        """`connection`: a jeepney connection to the session bus, with fd passing on (the
+        clipboard's data travels as file descriptors)."""
+        from jeepney.io.threading import DBusRouter
+
+        self._bus = DBusRouter(connection)  # thread-safe: the clipboard serves from a thread
         self._lock = threading.Lock()
+        self._clipboard: _Clipboard | None = None
         (self._path,) = self._call(
             "/org/gnome/Mutter/RemoteDesktop", MUTTER, MUTTER, "CreateSession"
         )
@@ -75,10 +81,10 @@ class MutterSession:
     @classmethod
     def open(cls, address: str | None = None) -> MutterSession:
         """A session on this desktop's session bus (DBUS_SESSION_BUS_ADDRESS)."""
-        from jeepney.io.blocking import open_dbus_connection
+        from jeepney.io.threading import open_dbus_connection
 
         try:
-            connection = open_dbus_connection(bus=address or "SESSION")
+            connection = open_dbus_connection(bus=address or "SESSION", enable_fds=True)
         except (OSError, KeyError, ValueError) as error:
             raise WaylandError(f"cannot reach this session's D-Bus: {error}") from error
         try:
@@ -89,9 +95,12 @@ class MutterSession:
 
     def close(self) -> None:
         with self._lock:
+            if self._clipboard is not None:
+                self._clipboard.close()
             with contextlib.suppress(WaylandError):  # already gone with the compositor
                 self._call(self._path, MUTTER, f"{MUTTER}.Session", "Stop")
             self._bus.close()
+            self._bus.conn.close()
 
     # ---- layout and frames ------------------------------------------------------------------
 
@@ -136,6 +145,22 @@ class MutterSession:
     def key(self, key: str, *, pressed: bool) -> None:
         self._input("NotifyKeyboardKeysym", "ub", (keysym_of(key), pressed))
 
+    # ---- the session's clipboard (text the layout cannot type is pasted) -------------------
+
+    def clipboard_write(self, text: str) -> None:
+        """Own the clipboard with `text`: Mutter asks for it when an application pastes."""
+        self._clipboard_started().offer(text)
+
+    def clipboard_read(self) -> str | None:
+        """The clipboard's text (another application's, or ours), None when it holds none."""
+        return self._clipboard_started().read()
+
+    def _clipboard_started(self) -> _Clipboard:
+        with self._lock:
+            if self._clipboard is None:
+                self._clipboard = _Clipboard(self)
+            return self._clipboard
+
     # ---- plumbing ---------------------------------------------------------------------------
 
     def _output_at(self, x: float, y: float) -> Output:
@@ -162,7 +187,7 @@ class MutterSession:
         from jeepney import MatchRule, message_bus
 
         with contextlib.ExitStack() as listening:
-            queues = {}
+            queues: dict[str, Queue[Any]] = {}
             for connector, (stream, _) in self._streams.items():
                 rule = MatchRule(
                     type="signal",
@@ -171,16 +196,15 @@ class MutterSession:
                     path=stream,
                 )
                 self._bus.send_and_get_reply(message_bus.AddMatch(rule))
-                queues[connector] = listening.enter_context(self._bus.filter(rule))
+                queues[connector] = Queue()
+                listening.enter_context(self._bus.filter(rule, queue=queues[connector]))
             self._call(self._path, MUTTER, f"{MUTTER}.Session", "Start")
             deadline = time.monotonic() + STREAM_SECONDS
             nodes = {}
             for connector, queue in queues.items():
                 try:
-                    message = self._bus.recv_until_filtered(
-                        queue, timeout=max(deadline - time.monotonic(), 0.1)
-                    )
-                except TimeoutError as error:
+                    message = queue.get(timeout=max(deadline - time.monotonic(), 0.1))
+                except Empty as error:
                     raise WaylandError(
                         f"Mutter started no screen cast of {connector} within "
                         f"{STREAM_SECONDS:.0f} s: is PipeWire running in this session?"
@@ -245,3 +269,104 @@ class MutterSession:
         self.key("shift", pressed=False)
         time.sleep(0.2)
         self.move(first.x + first.width / 2, first.y + first.height / 2)
+
+
+TEXT_TYPES = ["text/plain;charset=utf-8", "UTF8_STRING", "text/plain"]
+
+
+class MutterClipboard:
+    """The executor's clipboard on GNOME (agent.clipboard.Clipboard): the session's own, which
+    Mutter hands to the application that pastes."""
+
+    def __init__(self, session: Callable[[], MutterSession]) -> None:
+        self._session = session
+
+    def read(self) -> str | None:
+        return self._session().clipboard_read()
+
+    def write(self, text: str) -> None:
+        self._session().clipboard_write(text)
+
+
+class _Clipboard:
+    """The remote-desktop session's clipboard: offers text, serves Mutter's transfer requests
+    from a thread, and reads what another application owns."""
+
+    def __init__(self, session: MutterSession) -> None:
+        from jeepney import MatchRule, message_bus
+
+        self._session = session
+        self._text: str | None = None
+        self._owner = False  # whether the clipboard holds our text (no one took it since)
+        session._call(session._path, MUTTER, f"{MUTTER}.Session", "EnableClipboard", "a{sv}", ({},))
+        self._requests: Queue[Any] = Queue()
+        self._filters = []
+        for member in ("SelectionTransfer", "SelectionOwnerChanged"):
+            rule = MatchRule(
+                type="signal", interface=f"{MUTTER}.Session", member=member, path=session._path
+            )
+            session._bus.send_and_get_reply(message_bus.AddMatch(rule))
+            self._filters.append(session._bus.filter(rule, queue=self._requests))
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="mutter-clipboard", daemon=True)
+        self._thread.start()
+
+    def offer(self, text: str) -> None:
+        self._text, self._owner = text, True
+        options = {"mime-types": ("as", TEXT_TYPES)}
+        self._session._call(
+            self._session._path, MUTTER, f"{MUTTER}.Session", "SetSelection", "a{sv}", (options,)
+        )
+
+    def read(self) -> str | None:
+        if self._owner:  # Mutter would ask this session for it: answer here
+            return self._text or None
+        try:
+            (fd,) = self._session._call(
+                self._session._path, MUTTER, f"{MUTTER}.Session", "SelectionRead", "s",
+                (TEXT_TYPES[0],),
+            )  # fmt: skip
+        except WaylandError:
+            return None  # nothing on the clipboard, or nothing as text
+        with fd.to_file("rb") as source:
+            data = source.read()
+        return data.decode(errors="replace") or None
+
+    def close(self) -> None:
+        self._stopping.set()
+        for handle in self._filters:
+            handle.close()
+        self._thread.join(timeout=1.0)
+
+    def _serve(self) -> None:
+        from jeepney import HeaderFields
+
+        while not self._stopping.is_set():
+            try:
+                message = self._requests.get(timeout=0.2)
+            except Empty:
+                continue
+            if message.header.fields.get(HeaderFields.member) == "SelectionOwnerChanged":
+                (options,) = message.body
+                self._owner = bool(options.get("session-is-owner", ("b", False))[1])
+                continue
+            _, serial = message.body
+            self._write(serial)
+
+    def _write(self, serial: int) -> None:
+        session = self._session
+        done = False
+        try:
+            (fd,) = session._call(
+                session._path, MUTTER, f"{MUTTER}.Session", "SelectionWrite", "u", (serial,)
+            )
+            with fd.to_file("wb") as target:
+                target.write((self._text or "").encode())
+            done = True
+        except (WaylandError, OSError):
+            pass  # the application gets nothing; the paste shows nothing rather than wrong text
+        with contextlib.suppress(WaylandError):
+            session._call(
+                session._path, MUTTER, f"{MUTTER}.Session", "SelectionWriteDone", "ub",
+                (serial, done),
+            )  # fmt: skip

@@ -13,7 +13,7 @@ scale; logical_x, logical_y: the compositor's layout units):
     {"type": "press", "button": "left", "x": 10.0, "y": 20.0, "logical_x": 5.0, "logical_y": 10.0}
     {"type": "release", ...}
     {"type": "wheel", "dx": 0, "dy": -120}
-    {"type": "text", "text": "é"}
+    {"type": "text", "text": "é"}   (a paste, Shift+Insert or Ctrl+V, adds "pasted": true)
 
 SIGTERM ends it with exit status 0.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtGui import QImage, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
+from PyQt6.QtGui import QImage, QKeyEvent, QKeySequence, QMouseEvent, QPainter, QWheelEvent
 from PyQt6.QtWidgets import QApplication, QWidget
 
 __all__ = ["pattern"]
@@ -88,6 +88,9 @@ class Probe(QWidget):
         self._write({"type": "wheel", "dx": delta.x(), "dy": delta.y()})
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.matches(QKeySequence.StandardKey.Paste):  # as a text field pastes
+            self._write({"type": "text", "text": QApplication.clipboard().text(), "pasted": True})
+            return
         if event.text():
             self._write({"type": "text", "text": event.text().replace("\r", "\n")})
         modifiers = event.modifiers()
