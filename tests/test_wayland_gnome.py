@@ -25,10 +25,10 @@ from agent.preflight import gnome_problem
 C = 0x43  # Qt::Key_C, as the probe logs a Ctrl shortcut
 
 
-@pytest.fixture
-def on_mutter(monkeypatch):
+@pytest.fixture(params=[1.0], ids=["scale1"])
+def on_mutter(monkeypatch, request):
     """A headless mutter, and this process pointed at it as a GNOME session's would be."""
-    with headless_mutter() as mutter:
+    with headless_mutter(scale=request.param) as mutter:
         monkeypatch.delenv("DISPLAY", raising=False)
         for name, value in mutter.env.items():
             monkeypatch.setenv(name, value)
@@ -50,6 +50,10 @@ def test_a_mutter_session_is_detected_as_gnome(on_mutter):
     assert gnome_problem() is None
 
 
+SCALES = pytest.mark.parametrize("on_mutter", [1.0, 2.0], ids=["scale1", "scale2"], indirect=True)
+
+
+@SCALES
 def test_captured_pixels_are_the_windows_own(on_mutter, tmp_path):
     with open_probe(on_mutter, tmp_path) as probe:
         route = open_desktop(None, CaptureConfig(monitor=1))
@@ -57,11 +61,13 @@ def test_captured_pixels_are_the_windows_own(on_mutter, tmp_path):
             first, second = route.capture.grab(), route.capture.grab()  # the stream, kept
         finally:
             route.close()
+        # GNOME lays monitors out in physical pixels by default: one unit per device pixel
         assert first.image.size == (1920, 1080) and first.monitor.width == 1920
         for shot in (first, second):
             assert np.array_equal(np.asarray(shot.image), np.asarray(probe.picture()))
 
 
+@SCALES
 def test_clicks_land_on_the_exact_pixel_through_the_mapping(on_mutter, tmp_path):
     with open_probe(on_mutter, tmp_path) as probe:
         route = open_desktop("gnome", CaptureConfig(monitor=1))
@@ -120,6 +126,12 @@ def test_a_scripted_run_sees_and_drives_gnome_in_dry_run_and_auto(tmp_path):
         done = run_on(mutter.env, *common, "--mode", "auto", "--no-kill-hotkey")
         assert done.returncode == 0, done.stderr
         [press] = probe.wait_for(lambda e: e["type"] == "press")
+        # the quickstart, unchanged, on a GNOME Wayland session without DISPLAY
+        quickstart = run_on(
+            mutter.env, "run", "examples/quickstart/task.toml", "--out", str(tmp_path / "qs")
+        )
+        assert quickstart.returncode == 0, quickstart.stderr
+        assert "finished: Opened a terminal" in quickstart.stderr + quickstart.stdout
     runs = sorted(p for p in tmp_path.iterdir() if (p / "run.json").exists())
     step = json.loads((runs[-1] / "steps.jsonl").read_text().splitlines()[0])
     [action] = step["actions"]

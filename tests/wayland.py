@@ -247,9 +247,10 @@ def require_mutter() -> None:
 
 
 @contextmanager
-def headless_mutter(mode: str = "1920x1080") -> Iterator[Mutter]:
+def headless_mutter(mode: str = "1920x1080", scale: float = 1.0) -> Iterator[Mutter]:
     """Start mutter headless on one virtual monitor, with PipeWire and WirePlumber, inside a
-    D-Bus session of its own (as a GNOME session has); stop it all after. Runs as any user."""
+    D-Bus session of its own (as a GNOME session has); stop it all after. Runs as any user.
+    `scale`: the monitor's scale, set as GNOME's display settings set it (DisplayConfig)."""
     from agent.desktop import mutter_on_bus
 
     require_mutter()
@@ -280,6 +281,8 @@ def headless_mutter(mode: str = "1920x1080") -> Iterator[Mutter]:
                 text = (runtime / "mutter.log").read_text(errors="replace")[-2000:]
                 pytest.fail(f"mutter did not start (exit {process.returncode}):\n{text}")
             time.sleep(0.05)
+        if scale != 1.0:
+            _scale_monitor(bus, scale)
         yield Mutter(runtime, bus)
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -289,3 +292,30 @@ def headless_mutter(mode: str = "1920x1080") -> Iterator[Mutter]:
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def _scale_monitor(bus: str, scale: float) -> None:
+    """Set the first monitor's scale through org.gnome.Mutter.DisplayConfig (temporarily)."""
+    from jeepney import DBusAddress, new_method_call
+    from jeepney.io.blocking import open_dbus_connection
+    from jeepney.wrappers import unwrap_msg
+
+    config = DBusAddress(
+        "/org/gnome/Mutter/DisplayConfig",
+        bus_name="org.gnome.Mutter.DisplayConfig",
+        interface="org.gnome.Mutter.DisplayConfig",
+    )
+    with open_dbus_connection(bus=bus) as connection:
+        serial, monitors, _, _ = unwrap_msg(
+            connection.send_and_get_reply(new_method_call(config, "GetCurrentState"))
+        )
+        (connector, *_), modes, _ = monitors[0]
+        [mode] = [m[0] for m in modes if m[6].get("is-current", ("b", False))[1]]
+        logical = [(0, 0, scale, 0, True, [(connector, mode, {})])]
+        signature = "uua(iiduba(ssa{sv}))a{sv}"
+        arguments = (serial, 1, logical, {})  # method 1: temporary
+        unwrap_msg(
+            connection.send_and_get_reply(
+                new_method_call(config, "ApplyMonitorsConfig", signature, arguments)
+            )
+        )

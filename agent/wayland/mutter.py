@@ -36,6 +36,7 @@ PROPERTIES = "org.freedesktop.DBus.Properties"
 CURSOR_HIDDEN = 0  # ScreenCast cursor-mode: the pointer is not drawn into the frames
 STREAM_SECONDS = 10.0  # for a stream's PipeWire node; it comes in milliseconds
 WHEEL_VERTICAL, WHEEL_HORIZONTAL = 0, 1
+LOGICAL_LAYOUT, PHYSICAL_LAYOUT = 1, 2  # DisplayConfig's layout-mode
 
 
 def typable_on_gnome(key: str) -> bool:
@@ -213,10 +214,15 @@ class MutterSession:
         return nodes
 
     def _read_outputs(self) -> list[Output]:
-        """Logical monitors from DisplayConfig: position, scale, and the current mode's size."""
-        _, monitors, logical, _ = self._call(
+        """Logical monitors from DisplayConfig, in the units the pointer moves in.
+
+        Mutter lays monitors out in logical pixels (layout mode 1: a monitor at 200 % is half
+        its mode's size) or, as GNOME does by default where it cannot scale fractionally, in
+        physical pixels (mode 2: every monitor its mode's size, whatever its scale)."""
+        _, monitors, logical, properties = self._call(
             "/org/gnome/Mutter/DisplayConfig", DISPLAY_CONFIG, DISPLAY_CONFIG, "GetCurrentState"
         )
+        physical = properties.get("layout-mode", ("u", LOGICAL_LAYOUT))[1] == PHYSICAL_LAYOUT
         modes = {}
         for (connector, *_), monitor_modes, _ in monitors:
             for mode in monitor_modes:
@@ -228,8 +234,9 @@ class MutterSession:
             width, height = modes[connector]
             if transform % 2 == 1:  # turned 90° or 270°
                 width, height = height, width
+            units = 1.0 if physical else scale  # device pixels per layout unit
             outputs.append(
-                Output(connector, x, y, round(width / scale), round(height / scale), scale)
+                Output(connector, x, y, round(width / units), round(height / units), units)
             )
         if not outputs:
             raise WaylandError("Mutter reports no monitor")
