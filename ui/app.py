@@ -88,7 +88,7 @@ from pixelprune import METHODS, PruneConfig, Selection
 from ui.confirm import GuiConfirm
 from ui.download import ModelDownload
 from ui.images import heatmap_over, to_pixmap
-from ui.out_of_view import OutOfView
+from ui.out_of_view import OutOfView, on_wayland
 from ui.overlay import Overlay
 from ui.runner import AgentRunner
 
@@ -640,6 +640,13 @@ class AppWindow(QMainWindow):
             "overlay on the screen: kept cells, next action, latency saved (Ctrl+Shift+F10/F11)"
         )
         self.show_overlay.setChecked(self._real_screen)
+        if on_wayland():  # a Wayland window cannot put itself over the screen at a place
+            self.show_overlay.setChecked(False)
+            self.show_overlay.setEnabled(False)
+            self.show_overlay.setToolTip(
+                "the live overlay needs X11 for now: on Wayland a window cannot place itself "
+                "over the screen; step through the run in the viewer afterwards"
+            )
         box = QGroupBox("Pruning, mode and limits")
         layout = QFormLayout(box)
         layout.addRow(self.prune)

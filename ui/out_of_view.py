@@ -7,6 +7,7 @@
 The app would otherwise fill the agent's screenshots with its own form and heatmap preview,
 and a click could land on it; the overlay (with its HUD) is the live view meanwhile. The window
 stays minimised between captures and comes back only when the person is needed or the run ends.
+On Wayland it is hidden instead: a compositor need not honour minimising (sway has none).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from __future__ import annotations
 import threading
 
 from PyQt6.QtCore import QObject, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QGuiApplication
 from PyQt6.QtWidgets import QWidget
 
 from agent.errors import CaptureError
 
-__all__ = ["OutOfView"]
+__all__ = ["OutOfView", "on_wayland"]
 
 SETTLE_SECONDS = 0.3  # after minimising, before the grab: the window manager unmaps it
 WAIT_SECONDS = 5.0
@@ -34,6 +36,7 @@ class OutOfView(QObject):
         super().__init__(window)
         self.window = window
         self.active = False
+        self._hidden = False  # hidden by this guard (on Wayland), to be shown again
         queued = Qt.ConnectionType.QueuedConnection  # (PyQt6's stubs omit connect's type)
         self._hide_requested.connect(self._hide_now, queued)  # type: ignore[call-arg]
         self._back_requested.connect(self._back_now, queued)  # type: ignore[call-arg]
@@ -58,11 +61,23 @@ class OutOfView(QObject):
         if not self.active or self.window.isMinimized() or not self.window.isVisible():
             done.set()
             return
-        self.window.showMinimized()
+        if on_wayland():  # sway has no minimising, and no compositor must honour it
+            self.window.hide()
+            self._hidden = True
+        else:
+            self.window.showMinimized()
         QTimer.singleShot(round(SETTLE_SECONDS * 1000), done.set)
 
     def _back_now(self) -> None:
+        if self._hidden:
+            self.window.show()
+            self._hidden = False
         if self.window.isMinimized():
             self.window.showNormal()
         self.window.raise_()
         self.window.activateWindow()
+
+
+def on_wayland() -> bool:
+    """Whether Qt draws on a Wayland compositor: windows cannot place or minimise themselves."""
+    return QGuiApplication.platformName().startswith("wayland")
