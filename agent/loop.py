@@ -123,6 +123,11 @@ class Agent:
         self.baseline = LatencyBaseline()
         self.capture_guards: list[CaptureGuard] = []  # e.g. an overlay that must not be captured
 
+    def close(self) -> None:
+        """Close what the agent opened on the desktop (a Wayland session, a screen cast)."""
+        if self.desktop is not None:
+            self.desktop.close()
+
     def run(self, task: str) -> RunResult:
         """Work on `task` until it ends; the result says how and holds every step."""
         self.begin(task)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,6 +133,9 @@ def test_a_scripted_run_sees_and_drives_gnome_in_dry_run_and_auto(tmp_path):
         )
         assert quickstart.returncode == 0, quickstart.stderr
         assert "finished: Opened a terminal" in quickstart.stderr + quickstart.stdout
+    # every run closed its screen-cast pipelines as it ended: none is left reading a PipeWire
+    # that is gone (an orphaned gst-launch would wait on it for ever)
+    assert not screen_casts_of(mutter.runtime)
     runs = sorted(p for p in tmp_path.iterdir() if (p / "run.json").exists())
     step = json.loads((runs[-1] / "steps.jsonl").read_text().splitlines()[0])
     [action] = step["actions"]
@@ -157,3 +161,18 @@ def test_preflight_names_a_missing_pipewire_and_a_bus_without_mutter(
     finally:
         bus.terminate()
         bus.wait(timeout=5)
+
+
+def screen_casts_of(runtime) -> list[int]:
+    """The gst-launch processes still reading this mutter's PipeWire (none once runs end)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ours = f"XDG_RUNTIME_DIR={runtime}".encode() in environ
+        if command and command[0].endswith(b"gst-launch-1.0") and ours:
+            found.append(int(entry.name))
+    return found

@@ -194,7 +194,10 @@ class AgentRunner(QObject):
             paused = self._paused
         if paused:
             agent.pause()
-        agent.run(spec.task)
+        try:
+            agent.run(spec.task)
+        finally:
+            agent.close()  # a Wayland session or screen cast belongs to one run
 
     def _on_event(self, event: Event) -> None:
         """A stop that came before the run began takes effect as soon as it has begun."""

@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     terminal = Terminal(tuple(settings.secrets.values()), sys.stderr if args.json == "-" else None)
+    agent = None
     try:
         agent = Agent(backend, settings.agent, confirm=terminal.ask, secrets=settings.secrets)
         terminal.stopped = lambda: agent.stopping  # the kill hotkey ends a confirm question
@@ -116,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         print("interrupted", file=sys.stderr)
         return 1
     finally:
+        if agent is not None:
+            agent.close()
         backend.close()
     terminal.say(f"{result.status}: {result.answer}")
     if result.run_dir:

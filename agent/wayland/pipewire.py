@@ -13,10 +13,12 @@ The caps name the size and format, so a stream of another size fails instead of 
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import subprocess
 import threading
 import time
+import weakref
 
 from PIL import Image
 
@@ -26,6 +28,7 @@ __all__ = ["FIRST_FRAME_SECONDS", "KEEPALIVE_MS", "PipeWireFrames"]
 
 KEEPALIVE_MS = 100  # the source resends its last frame this often when nothing changes
 FIRST_FRAME_SECONDS = 10.0  # bounds a stream that never starts; it takes well under 1 s
+_RUNNING: weakref.WeakSet[PipeWireFrames] = weakref.WeakSet()  # closed at exit if still open
 FRAME_SECONDS = 2.0  # for a frame after the first (the keepalive sends one every 0.1 s)
 
 
@@ -55,6 +58,7 @@ class PipeWireFrames:
         self._ended: str | None = None
         self._reader = threading.Thread(target=self._read, name="pipewire-frames", daemon=True)
         self._reader.start()
+        _RUNNING.add(self)
 
     def grab(self) -> Image.Image:
         """The first frame that arrives after this call (the screen as it is now)."""
@@ -76,6 +80,9 @@ class PipeWireFrames:
         return Image.frombytes("RGB", self.size, data, "raw", "BGRX")
 
     def close(self) -> None:
+        """End the pipeline (also done at exit for any left open: an orphaned gst-launch would
+        otherwise wait on PipeWire for ever)."""
+        _RUNNING.discard(self)
         if self._process.poll() is None:
             self._process.terminate()
             try:
@@ -102,3 +109,9 @@ class PipeWireFrames:
                 f"gst-launch-1.0 exited with status {self._process.returncode}"
             )
             self._condition.notify_all()
+
+
+@atexit.register
+def _close_all() -> None:
+    for frames in list(_RUNNING):
+        frames.close()
