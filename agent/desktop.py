@@ -45,6 +45,7 @@ from agent.wayland.wlroots import WlrootsSession, missing_globals
 __all__ = [
     "DESKTOPS",
     "PLANNED",
+    "X11_STOPS",
     "DesktopError",
     "DesktopName",
     "DesktopRoute",
@@ -59,6 +60,7 @@ __all__ = [
 SessionT = TypeVar("SessionT", WlrootsSession, MutterSession)
 DesktopName = Literal["x11", "wlroots", "gnome", "portal"]
 DESKTOPS: tuple[DesktopName, ...] = get_args(DesktopName)
+X11_STOPS = "FAILSAFE (mouse to a corner) and stop() still work"  # beside the kill hotkey
 PLANNED = {  # routes detected but not built yet, and which sessions they are for
     "portal": "this Wayland desktop is neither wlroots nor GNOME (KDE Plasma, for one), and the "
     "desktop-portal route it needs is not built yet",
@@ -98,9 +100,9 @@ class DesktopRoute:
     capture: MonitorCapture
     screen: Any = None  # the executor's screen; None: pyautogui
     hotkey: HotkeyFactory = GlobalHotkey  # (combo, callback) → a hotkey; HotkeyError if none
-    other_stops: str = "FAILSAFE (mouse to a corner) and stop() still work"
+    other_stops: str = X11_STOPS  # the stops that remain without the kill hotkey
     clipboard: Clipboard | None = None  # what the executor pastes through; None: the system's
-    _closers: list[Any] = field(default_factory=list)
+    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
         """Close the capture and any compositor connection the route opened."""

@@ -26,7 +26,7 @@ from agent.actions import Action, CallUser, Finished, describe
 from agent.backends.base import Backend, ModelReply
 from agent.capture import Grabber, Screenshot
 from agent.coords import Frame, action_to_screen
-from agent.desktop import DesktopRoute, Hotkey, open_desktop
+from agent.desktop import X11_STOPS, DesktopRoute, Hotkey, open_desktop
 from agent.errors import ActionError, AgentError, HotkeyError
 from agent.events import (
     ActionProposed,
@@ -432,11 +432,7 @@ class Agent:
             if self.config.mode == "dry-run":
                 log.warning("kill hotkey unavailable (dry-run, nothing is performed): %s", error)
                 return None
-            others = (
-                "FAILSAFE (mouse to a corner) and stop() still work"
-                if self.desktop is None
-                else self.desktop.other_stops
-            )
+            others = X11_STOPS if self.desktop is None else self.desktop.other_stops
             raise AgentError(
                 f"{error} — to run without the kill hotkey pass kill_hotkey=None "
                 f"(CLI: --no-kill-hotkey); {others}"

@@ -68,8 +68,12 @@ def wayland_connection_problem() -> str | None:
     try:
         Connection.open().close()
     except WaylandError as error:
-        return f"{error}: is the compositor running, and WAYLAND_DISPLAY its socket?"
+        return _unreachable(error)
     return None
+
+
+def _unreachable(error: WaylandError) -> str:
+    return f"{error}: is the compositor running, and WAYLAND_DISPLAY its socket?"
 
 
 def gnome_problem() -> str | None:
@@ -111,9 +115,10 @@ def _has_pipewiresrc() -> bool:
 
 def wlroots_problem() -> str | None:
     """Whether this session's wlroots compositor can be captured and driven (None: it can)."""
-    if problem := wayland_connection_problem():
-        return problem
-    connection = Connection.open()
+    try:
+        connection = Connection.open()
+    except WaylandError as error:
+        return _unreachable(error)
     try:
         missing = missing_globals(connection.registry())
     except WaylandError as error:

@@ -35,13 +35,15 @@ ARGB8888 = 0  # wl_shm's format 0: the pixel is 0, fully transparent
 class Corners:
     """One transparent pixel surface per output corner, reporting when the pointer enters."""
 
-    def __init__(self, connection: Connection, offered: dict[str, Global], outputs: list[Proxy]):
-        """`offered`: the registry's globals (wl_compositor, wl_shm, wl_seat, layer shell);
-        `outputs`: the wl_output proxies of the session. The caller runs a roundtrip after."""
+    def __init__(
+        self, connection: Connection, offered: dict[str, Global], seat: Proxy, outputs: list[Proxy]
+    ):
+        """`offered`: the registry's globals (wl_compositor, wl_shm, layer shell); `seat` and
+        `outputs`: the session's wl_seat and wl_output proxies. The caller runs a roundtrip
+        after."""
         compositor = connection.bind(offered["wl_compositor"], "wl_compositor", 4)
         shm = connection.bind(offered["wl_shm"], "wl_shm", 1)
         shell = connection.bind(offered[LAYER_SHELL], LAYER_SHELL, 1)
-        seat = connection.bind(offered["wl_seat"], "wl_seat", 1)
         self._buffer = _transparent_pixel(shm)
         self._surfaces: dict[int, str] = {}  # surface id → "top left" etc.
         self._inside: set[int] = set()

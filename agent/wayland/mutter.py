@@ -23,6 +23,7 @@ from collections.abc import Callable
 from queue import Empty, Queue
 from typing import Any
 
+from agent.errors import ActionError
 from agent.wayland.keymap import keysym_of
 from agent.wayland.wire import WaylandError
 from agent.wayland.wlroots import BUTTONS, Output
@@ -46,7 +47,7 @@ def typable_on_gnome(key: str) -> bool:
         return False
     try:
         keysym_of(key)
-    except Exception:
+    except ActionError:  # not a key at all
         return False
     return True
 

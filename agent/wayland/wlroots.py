@@ -93,7 +93,7 @@ class WlrootsSession:
         self._position = (0.0, 0.0)
         connection.roundtrip()  # the seat has a pointer now: the corners can watch it
         self._corners = (
-            Corners(connection, offered, outputs)
+            Corners(connection, offered, self._seat, outputs)
             if watch_corners and all(name in offered for name in CORNER_GLOBALS)
             else None
         )
