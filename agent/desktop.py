@@ -85,6 +85,8 @@ HotkeyFactory = Callable[[str, Callable[[], None]], Hotkey]
 class MonitorCapture(Grabber, Protocol):
     """A route's capture: it grabs, lists the monitors and says which one it will grab."""
 
+    config: CaptureConfig
+
     def monitors(self) -> tuple[Monitor, ...]: ...
 
     def current_monitor(self) -> Monitor: ...

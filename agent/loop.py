@@ -92,12 +92,14 @@ class Agent:
         secrets: Mapping[str, str] | None = None,
         screen_capture: Grabber | None = None,
         screen: object = None,
+        route: DesktopRoute | None = None,
         **settings: Any,
     ) -> None:
         """`settings` are `AgentConfig` fields, for short scripts: Agent(b, mode="auto").
 
         `screen_capture` and `screen` replace the desktop route's capture and screen (tests,
-        remote desktops); without them the route is `config.desktop`, else the detected one
+        remote desktops); without them the route is `route` (one already opened, e.g. for a
+        preflight check; the agent closes it), else `config.desktop`'s, else the detected one
         (agent.desktop: mss and pyautogui on X11).
         """
         self.config = dataclasses.replace(config or AgentConfig(), **settings)
@@ -107,9 +109,9 @@ class Agent:
             or backend.convention
             or parser_for_model(backend.model_type, backend.name)
         )
-        self.desktop: DesktopRoute | None = None  # the route this agent opened, if any
+        self.desktop: DesktopRoute | None = None  # the route this agent drives and closes
         if screen_capture is None:
-            self.desktop = open_desktop(self.config.desktop, self.config.capture)
+            self.desktop = route or open_desktop(self.config.desktop, self.config.capture)
             screen_capture = self.desktop.capture
             screen = self.desktop.screen if screen is None else screen
         self.capture = screen_capture

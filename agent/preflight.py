@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agent.capture import CaptureConfig, wayland_problem
-from agent.desktop import PLANNED, detect_desktop, mutter_on_bus, not_built, open_desktop
+from agent.capture import wayland_problem
+from agent.desktop import PLANNED, DesktopRoute, detect_desktop, mutter_on_bus, not_built
 from agent.errors import AgentError
 from agent.wayland.mutter import MUTTER
 from agent.wayland.wire import Connection, WaylandError
@@ -174,18 +174,13 @@ def _authority_problem(display: str, authority: Path, *, refusal: str | None) ->
     )
 
 
-def monitor_problem(capture: CaptureConfig, desktop: str | None = None) -> str | None:
-    """Whether the monitor `capture` names exists on this desktop (None: it does)."""
-    if capture.monitor == "mouse":
+def monitor_problem(route: DesktopRoute) -> str | None:
+    """Whether the monitor the route's capture names exists on this desktop (None: it does).
+    The route is the run's own, opened once and then handed to the agent."""
+    if route.capture.config.monitor == "mouse":
         return None
-    try:
-        route = open_desktop(desktop, capture)
-    except AgentError as error:
-        return str(error)
     try:
         route.capture.current_monitor()
     except AgentError as error:
         return str(error)
-    finally:
-        route.close()
     return None

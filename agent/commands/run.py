@@ -27,7 +27,7 @@ from agent.backends.spec import open_backend
 from agent.commands.model_options import add_model_arguments, given, model_settings
 from agent.commands.pull import needs_download, pull
 from agent.commands.terminal import Terminal
-from agent.desktop import DESKTOPS
+from agent.desktop import DESKTOPS, DesktopRoute, detect_desktop, open_desktop
 from agent.errors import AgentError, ModelNotFoundError
 from agent.executor import MODES
 from agent.loop import Agent
@@ -92,21 +92,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
-        drive = settings.agent.mode != "dry-run"
-        desktop = settings.agent.desktop
-        if problem := desktop_problem(drive=drive, desktop=desktop) or monitor_problem(
-            settings.agent.capture, desktop
-        ):
-            print(f"error: {problem}", file=sys.stderr)
-            return 2
+        route = _desktop_route(settings)
+    except (AgentError, PixelPruneError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
         backend = _open_or_pull(settings, yes=args.yes)
     except (AgentError, PixelPruneError) as error:
+        route.close()
         print(f"error: {error}", file=sys.stderr)
         return 2
     terminal = Terminal(tuple(settings.secrets.values()), sys.stderr if args.json == "-" else None)
     agent = None
     try:
-        agent = Agent(backend, settings.agent, confirm=terminal.ask, secrets=settings.secrets)
+        agent = Agent(
+            backend, settings.agent, confirm=terminal.ask, secrets=settings.secrets, route=route
+        )
         terminal.stopped = lambda: agent.stopping  # the kill hotkey ends a confirm question
         agent.events.subscribe(terminal.show)
         result = agent.run(settings.task)
@@ -117,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
         print("interrupted", file=sys.stderr)
         return 1
     finally:
-        if agent is not None:
+        if agent is None:  # the agent had not taken the route yet
+            route.close()
+        else:
             agent.close()
         backend.close()
     terminal.say(f"{result.status}: {result.answer}")
@@ -126,6 +129,21 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_json(args.json, redact_data(result_data(result), terminal.secrets))
     return 0 if result.ok else 1
+
+
+def _desktop_route(settings: Settings) -> DesktopRoute:
+    """The desktop route of the run, checked before any model is loaded and then handed to the
+    agent: detected once, opened once (on Wayland a compositor session, on GNOME its screen
+    casts), so a missing display or monitor is told at once, in one line."""
+    desktop = settings.agent.desktop or detect_desktop()
+    drive = settings.agent.mode != "dry-run"
+    if problem := desktop_problem(drive=drive, desktop=desktop):
+        raise AgentError(problem)
+    route = open_desktop(desktop, settings.agent.capture)
+    if problem := monitor_problem(route):
+        route.close()
+        raise AgentError(problem)
+    return route
 
 
 def result_data(result: RunResult) -> dict[str, Any]:
