@@ -12,8 +12,9 @@ pyautogui-like `screen`), so nothing above them changes:
   labwc, ...), found by the protocols the compositor offers.
 - `gnome`: Mutter's own remote-desktop and screen-cast D-Bus APIs (what gnome-remote-desktop
   uses): input as keysyms, frames over PipeWire; no permission dialog.
-- `portal`: the desktop portal, for other desktops (KDE Plasma). Detected, not yet driven:
-  choosing it is a clear error that names a route that works.
+- `portal`: the desktop portal's ScreenCast and RemoteDesktop, for other desktops (KDE
+  Plasma): the user grants it once in the portal's dialog, and a stored restore token starts
+  later runs with no dialog where the portal can remember (agent.wayland.portal).
 
 Detection reads the session: no Wayland display means X11; a Wayland compositor offering the
 virtual pointer and keyboard protocols is wlroots; Mutter's remote-desktop API on the session
@@ -35,8 +36,9 @@ from agent.clipboard import Clipboard
 from agent.coords import Monitor
 from agent.errors import AgentError, HotkeyError
 from agent.hotkey import GlobalHotkey
-from agent.wayland.capture import MutterFrames, OutputCapture, grim_shot
+from agent.wayland.capture import OutputCapture, ScreenCastFrames, grim_shot
 from agent.wayland.mutter import MUTTER, MutterClipboard, MutterSession
+from agent.wayland.portal import PortalSession
 from agent.wayland.screen import WaylandScreen
 from agent.wayland.sway import SwayBinding, sway_socket
 from agent.wayland.wire import Connection, WaylandError
@@ -44,7 +46,6 @@ from agent.wayland.wlroots import WlrootsSession, missing_globals
 
 __all__ = [
     "DESKTOPS",
-    "PLANNED",
     "X11_STOPS",
     "DesktopError",
     "DesktopName",
@@ -53,18 +54,13 @@ __all__ = [
     "MonitorCapture",
     "detect_desktop",
     "mutter_on_bus",
-    "not_built",
     "open_desktop",
 ]
 
-SessionT = TypeVar("SessionT", WlrootsSession, MutterSession)
+SessionT = TypeVar("SessionT", WlrootsSession, MutterSession, PortalSession)
 DesktopName = Literal["x11", "wlroots", "gnome", "portal"]
 DESKTOPS: tuple[DesktopName, ...] = get_args(DesktopName)
 X11_STOPS = "FAILSAFE (mouse to a corner) and stop() still work"  # beside the kill hotkey
-PLANNED = {  # routes detected but not built yet, and which sessions they are for
-    "portal": "this Wayland desktop is neither wlroots nor GNOME (KDE Plasma, for one), and the "
-    "desktop-portal route it needs is not built yet",
-}
 
 
 class DesktopError(AgentError):
@@ -132,8 +128,9 @@ def detect_desktop(environ: Mapping[str, str] | None = None) -> DesktopName:
     return "gnome" if _is_gnome(environ) or mutter_on_bus(environ) else "portal"
 
 
-def open_desktop(name: str | None, capture: CaptureConfig) -> DesktopRoute:
-    """The route `name` names (None: detected), ready to capture and drive."""
+def open_desktop(name: str | None, capture: CaptureConfig, *, drive: bool = True) -> DesktopRoute:
+    """The route `name` names (None: detected), ready to capture and, with `drive`, to drive
+    (a dry run only watches: through the portal it then asks for a screen cast alone)."""
     chosen = detect_desktop() if name is None else name
     if chosen == "x11":
         grabber = ScreenCapture(capture)
@@ -151,7 +148,7 @@ def open_desktop(name: str | None, capture: CaptureConfig) -> DesktopRoute:
         )
     if chosen == "gnome":
         mutter = _LazySession(MutterSession.open)
-        frames = MutterFrames(lambda name: mutter().pipewire_node(name))
+        frames = ScreenCastFrames(lambda name: mutter().pipewire_node(name))
         return DesktopRoute(
             "gnome",
             OutputCapture(capture, mutter, frames.shot),
@@ -162,17 +159,21 @@ def open_desktop(name: str | None, capture: CaptureConfig) -> DesktopRoute:
             MutterClipboard(mutter),
             _closers=[frames.close, mutter.close],
         )
-    if chosen in PLANNED:
-        raise DesktopError(not_built(chosen))
+    if chosen == "portal":
+        portal = _LazySession(lambda: PortalSession.open(drive=drive))
+        casts = ScreenCastFrames(
+            lambda name: portal().pipewire_node(name), lambda: portal().pipewire_remote()
+        )
+        return DesktopRoute(
+            "portal",
+            OutputCapture(capture, portal, casts.shot),
+            WaylandScreen(portal),
+            _no_portal_hotkey,
+            "Ctrl-C in the agent's terminal and stop() still work (the portal tells no client "
+            "where the pointer is, so there is no FAILSAFE corner)",
+            _closers=[casts.close, portal.close],
+        )
     raise DesktopError(f"unknown desktop {chosen!r}; known: {', '.join(DESKTOPS)}")
-
-
-def not_built(name: str) -> str:
-    """What to do on a desktop whose route is detected but not built yet."""
-    return (
-        f"{PLANNED[name]}: run the agent in an X11 session, in a wlroots compositor (sway), "
-        "or in a virtual X display (`Xvfb :99 & DISPLAY=:99 ...`)"
-    )
 
 
 class _LazySession(Generic[SessionT]):
@@ -227,6 +228,14 @@ def _no_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:
         "Wayland gives the agent no global key of its own on GNOME yet: add a custom shortcut "
         "(Settings › Keyboard) that runs `pkill -INT -f 'main.py run'`, or stop the run with "
         "Ctrl-C in its terminal"
+    )
+
+
+def _no_portal_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:
+    raise HotkeyError(
+        "Wayland gives the agent no global key of its own through this desktop's portal: bind "
+        "a key in your desktop's shortcut settings to `pkill -INT -f 'main.py run'`, or stop the "
+        "run with Ctrl-C in its terminal"
     )
 
 

@@ -111,7 +111,9 @@ class Agent:
         )
         self.desktop: DesktopRoute | None = None  # the route this agent drives and closes
         if screen_capture is None:
-            self.desktop = route or open_desktop(self.config.desktop, self.config.capture)
+            self.desktop = route or open_desktop(
+                self.config.desktop, self.config.capture, drive=self.config.mode != "dry-run"
+            )
             screen_capture = self.desktop.capture
             screen = self.desktop.screen if screen is None else screen
         self.capture = screen_capture
@@ -435,10 +437,7 @@ class Agent:
                 log.warning("kill hotkey unavailable (dry-run, nothing is performed): %s", error)
                 return None
             others = X11_STOPS if self.desktop is None else self.desktop.other_stops
-            raise AgentError(
-                f"{error} — to run without the kill hotkey pass kill_hotkey=None "
-                f"(CLI: --no-kill-hotkey); {others}"
-            ) from error
+            raise AgentError(kill_hotkey_refusal(error, others)) from error
         return hotkey
 
     def _header(self, task: str) -> RunHeader:
@@ -468,3 +467,11 @@ class Agent:
 
 def _add(timings: dict[str, float], key: str, seconds: float) -> None:
     timings[key] = timings.get(key, 0.0) + seconds
+
+
+def kill_hotkey_refusal(error: HotkeyError, others: str) -> str:
+    """Why a run that drives will not start without its kill hotkey, and what still stops it."""
+    return (
+        f"{error} — to run without the kill hotkey pass kill_hotkey=None "
+        f"(CLI: --no-kill-hotkey); {others}"
+    )

@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 
 from agent.capture import wayland_problem
-from agent.desktop import PLANNED, DesktopRoute, detect_desktop, mutter_on_bus, not_built
+from agent.desktop import DesktopRoute, detect_desktop, mutter_on_bus
 from agent.errors import AgentError
 from agent.wayland.mutter import MUTTER
+from agent.wayland.portal import REMOTE_DESKTOP, SCREEN_CAST, portal_on_bus
 from agent.wayland.wire import Connection, WaylandError
 from agent.wayland.wlroots import missing_globals
 
@@ -27,6 +28,7 @@ __all__ = [
     "desktop_problem",
     "gnome_problem",
     "monitor_problem",
+    "portal_problem",
     "wayland_connection_problem",
     "wlroots_problem",
 ]
@@ -47,8 +49,8 @@ def desktop_problem(*, drive: bool, desktop: str | None = None) -> str | None:
         return wlroots_problem()
     if route == "gnome":
         return gnome_problem()
-    if route in PLANNED:
-        return wayland_connection_problem() or not_built(route)
+    if route == "portal":
+        return wayland_connection_problem() or portal_problem(drive=drive)
     if problem := wayland_problem():
         return problem
     display = os.environ.get("DISPLAY")
@@ -78,27 +80,62 @@ def _unreachable(error: WaylandError) -> str:
 
 def gnome_problem() -> str | None:
     """Whether this GNOME session can be captured and driven through Mutter (None: it can)."""
-    if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
-        return (
-            "DBUS_SESSION_BUS_ADDRESS is not set, and the GNOME route speaks to Mutter over "
-            "the session bus: run the agent inside the desktop session"
-        )
+    if problem := _bus_problem("the GNOME route speaks to Mutter"):
+        return problem
     if not mutter_on_bus(os.environ):
         return (
             f"Mutter's remote-desktop API ({MUTTER}) is not on this session's bus: this is "
             "not a GNOME Wayland session, or its compositor is not Mutter; choose another "
             "route with --desktop"
         )
+    return _pipewire_problem("GNOME sends the screen through it")
+
+
+def portal_problem(*, drive: bool) -> str | None:
+    """Whether this desktop's portal can share the screen (and, with `drive`, take input):
+    None when it can. The grant itself is asked for when the route opens."""
+    if problem := _bus_problem("the portal route speaks to the desktop portal"):
+        return problem
+    offered = portal_on_bus(os.environ["DBUS_SESSION_BUS_ADDRESS"])
+    if offered is None:
+        return (
+            "no desktop portal answers on this session's bus: install xdg-desktop-portal and "
+            "your desktop's backend (KDE Plasma: xdg-desktop-portal-kde), then log in again"
+        )
+    if SCREEN_CAST not in offered:
+        return (
+            "this desktop's portal offers no screen cast (org.freedesktop.portal.ScreenCast): "
+            "install your desktop's portal backend (KDE Plasma: xdg-desktop-portal-kde)"
+        )
+    if drive and REMOTE_DESKTOP not in offered:
+        return (
+            "this desktop's portal shares the screen but offers no remote desktop "
+            "(org.freedesktop.portal.RemoteDesktop), so it cannot take the agent's input: "
+            "watch with --mode dry-run, or install a backend that has it (xdg-desktop-portal-kde)"
+        )
+    return _pipewire_problem("the portal sends the screen through it")
+
+
+def _bus_problem(why: str) -> str | None:
+    if os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        return None
+    return (
+        f"DBUS_SESSION_BUS_ADDRESS is not set, and {why} over the session bus: run the agent "
+        "inside the desktop session"
+    )
+
+
+def _pipewire_problem(why: str) -> str | None:
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if not (Path(runtime) / "pipewire-0").exists():
         return (
-            "PipeWire is not running in this session, and GNOME sends the screen through it: "
-            "start it (`systemctl --user start pipewire wireplumber`)"
+            f"PipeWire is not running in this session, and {why}: start it "
+            "(`systemctl --user start pipewire wireplumber`)"
         )
     if shutil.which("gst-launch-1.0") is None or not _has_pipewiresrc():
         return (
-            "GStreamer's PipeWire source is not installed, and the GNOME route reads the "
-            "screen with it: apt install gstreamer1.0-tools gstreamer1.0-pipewire"
+            "GStreamer's PipeWire source is not installed, and Wayland screen casts are read "
+            "with it: apt install gstreamer1.0-tools gstreamer1.0-pipewire"
         )
     return None
 
@@ -176,11 +213,13 @@ def _authority_problem(display: str, authority: Path, *, refusal: str | None) ->
 
 def monitor_problem(route: DesktopRoute) -> str | None:
     """Whether the monitor the route's capture names exists on this desktop (None: it does).
-    The route is the run's own, opened once and then handed to the agent."""
-    if route.capture.config.monitor == "mouse":
-        return None
+    The route is the run's own, opened once and then handed to the agent; opening it is where
+    a Wayland desktop asks for (or refuses) its permission, before any model is loaded."""
     try:
-        route.capture.current_monitor()
+        if route.capture.config.monitor == "mouse":
+            route.capture.monitors()
+        else:
+            route.capture.current_monitor()
     except AgentError as error:
         return str(error)
     return None

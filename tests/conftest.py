@@ -127,7 +127,7 @@ DESKTOP_TESTS = {
 
 
 # `wayland`: starts a headless Wayland compositor and drives it (tests/wayland.py)
-WAYLAND_MODULES = {"test_wayland_wlroots", "test_wayland_gnome"}
+WAYLAND_MODULES = {"test_wayland_wlroots", "test_wayland_gnome", "test_wayland_portal"}
 
 
 def pytest_collection_modifyitems(config, items):

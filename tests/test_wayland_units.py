@@ -11,10 +11,12 @@ import struct
 
 import pytest
 
+from agent import preflight
 from agent.capture import CaptureConfig
-from agent.desktop import DesktopError, detect_desktop, not_built, open_desktop
+from agent.desktop import DesktopError, detect_desktop, open_desktop
 from agent.errors import ActionError
 from agent.wayland.keymap import FIRST_KEYCODE, MAX_KEYCODE, MODIFIERS, Keymap, keysym_of
+from agent.wayland.portal import SCREEN_CAST, PortalRefused, TokenStore, outputs_of
 from agent.wayland.protocols import INTERFACES
 from agent.wayland.wire import Connection, WaylandError, _decode, _encode, socket_path
 
@@ -131,9 +133,58 @@ def test_detection_reads_the_session(tmp_path):
     assert detect_desktop(unreachable | {"XDG_CURRENT_DESKTOP": "KDE"}) == "portal"
 
 
-def test_a_route_not_built_yet_is_refused_with_what_works():
-    with pytest.raises(DesktopError) as refused:
-        open_desktop("portal", CaptureConfig())
-    assert str(refused.value) == not_built("portal") and "X11 session" in str(refused.value)
-    with pytest.raises(DesktopError, match="unknown desktop 'mir'"):
+def test_an_unknown_route_is_refused_with_the_known_ones():
+    with pytest.raises(DesktopError, match="unknown desktop 'mir'; known: x11, wlroots, gnome"):
         open_desktop("mir", CaptureConfig())
+
+
+def test_portal_tokens_are_kept_per_kind_private_and_forgotten_on_demand(tmp_path):
+    store = TokenStore(tmp_path / "state" / "portal-tokens.json")
+    assert store.get("screen-cast") is None  # nothing stored yet
+    store.put("screen-cast", "a")
+    store.put("remote-desktop", "b")
+    store.put("screen-cast", "c")  # each start returns the next token
+    assert (store.get("screen-cast"), store.get("remote-desktop")) == ("c", "b")
+    assert store.path.stat().st_mode & 0o777 == 0o600
+    store.put("screen-cast", None)
+    assert store.get("screen-cast") is None and store.get("remote-desktop") == "b"
+    store.path.write_text("{not json")  # a damaged file is no token, not a crash
+    assert store.get("remote-desktop") is None
+    store.put("remote-desktop", "d")
+    assert store.get("remote-desktop") == "d"
+
+
+def test_portal_streams_are_monitors_in_the_layout_and_none_is_a_refusal():
+    streams = [
+        (44, {"position": ("(ii)", (1920, 0)), "size": ("(ii)", (1280, 1024))}),
+        (37, {"size": ("(ii)", (1920, 1080))}),  # one monitor: the portal may omit position
+    ]
+    outputs, nodes = outputs_of({"streams": ("a(ua{sv})", streams)})
+    assert [(o.x, o.y, o.width, o.height) for o in outputs] == [
+        (1920, 0, 1280, 1024),
+        (0, 0, 1920, 1080),
+    ]
+    assert nodes == {"portal-44": 44, "portal-37": 37}
+    with pytest.raises(PortalRefused, match="shared no monitor"):
+        outputs_of({"streams": ("a(ua{sv})", [])})
+    with pytest.raises(WaylandError, match="without its size"):
+        outputs_of({"streams": ("a(ua{sv})", [(5, {})])})
+
+
+@pytest.mark.parametrize(
+    ("offered", "drive", "expected"),
+    [
+        (None, True, "no desktop portal answers"),
+        ({}, False, "offers no screen cast"),
+        ({SCREEN_CAST: 4}, True, "offers no remote desktop"),
+    ],
+)
+def test_portal_preflight_names_what_the_portal_lacks(monkeypatch, offered, drive, expected):
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+    monkeypatch.setattr(preflight, "portal_on_bus", lambda address: offered)
+    assert expected in (preflight.portal_problem(drive=drive) or "")
+
+
+def test_portal_preflight_needs_the_session_bus(monkeypatch):
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    assert "DBUS_SESSION_BUS_ADDRESS is not set" in (preflight.portal_problem(drive=False) or "")

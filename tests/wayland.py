@@ -6,9 +6,13 @@
             probe.wait_for(lambda e: e["type"] == "press")
     with headless_mutter() as mutter, open_probe(mutter, tmp_path) as probe:
         ...
+    with headless_mutter(portal=True) as mutter, PortalDialogs(mutter) as dialogs:
+        dialogs.answer("screen-cast", "share")      # the portal's next dialog is answered
 
 mutter runs headless on a virtual monitor inside a D-Bus session of its own, with PipeWire and
-WirePlumber beside it, as a GNOME session has them (measured: up in about 1.6 s).
+WirePlumber beside it, as a GNOME session has them (measured: up in about 1.6 s). With
+`portal=True` its bus also starts xdg-desktop-portal with the GNOME backend when first asked,
+whose dialogs `PortalDialogs` answers as a user would, by clicking them.
 
 sway runs with wlroots' headless backend and pixman renderer, so it needs no GPU, no seat and
 no input devices. It refuses to run as root, so under root (CI) it runs as `nobody`, with a
@@ -38,6 +42,7 @@ from tools.processes import stop_processes
 
 __all__ = [
     "Mutter",
+    "PortalDialogs",
     "Probe",
     "Sway",
     "SwayOutput",
@@ -240,20 +245,30 @@ exec mutter --headless --wayland --no-x11 --virtual-monitor "$1"
 """
 
 
-def require_mutter() -> None:
+PORTAL_PROGRAMS = ("/usr/libexec/xdg-desktop-portal", "/usr/libexec/xdg-desktop-portal-gnome")
+
+
+def require_mutter(*, portal: bool = False) -> None:
     for program in ("mutter", "pipewire", "wireplumber", "dbus-run-session", "gst-launch-1.0"):
         if shutil.which(program) is None:
+            pytest.fail(f"{program} is not installed; run tools/install.sh")
+    for program in PORTAL_PROGRAMS if portal else ():
+        if not Path(program).exists():
             pytest.fail(f"{program} is not installed; run tools/install.sh")
 
 
 @contextmanager
-def headless_mutter(mode: str = "1920x1080", scale: float = 1.0) -> Iterator[Mutter]:
+def headless_mutter(
+    mode: str = "1920x1080", scale: float = 1.0, *, portal: bool = False
+) -> Iterator[Mutter]:
     """Start mutter headless on one virtual monitor, with PipeWire and WirePlumber, inside a
     D-Bus session of its own (as a GNOME session has); stop it all after. Runs as any user.
-    `scale`: the monitor's scale, set as GNOME's display settings set it (DisplayConfig)."""
+    `scale`: the monitor's scale, set as GNOME's display settings set it (DisplayConfig).
+    `portal`: the bus starts the desktop portal with its GNOME backend (which draws its dialogs
+    on this mutter), as a GNOME session's bus does; its grants live in this session's HOME."""
     from agent.desktop import mutter_on_bus
 
-    require_mutter()
+    require_mutter(portal=portal)
     runtime = Path(tempfile.mkdtemp(prefix="mutter-"))
     runtime.chmod(0o700)
     env = {
@@ -261,6 +276,8 @@ def headless_mutter(mode: str = "1920x1080", scale: float = 1.0) -> Iterator[Mut
         "HOME": str(runtime),
         "XDG_RUNTIME_DIR": str(runtime),
     }
+    if portal:  # what the bus hands the portal it starts: which backend, and where to draw
+        env |= {"XDG_CURRENT_DESKTOP": "GNOME", "WAYLAND_DISPLAY": "wayland-0"}
     command = ["dbus-run-session", "--", "sh", "-c", MUTTER_SCRIPT, "mutter", mode]
     log = (runtime / "mutter.log").open("wb")
     process = subprocess.Popen(
@@ -319,3 +336,112 @@ def _scale_monitor(bus: str, scale: float) -> None:
                 new_method_call(config, "ApplyMonitorsConfig", signature, arguments)
             )
         )
+
+
+DIALOG_BODY = (250, 250, 250)  # the portal dialog's background (xdg-desktop-portal-gnome 43)
+PALE_SHARE = (144, 183, 231)  # its Share button while nothing is chosen
+TOGGLE_OFF = (225, 225, 225)  # the track of a switch that is off
+
+
+class PortalDialogs:
+    """Answers the portal's dialogs on a headless mutter as a user would: by looking at the
+    screen and clicking, through a Mutter session of its own (the test's hand and eyes). The
+    test's environment must point at the mutter (its PipeWire is read through it).
+
+    The places are those of xdg-desktop-portal-gnome 43's dialogs at 1920x1080, relative to
+    the dialog's body: the screen-cast dialog (a monitor list under "Remember this selection")
+    and the remote-desktop dialog (a monitor list and an "Allow remote interaction" switch)."""
+
+    def __init__(self, mutter: Mutter) -> None:
+        self._mutter = mutter
+        self.answered: list[str] = []
+        self._pending: list[tuple[str, str]] = []
+        self._stop = False
+        self._error: BaseException | None = None
+        self._thread = None
+
+    def __enter__(self) -> PortalDialogs:
+        import threading
+
+        self._thread = threading.Thread(target=self._watch, name="portal-dialogs", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self._error is not None and exc[0] is None:
+            raise self._error
+
+    def answer(self, kind: str, choice: str) -> None:
+        """Answer the next dialog of `kind` ("screen-cast", "remote-desktop") with `choice`
+        ("share" or "cancel")."""
+        self._pending.append((kind, choice))
+
+    def _watch(self) -> None:
+        from agent.wayland.mutter import MutterSession
+        from agent.wayland.pipewire import PipeWireFrames
+
+        hand = None
+        eyes = None
+        try:
+            hand = MutterSession.open(self._mutter.bus)
+            eyes = PipeWireFrames(hand.pipewire_node(hand.outputs()[0].name))
+            while not self._stop:
+                box = self._dialog(eyes)
+                if box is None:
+                    time.sleep(0.2)
+                    continue
+                # a dialog nobody expected is cancelled (and recorded), so a run that should
+                # have started without one fails at once instead of waiting for an answer
+                kind, choice = self._pending.pop(0) if self._pending else ("unexpected", "cancel")
+                self.answered.append(f"{kind}:{choice}")  # before the run can go on
+                self._click_through(hand, eyes, box, kind, choice)
+        except BaseException as error:  # reported when the test leaves the block
+            self._error = error
+        finally:
+            if eyes is not None:
+                eyes.close()
+            if hand is not None:
+                hand.close()
+
+    @staticmethod
+    def _dialog(eyes) -> tuple[int, int, int, int] | None:
+        """The dialog's body (left, top, right, bottom) once it is shown, or None."""
+        import numpy as np
+
+        picture = np.asarray(eyes.grab())
+        body = (picture == DIALOG_BODY).all(axis=-1)
+        if body.sum() < 40_000:
+            return None
+        ys, xs = np.nonzero(body)
+        return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+    def _click_through(self, hand, eyes, box, kind: str, choice: str) -> None:
+        left, top, right, _ = box
+        middle = (left + right) / 2
+
+        def colour(x: float, y: float) -> tuple[int, ...]:
+            return tuple(int(v) for v in eyes.grab().getpixel((int(x), int(y))))
+
+        def click(x: float, y: float) -> None:
+            hand.move(x, y)
+            time.sleep(0.1)
+            hand.button("left", pressed=True)
+            hand.button("left", pressed=False)
+            time.sleep(0.4)
+
+        if choice == "cancel":
+            click(left + 50, top - 24)
+        else:
+            if kind == "remote-desktop" and colour(right - 59, top + 175) == TOGGLE_OFF:
+                click(right - 70, top + 175)  # "Allow remote interaction"
+            if colour(right - 79, top - 35) == PALE_SHARE:  # no monitor chosen yet
+                click(middle, top + (88 if kind == "remote-desktop" else 127))
+            click(right - 47, top - 24)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while self._dialog(eyes) is not None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the portal's {kind} dialog stayed open after {choice}")
+            time.sleep(0.1)

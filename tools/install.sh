@@ -2,7 +2,8 @@
 # Installs everything this project needs on a fresh Debian machine:
 # the Debian packages the tests drive (X server, window manager, terminal, browser,
 # Qt's xcb libraries, the Wayland compositors the tests start headless (sway with grim; mutter
-# with PipeWire and GStreamer's PipeWire source), Qt's Wayland client libraries) and the
+# with PipeWire and GStreamer's PipeWire source, and the desktop portal with its GNOME
+# backend; wl-clipboard), Qt's Wayland client libraries) and the
 # Python packages, into .venv beside this script's repo.
 # Run as root (or with sudo available). Safe to run again. `tools/install.sh --menu` also adds
 # the control app to the desktop's application menu (the console script is pixelprune-agent).
@@ -16,6 +17,7 @@ DEBIAN_PACKAGES=(
   tint2 x11-apps galculator mousepad man-db less procps
   sway grim xkb-data libwayland-client0 libwayland-cursor0 libwayland-egl1
   mutter pipewire pipewire-bin wireplumber dbus-daemon
+  xdg-desktop-portal xdg-desktop-portal-gnome wl-clipboard
   gstreamer1.0-tools gstreamer1.0-pipewire gstreamer1.0-plugins-base
 )
 

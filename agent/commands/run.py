@@ -28,9 +28,9 @@ from agent.commands.model_options import add_model_arguments, given, model_setti
 from agent.commands.pull import needs_download, pull
 from agent.commands.terminal import Terminal
 from agent.desktop import DESKTOPS, DesktopRoute, detect_desktop, open_desktop
-from agent.errors import AgentError, ModelNotFoundError
+from agent.errors import AgentError, HotkeyError, ModelNotFoundError
 from agent.executor import MODES
-from agent.loop import Agent
+from agent.loop import Agent, kill_hotkey_refusal
 from agent.models import DEFAULT_MODEL
 from agent.preflight import desktop_problem, monitor_problem
 from agent.records import RunResult
@@ -134,12 +134,20 @@ def run(args: argparse.Namespace) -> int:
 def _desktop_route(settings: Settings) -> DesktopRoute:
     """The desktop route of the run, checked before any model is loaded and then handed to the
     agent: detected once, opened once (on Wayland a compositor session, on GNOME its screen
-    casts), so a missing display or monitor is told at once, in one line."""
+    casts, through the portal its permission), so a missing display, kill hotkey, permission
+    or monitor is told at once, in one line."""
     desktop = settings.agent.desktop or detect_desktop()
     drive = settings.agent.mode != "dry-run"
     if problem := desktop_problem(drive=drive, desktop=desktop):
         raise AgentError(problem)
-    route = open_desktop(desktop, settings.agent.capture)
+    route = open_desktop(desktop, settings.agent.capture, drive=drive)
+    combo = settings.agent.kill_hotkey
+    try:  # a desktop with no global key refuses before it asks for any permission
+        if drive and combo is not None:
+            route.hotkey(combo, lambda: None)
+    except HotkeyError as error:
+        route.close()
+        raise AgentError(kill_hotkey_refusal(error, route.other_stops)) from error
     if problem := monitor_problem(route):
         route.close()
         raise AgentError(problem)

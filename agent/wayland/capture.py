@@ -1,14 +1,15 @@
 """Screen capture on Wayland, one output at a time, through the compositor's own layout.
 
     capture = OutputCapture(CaptureConfig(monitor=1), session, grim_shot)    # wlroots
-    capture = OutputCapture(CaptureConfig(monitor=1), session, frames.shot)  # GNOME
+    capture = OutputCapture(CaptureConfig(monitor=1), session, frames.shot)  # GNOME, portal
     shot = capture.grab()        # shot.image in device pixels, shot.monitor in layout pixels
 
 Monitors are the session's outputs in the compositor's layout (logical pixels), numbered from
 1 top to bottom, left to right, so a scaled output gives a screenshot larger than its monitor
 and `Screenshot.scale` maps the model's points back, as for a HiDPI X11 screen. The picture of
 an output comes from a shooter: grim on wlroots (the screencopy protocol; 38 ms for 1080p as
-PPM on sway 1.7), the output's PipeWire screen cast on GNOME (`MutterFrames`).
+PPM on sway 1.7), the output's PipeWire screen cast on GNOME and through the portal
+(`ScreenCastFrames`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from agent.errors import CaptureError
 from agent.wayland.pipewire import PipeWireFrames
 from agent.wayland.wlroots import Output
 
-__all__ = ["GRIM_SECONDS", "MutterFrames", "OutputCapture", "grim_shot"]
+__all__ = ["GRIM_SECONDS", "OutputCapture", "ScreenCastFrames", "grim_shot"]
 
 GRIM_SECONDS = 10.0  # bounds a compositor that never answers; a grab takes tens of ms
 Shooter = Callable[[Output | None, Monitor], Image.Image]  # (its output, the monitor) → RGB
@@ -106,26 +107,36 @@ def grim_shot(output: Output | None, monitor: Monitor) -> Image.Image:
         raise CaptureError(f"grim's picture of monitor {monitor.index}: {error}") from error
 
 
-class MutterFrames:
-    """GNOME's shooter: each output's screen cast, started at its first grab and kept."""
+class ScreenCastFrames:
+    """The shooter of a screen-cast route (GNOME, the portal): each output's PipeWire stream,
+    started at its first grab and kept for the run."""
 
-    def __init__(self, node: Callable[[str], int]) -> None:
-        """`node`: the PipeWire node of an output's screen cast (MutterSession.pipewire_node)."""
+    def __init__(
+        self, node: Callable[[str], int], remote: Callable[[], int | None] = lambda: None
+    ) -> None:
+        """`node`: the PipeWire node of an output's cast (`pipewire_node` of the session);
+        `remote`: a new PipeWire remote fd for a stream (a portal's), None: the session's."""
         self._node = node
+        self._remote = remote
         self._frames: dict[str, PipeWireFrames] = {}
         self._lock = threading.Lock()
 
     def shot(self, output: Output | None, monitor: Monitor) -> Image.Image:
         if output is None:
-            raise CaptureError("GNOME's screen cast records whole monitors, not a given layout")
-        size = (round(output.width * output.scale), round(output.height * output.scale))
+            raise CaptureError("a screen cast records whole monitors, not a given layout")
         with self._lock:
             frames = self._frames.get(output.name)
-            if frames is None or frames.size != size:
-                if frames is not None:
-                    frames.close()
-                frames = self._frames[output.name] = PipeWireFrames(self._node(output.name), size)
-        return frames.grab()
+            if frames is None:
+                node = self._node(output.name)
+                frames = self._frames[output.name] = PipeWireFrames(node, self._remote())
+        try:
+            return frames.grab()
+        except CaptureError:
+            with self._lock:  # an ended stream is started afresh at the next grab
+                if self._frames.get(output.name) is frames:
+                    del self._frames[output.name]
+            frames.close()
+            raise
 
     def close(self) -> None:
         with self._lock:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from agent.errors import ActionError
 
-__all__ = ["MODIFIERS", "Keymap", "keysym_of"]
+__all__ = ["MODIFIERS", "Keymap", "keysym_of", "typable_as_keysym"]
 
 # name → (keysym, real modifier mask) of the modifiers, at keycodes 9.. in this order
 MODIFIERS: dict[str, tuple[int, int]] = {
@@ -87,6 +87,19 @@ def keysym_of(key: str) -> int:
         return NAMED_KEYS[key.lower()]
     except KeyError:
         raise ActionError(f"no key named {key!r}") from None
+
+
+def typable_as_keysym(key: str) -> bool:
+    """Whether a desktop that types keysyms through its own layout (GNOME's Mutter, the
+    portal) types `key`: printable ASCII and named keys, the US layout's keysyms. Mutter finds
+    no keycode for é, 東 or 😀 and drops them silently, so those are pasted instead."""
+    if len(key) == 1 and not (key.isascii() and (key.isprintable() or key in "\n\t")):
+        return False
+    try:
+        keysym_of(key)
+    except ActionError:  # not a key at all
+        return False
+    return True
 
 
 def _character_keysym(character: str) -> int:

@@ -23,12 +23,11 @@ from collections.abc import Callable
 from queue import Empty, Queue
 from typing import Any
 
-from agent.errors import ActionError
-from agent.wayland.keymap import keysym_of
+from agent.wayland.keymap import keysym_of, typable_as_keysym
 from agent.wayland.wire import WaylandError
 from agent.wayland.wlroots import BUTTONS, Output
 
-__all__ = ["MUTTER", "MutterClipboard", "MutterSession", "typable_on_gnome"]
+__all__ = ["MUTTER", "MutterClipboard", "MutterSession"]
 
 MUTTER = "org.gnome.Mutter.RemoteDesktop"
 SCREEN_CAST = "org.gnome.Mutter.ScreenCast"
@@ -38,18 +37,6 @@ CURSOR_HIDDEN = 0  # ScreenCast cursor-mode: the pointer is not drawn into the f
 STREAM_SECONDS = 10.0  # for a stream's PipeWire node; it comes in milliseconds
 WHEEL_VERTICAL, WHEEL_HORIZONTAL = 0, 1
 LOGICAL_LAYOUT, PHYSICAL_LAYOUT = 1, 2  # DisplayConfig's layout-mode
-
-
-def typable_on_gnome(key: str) -> bool:
-    """Whether Mutter types `key`: printable ASCII and named keys (the US layout's keysyms);
-    Mutter finds no keycode for é, 東 or 😀 and drops them."""
-    if len(key) == 1 and not (key.isascii() and (key.isprintable() or key in "\n\t")):
-        return False
-    try:
-        keysym_of(key)
-    except ActionError:  # not a key at all
-        return False
-    return True
 
 
 class MutterSession:
@@ -125,7 +112,7 @@ class MutterSession:
         return None
 
     def typable(self, key: str) -> bool:
-        return typable_on_gnome(key)
+        return typable_as_keysym(key)
 
     def position(self) -> tuple[float, float]:
         return self._position

@@ -1,0 +1,442 @@
+"""Screen casts and input through the desktop portal, for Wayland desktops that are neither
+wlroots nor GNOME: KDE Plasma, and any desktop with an xdg-desktop-portal backend.
+
+    session = PortalSession.open(drive=True)  # the portal's dialog, or a stored grant
+    session.outputs()                         # [Output("portal-44", 0, 0, 1920, 1080, 1.0)]
+    session.move(812.5, 400.25)               # layout coordinates (logical pixels)
+    fd = session.pipewire_remote()            # where the monitors' PipeWire nodes are read
+
+The portal asks the user once, in its own dialog, which monitors to share and whether to allow
+input. A portal that can remember the grant (ScreenCast v4, RemoteDesktop v2) returns a restore
+token; the token is stored (`TokenStore`) and the next run starts with no dialog. A run that
+only watches (dry run) asks for a screen cast only, which every current portal remembers;
+a run that drives asks for a remote-desktop session, which a RemoteDesktop v1 portal
+(xdg-desktop-portal 1.16, Debian 12) asks for again on every run. Measured on
+xdg-desktop-portal 1.16 with the GNOME backend: the dialog's answer comes back in the Start
+response; with a stored token Start answers in ~10 ms.
+
+Input goes as keysyms, like GNOME's (only what the layout types arrives: `typable`), and
+absolute pointer positions per monitor stream, in logical pixels with fractions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from queue import Empty, Queue
+from typing import Any
+
+from agent.wayland.keymap import keysym_of, typable_as_keysym
+from agent.wayland.wire import WaylandError
+from agent.wayland.wlroots import BUTTONS, Output
+
+__all__ = [
+    "DIALOG_SECONDS",
+    "PORTAL",
+    "REMOTE_DESKTOP",
+    "SCREEN_CAST",
+    "PortalRefused",
+    "PortalSession",
+    "TokenStore",
+    "outputs_of",
+    "portal_on_bus",
+    "portal_versions",
+]
+
+PORTAL = "org.freedesktop.portal.Desktop"
+PORTAL_PATH = "/org/freedesktop/portal/desktop"
+SCREEN_CAST = "org.freedesktop.portal.ScreenCast"
+REMOTE_DESKTOP = "org.freedesktop.portal.RemoteDesktop"
+REQUEST = "org.freedesktop.portal.Request"
+PROPERTIES = "org.freedesktop.DBus.Properties"
+DIALOG_SECONDS = 300.0  # for the user to answer the portal's dialog
+CALL_SECONDS = 10.0  # for a call the portal answers at once
+DBUS_START_SECONDS = 25.0  # for D-Bus to start the portal and its backend (D-Bus waits 25 s)
+KEYBOARD, POINTER = 1, 2  # RemoteDesktop device types
+MONITOR = 1  # ScreenCast source type
+CURSOR_HIDDEN = 1  # ScreenCast cursor mode: the pointer is not drawn into the frames
+PERSIST_UNTIL_REVOKED = 2  # persist_mode: the grant holds until the user revokes it
+SCREEN_CAST_PERSISTS, REMOTE_DESKTOP_PERSISTS = 4, 2  # interface versions with restore tokens
+CANCELLED, ENDED = 1, 2  # Request.Response codes
+WHEEL_VERTICAL, WHEEL_HORIZONTAL = 0, 1
+
+
+class PortalRefused(WaylandError):
+    """The user (or the desktop's policy) refused to share the screen or to allow input."""
+
+
+class TokenStore:
+    """The portal's restore tokens, one per kind of session, kept between runs.
+
+    A token is good for one start: each start returns the next one, which replaces it."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        self.path = path or state / "pixelprune-agent" / "portal-tokens.json"
+
+    def get(self, kind: str) -> str | None:
+        try:
+            tokens = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        token = tokens.get(kind) if isinstance(tokens, dict) else None
+        return token if isinstance(token, str) else None
+
+    def put(self, kind: str, token: str | None) -> None:
+        """Store (or, with None, forget) the token of `kind`; only its owner can read it."""
+        try:
+            tokens = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            tokens = {}
+        if not isinstance(tokens, dict):
+            tokens = {}
+        if token is None:
+            tokens.pop(kind, None)
+        else:
+            tokens[kind] = token
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".tmp")
+        partial.write_text(json.dumps(tokens, indent=1))
+        partial.chmod(0o600)
+        partial.replace(self.path)
+
+
+class PortalSession:
+    """One portal session for the run: a screen cast of the monitors, and input when driving."""
+
+    def __init__(self, connection: Any, *, drive: bool, tokens: TokenStore) -> None:
+        """`connection`: a jeepney connection to the session bus, with fd passing on (the
+        PipeWire remote comes as a file descriptor)."""
+        from jeepney.io.threading import DBusRouter
+
+        self._bus = DBusRouter(connection)
+        self._lock = threading.Lock()
+        self._sender = connection.unique_name.lstrip(":").replace(".", "_")
+        self._tokens = itertools.count(1)
+        self.drive = drive
+        self.session = ""
+        self.remembers = False
+        self._position = (0.0, 0.0)
+        try:
+            self._start(drive, tokens)
+        except BaseException:
+            self._bus.close()  # the caller closes the connection
+            raise
+
+    def _start(self, drive: bool, tokens: TokenStore) -> None:
+        """Create the session, ask for the devices and monitors, and start it: the portal's
+        dialog, or the stored grant."""
+        versions = portal_versions(self._call_properties)
+        if SCREEN_CAST not in versions:
+            raise WaylandError(
+                "this desktop's portal offers no screen cast (org.freedesktop.portal.ScreenCast)"
+            )
+        kind = "remote-desktop" if drive else "screen-cast"
+        persists = (
+            versions.get(REMOTE_DESKTOP, 0) >= REMOTE_DESKTOP_PERSISTS
+            if drive
+            else versions[SCREEN_CAST] >= SCREEN_CAST_PERSISTS
+        )
+        self.remembers = persists  # whether the next run can start with no dialog
+        token = tokens.get(kind) if persists else None
+        interface = REMOTE_DESKTOP if drive else SCREEN_CAST
+        self.session = self._create(interface)
+        try:
+            try:
+                self._select(drive, persists, token, versions)
+            except PortalRefused:
+                raise
+            except WaylandError:
+                if token is None:
+                    raise
+                tokens.put(kind, None)  # a token this portal does not take: ask afresh
+                self._call(self.session, "org.freedesktop.portal.Session", "Close")
+                self.session = self._create(interface)
+                self._select(drive, persists, None, versions)
+            results = self._request(
+                interface, "Start", "osa{sv}", (self.session, ""), DIALOG_SECONDS
+            )
+        except PortalRefused:
+            tokens.put(kind, None)  # a refused grant is not restored next time
+            raise
+        if persists:
+            tokens.put(kind, results.get("restore_token", ("s", None))[1])
+        self._outputs, self._nodes = outputs_of(results)
+        if drive:
+            devices = results.get("devices", ("u", 0))[1]
+            if devices & (KEYBOARD | POINTER) != KEYBOARD | POINTER:
+                raise PortalRefused(
+                    "permission refused: the desktop shared the screen but not input. Run "
+                    "again and turn on 'Allow remote interaction' in its dialog"
+                )
+            self._warm_up()
+
+    @classmethod
+    def open(
+        cls, address: str | None = None, *, drive: bool = True, tokens: TokenStore | None = None
+    ) -> PortalSession:
+        """A session through this desktop's portal (DBUS_SESSION_BUS_ADDRESS)."""
+        from jeepney.io.threading import open_dbus_connection
+
+        try:
+            connection = open_dbus_connection(bus=address or "SESSION", enable_fds=True)
+        except (OSError, KeyError, ValueError) as error:
+            raise WaylandError(f"cannot reach this session's D-Bus: {error}") from error
+        try:
+            return cls(connection, drive=drive, tokens=tokens or TokenStore())
+        except Exception:
+            connection.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            with contextlib.suppress(WaylandError):  # already gone with the portal
+                self._call(self.session, "org.freedesktop.portal.Session", "Close")
+            self._bus.close()
+            self._bus.conn.close()
+
+    # ---- layout and frames ------------------------------------------------------------------
+
+    def outputs(self) -> list[Output]:
+        """The shared monitors as the compositor lays them out, top to bottom, left to right."""
+        return sorted(self._outputs, key=lambda o: (o.y, o.x))
+
+    def pipewire_node(self, name: str) -> int:
+        return self._nodes[name]
+
+    def pipewire_remote(self) -> int:
+        """A new file descriptor of the PipeWire remote the streams are on (the caller's)."""
+        (fd,) = self._call(
+            PORTAL_PATH, SCREEN_CAST, "OpenPipeWireRemote", "oa{sv}", (self.session, {})
+        )
+        return int(fd.to_raw_fd())
+
+    # ---- input (the interface agent.wayland.screen drives) ----------------------------------
+
+    @property
+    def watches_corners(self) -> bool:
+        return False
+
+    def corner_reached(self) -> str | None:
+        """The portal tells no client where the pointer is: no corner can be watched."""
+        return None
+
+    def typable(self, key: str) -> bool:
+        return typable_as_keysym(key)
+
+    def position(self) -> tuple[float, float]:
+        return self._position
+
+    def move(self, x: float, y: float) -> None:
+        output = self._output_at(x, y)
+        node = self._nodes[output.name]
+        self._input("NotifyPointerMotionAbsolute", "udd", (node, x - output.x, y - output.y))
+        self._position = (x, y)
+
+    def button(self, name: str, *, pressed: bool) -> None:
+        self._input("NotifyPointerButton", "iu", (BUTTONS[name], int(pressed)))
+
+    def scroll(self, clicks: int, *, horizontal: bool = False) -> None:
+        """`clicks` notches, positive down (or right), as Wayland counts."""
+        axis = WHEEL_HORIZONTAL if horizontal else WHEEL_VERTICAL
+        self._input("NotifyPointerAxisDiscrete", "ui", (axis, clicks))
+
+    def key(self, key: str, *, pressed: bool) -> None:
+        self._input("NotifyKeyboardKeysym", "iu", (keysym_of(key), int(pressed)))
+
+    # ---- plumbing ---------------------------------------------------------------------------
+
+    def _create(self, interface: str) -> str:
+        results = self._request(
+            interface, "CreateSession", "a{sv}", (),
+            options={"session_handle_token": ("s", f"pixelprune{next(self._tokens)}")},
+        )  # fmt: skip
+        return str(results["session_handle"][1])
+
+    def _select(
+        self, drive: bool, persists: bool, token: str | None, versions: dict[str, int]
+    ) -> None:
+        """Ask for keyboard and pointer (when driving) and every monitor; the restore token
+        goes with the session's own kind (a remote-desktop session's covers its screens)."""
+        keep: dict[str, tuple[str, Any]] = {}
+        if persists:
+            keep["persist_mode"] = ("u", PERSIST_UNTIL_REVOKED)
+            if token:
+                keep["restore_token"] = ("s", token)
+        if drive:
+            self._request(
+                REMOTE_DESKTOP, "SelectDevices", "oa{sv}", (self.session,),
+                options={"types": ("u", KEYBOARD | POINTER)} | keep,
+            )  # fmt: skip
+        sources: dict[str, tuple[str, Any]] = {"types": ("u", MONITOR), "multiple": ("b", True)}
+        if versions.get("cursor_modes", 0) & CURSOR_HIDDEN:
+            sources["cursor_mode"] = ("u", CURSOR_HIDDEN)
+        self._request(
+            SCREEN_CAST, "SelectSources", "oa{sv}", (self.session,),
+            options=sources | ({} if drive else keep),
+        )  # fmt: skip
+
+    def _request(
+        self,
+        interface: str,
+        method: str,
+        signature: str,
+        arguments: tuple[Any, ...],
+        timeout: float = CALL_SECONDS,
+        options: dict[str, tuple[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Call a portal method that answers through a Request object's Response signal,
+        listened for before the call so the answer cannot be missed."""
+        from jeepney import MatchRule, message_bus
+
+        handle = f"pixelprune{next(self._tokens)}"
+        path = f"{PORTAL_PATH}/request/{self._sender}/{handle}"
+        rule = MatchRule(type="signal", interface=REQUEST, member="Response", path=path)
+        self._bus.send_and_get_reply(message_bus.AddMatch(rule))
+        answers: Queue[Any] = Queue()
+        with self._bus.filter(rule, queue=answers):
+            full = (*arguments, {"handle_token": ("s", handle)} | (options or {}))
+            self._call(PORTAL_PATH, interface, method, signature, full)
+            try:
+                code, results = answers.get(timeout=timeout).body
+            except Empty:
+                raise WaylandError(
+                    f"the desktop portal did not answer {method} within {timeout:.0f} s"
+                    + (" (was its dialog left open?)" if method == "Start" else "")
+                ) from None
+        if code == CANCELLED:
+            raise PortalRefused(
+                "permission refused: the desktop's screen-sharing dialog was cancelled. Run "
+                "again and choose Share"
+                + (" with 'Allow remote interaction' on" if self.drive else "")
+                + ", or choose another route with --desktop"
+            )
+        if code != 0:
+            raise WaylandError(f"the desktop portal ended {method} (response {code})")
+        return dict(results)
+
+    def _output_at(self, x: float, y: float) -> Output:
+        for output in self._outputs:
+            if output.x <= x < output.x + output.width and output.y <= y < output.y + output.height:
+                return output
+        raise WaylandError(f"({x:g}, {y:g}) is on no monitor this portal session shares")
+
+    def _input(self, method: str, signature: str, arguments: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._call(
+                PORTAL_PATH, REMOTE_DESKTOP, method, f"oa{{sv}}{signature}",
+                (self.session, {}, *arguments),
+            )  # fmt: skip
+
+    def _call_properties(self, interface: str, name: str) -> Any:
+        (value,) = self._call(PORTAL_PATH, PROPERTIES, "Get", "ss", (interface, name))
+        return value[1]
+
+    def _call(
+        self,
+        path: str,
+        interface: str,
+        method: str,
+        signature: str | None = None,
+        arguments: tuple[Any, ...] = (),
+    ) -> tuple[Any, ...]:
+        from jeepney import DBusAddress, DBusErrorResponse, new_method_call
+        from jeepney.wrappers import unwrap_msg
+
+        address = DBusAddress(path, bus_name=PORTAL, interface=interface)
+        message = new_method_call(address, method, signature, arguments)
+        try:
+            return tuple(unwrap_msg(self._bus.send_and_get_reply(message, timeout=CALL_SECONDS)))
+        except DBusErrorResponse as error:
+            if error.name == "org.freedesktop.DBus.Error.AccessDenied":
+                refused = f"permission refused by the desktop portal: {error.data}"
+                raise PortalRefused(refused) from error
+            raise WaylandError(
+                f"the desktop portal refused {method}: {error.name}: {error.data}"
+            ) from error
+        except (OSError, TimeoutError) as error:
+            raise WaylandError(f"the desktop portal did not answer {method}: {error}") from error
+
+    def _warm_up(self) -> None:
+        """The compositor behind the portal may lose a new session's first event (Mutter
+        does): a motion to the middle of the first monitor and a Shift press and release."""
+        first = self.outputs()[0]
+        middle = (first.x + first.width / 2, first.y + first.height / 2)
+        self.move(*middle)
+        self.key("shift", pressed=True)
+        self.key("shift", pressed=False)
+        time.sleep(0.2)
+        self.move(*middle)
+
+
+def portal_versions(get: Any) -> dict[str, int]:
+    """The ScreenCast and RemoteDesktop versions this portal offers (absent: not offered),
+    and ScreenCast's cursor modes; `get(interface, property)` reads a property."""
+    versions: dict[str, int] = {}
+    for interface in (SCREEN_CAST, REMOTE_DESKTOP):
+        with contextlib.suppress(WaylandError):
+            versions[interface] = int(get(interface, "version"))
+    if SCREEN_CAST in versions:
+        with contextlib.suppress(WaylandError):
+            versions["cursor_modes"] = int(get(SCREEN_CAST, "AvailableCursorModes"))
+    return versions
+
+
+def portal_on_bus(address: str) -> dict[str, int] | None:
+    """What the desktop portal on this bus offers (`portal_versions`), starting it as D-Bus
+    does for any client; None when no portal answers (not installed, or it failed to start)."""
+    from jeepney import DBusAddress, DBusErrorResponse, new_method_call
+    from jeepney.io.blocking import open_dbus_connection
+    from jeepney.wrappers import unwrap_msg
+
+    portal = DBusAddress(PORTAL_PATH, bus_name=PORTAL, interface=PROPERTIES)
+    try:
+        connection = open_dbus_connection(bus=address)
+    except (OSError, KeyError, ValueError):
+        return None
+    with connection:
+
+        def get(interface: str, name: str) -> Any:
+            message = new_method_call(portal, "Get", "ss", (interface, name))
+            try:
+                reply = connection.send_and_get_reply(message, timeout=DBUS_START_SECONDS)
+                return unwrap_msg(reply)[0][1]
+            except DBusErrorResponse as error:
+                if error.name == "org.freedesktop.DBus.Error.InvalidArgs":  # no such interface
+                    raise WaylandError(str(error)) from error
+                raise _NoPortal from error
+            except (OSError, TimeoutError) as error:
+                raise _NoPortal from error
+
+        try:
+            return portal_versions(get)
+        except _NoPortal:
+            return None
+
+
+class _NoPortal(Exception):
+    """No portal answered on the bus."""
+
+
+def outputs_of(results: dict[str, Any]) -> tuple[list[Output], dict[str, int]]:
+    """The shared monitors of a Start response: each stream's node, position and size (in
+    the compositor's logical layout; the frames' own size gives the scale)."""
+    outputs, nodes = [], {}
+    for node, properties in results.get("streams", ("a(ua{sv})", []))[1]:
+        x, y = properties.get("position", ("(ii)", (0, 0)))[1]
+        width, height = properties.get("size", ("(ii)", (0, 0)))[1]
+        if width <= 0 or height <= 0:
+            raise WaylandError(f"the desktop portal shared stream {node} without its size")
+        name = f"portal-{node}"
+        outputs.append(Output(name, x, y, width, height, 1.0))
+        nodes[name] = int(node)
+    if not outputs:
+        raise PortalRefused(
+            "the desktop portal shared no monitor: run again and choose one in its dialog"
+        )
+    return outputs, nodes
