@@ -36,7 +36,9 @@ from agent.clipboard import Clipboard
 from agent.coords import Monitor
 from agent.errors import AgentError, HotkeyError
 from agent.hotkey import GlobalHotkey
+from agent.wayland.bus import name_on_bus
 from agent.wayland.capture import OutputCapture, ScreenCastFrames, grim_shot
+from agent.wayland.gnome_shortcut import GnomeShortcut
 from agent.wayland.mutter import MUTTER, MutterClipboard, MutterSession
 from agent.wayland.portal import PortalSession
 from agent.wayland.screen import WaylandScreen
@@ -153,7 +155,7 @@ def open_desktop(name: str | None, capture: CaptureConfig, *, drive: bool = True
             "gnome",
             OutputCapture(capture, mutter, frames.shot),
             WaylandScreen(mutter),
-            _no_hotkey,
+            _gnome_hotkey,
             "Ctrl-C in the agent's terminal and stop() still work (Mutter tells no client where "
             "the pointer is, so there is no FAILSAFE corner)",
             MutterClipboard(mutter),
@@ -203,32 +205,18 @@ class _LazySession(Generic[SessionT]):
 
 def mutter_on_bus(environ: Mapping[str, str]) -> bool:
     """Whether Mutter's remote-desktop API answers on this session's bus."""
-    address = environ.get("DBUS_SESSION_BUS_ADDRESS")
-    if not address:
-        return False
-    from jeepney import DBusAddress, new_method_call
-    from jeepney.io.blocking import open_dbus_connection
-    from jeepney.wrappers import unwrap_msg
+    return name_on_bus(environ, MUTTER)
 
-    bus = DBusAddress(
-        "/org/freedesktop/DBus", bus_name="org.freedesktop.DBus", interface="org.freedesktop.DBus"
-    )
+
+def _gnome_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:
+    """A custom shortcut in GNOME's keyboard settings, run by gnome-settings-daemon."""
     try:
-        with open_dbus_connection(bus=address) as connection:
-            reply = connection.send_and_get_reply(
-                new_method_call(bus, "NameHasOwner", "s", (MUTTER,)), timeout=2
-            )
-            return bool(unwrap_msg(reply)[0])
-    except Exception:
-        return False
-
-
-def _no_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:
-    raise HotkeyError(
-        "Wayland gives the agent no global key of its own on GNOME yet: add a custom shortcut "
-        "(Settings › Keyboard) that runs `pkill -INT -f 'main.py run'`, or stop the run with "
-        "Ctrl-C in its terminal"
-    )
+        return GnomeShortcut(combo, callback)
+    except HotkeyError as error:
+        raise HotkeyError(
+            f"{error}: stop the run with Ctrl-C in its terminal, or add a custom shortcut "
+            "(Settings › Keyboard) that runs `pkill -INT -f 'main.py run'`"
+        ) from error
 
 
 def _no_portal_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:

@@ -6,9 +6,14 @@ full-screen probe window (tests/apps/wayland_probe.py), which logs what really a
 
 from __future__ import annotations
 
+import ast
 import json
 import math
+import os
+import shlex
 import subprocess
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +22,16 @@ from main_process import run_main
 from wayland import headless_mutter, open_probe
 
 from agent.actions import Click, Hotkey, Point, Space, TypeText
+from agent.backends.scripted import ScriptedBackend
 from agent.capture import CaptureConfig
 from agent.coords import Frame, action_to_screen
 from agent.desktop import detect_desktop, open_desktop
+from agent.errors import HotkeyError
+from agent.events import StepStarted
 from agent.executor import Executor, ExecutorConfig
+from agent.loop import Agent
 from agent.preflight import gnome_problem
+from agent.wayland.gnome_shortcut import CUSTOM, MEDIA_KEYS, MEDIA_KEYS_BUS
 
 C = 0x43  # Qt::Key_C, as the probe logs a Ctrl shortcut
 
@@ -140,6 +150,70 @@ def test_a_scripted_run_sees_and_drives_gnome_in_dry_run_and_auto(tmp_path):
     step = json.loads((runs[-1] / "steps.jsonl").read_text().splitlines()[0])
     [action] = step["actions"]
     assert (press["x"], press["y"]) == pytest.approx((action["point"]["x"], action["point"]["y"]))
+
+
+@contextmanager
+def media_keys_on(bus: str):
+    """gnome-settings-daemon's media-keys plugin's name on the bus (its stand-in: the test
+    runs a shortcut's command as the plugin would when gnome-shell reports the key)."""
+    from jeepney.bus_messages import message_bus
+    from jeepney.io.blocking import open_dbus_connection
+
+    with open_dbus_connection(bus=bus) as connection:
+        connection.send_and_get_reply(message_bus.RequestName(MEDIA_KEYS_BUS))
+        yield
+
+
+def shortcut(path: str, key: str) -> str:
+    done = subprocess.run(
+        ["gsettings", "get", f"{CUSTOM}:{path}", key], capture_output=True, text=True, check=True
+    )
+    return ast.literal_eval(done.stdout.strip())
+
+
+def shortcuts() -> list[str]:
+    done = subprocess.run(
+        ["gsettings", "get", MEDIA_KEYS, "custom-keybindings"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return list(ast.literal_eval(done.stdout.strip().removeprefix("@as ")))
+
+
+def test_the_kill_hotkey_is_a_gnome_custom_shortcut_that_stops_a_running_loop(on_mutter, tmp_path):
+    user_own = "/org/gnome/settings-daemon/plugins/media-keys/custom-keybindings/custom0/"
+    dead_run = user_own.replace("custom0", "pixelprune-agent-999999")
+    subprocess.run(
+        ["gsettings", "set", MEDIA_KEYS, "custom-keybindings", repr([user_own, dead_run])],
+        check=True,
+    )
+    with pytest.raises(HotkeyError, match="media-keys plugin"):  # no gnome-settings-daemon
+        open_desktop("gnome", CaptureConfig()).hotkey("ctrl+shift+f12", lambda: None)
+    with media_keys_on(on_mutter.bus), open_probe(on_mutter, tmp_path) as probe:
+        backend = ScriptedBackend(["Action: click(start_box='(100,100)')"] * 5, delay=1.0)
+        agent = Agent(backend, mode="auto", parser="uitars", kill_hotkey="ctrl+shift+f12")
+        seen: dict[str, str] = {}
+
+        def press_hotkey(event) -> None:  # what gnome-settings-daemon does on the key
+            if isinstance(event, StepStarted) and event.number == 2:
+                [ours] = [p for p in shortcuts() if "pixelprune-agent-" in p]
+                seen.update(path=ours, binding=shortcut(ours, "binding"))
+                command = shlex.split(shortcut(ours, "command"))
+                threading.Timer(0.3, subprocess.run, args=(command,)).start()
+
+        agent.events.subscribe(press_hotkey)
+        try:
+            result = agent.run("click until stopped")
+        finally:
+            agent.close()
+        assert result.status == "stopped" and "kill hotkey" in result.answer
+        assert len(result.steps) == 2 and result.steps[1].outcome == "stopped"
+        assert len([e for e in probe.events() if e["type"] == "press"]) == 1
+    assert seen["binding"] == "<Control><Shift>F12"
+    assert seen["path"].endswith(f"/pixelprune-agent-{os.getpid()}/")
+    # the run's shortcut is gone, a dead run's was removed, the user's own is kept
+    assert shortcuts() == [user_own]
 
 
 def test_preflight_names_a_missing_pipewire_and_a_bus_without_mutter(

@@ -230,6 +230,7 @@ class Mutter:
             "XDG_RUNTIME_DIR": str(self.runtime),
             "XDG_SESSION_TYPE": "wayland",
             "DBUS_SESSION_BUS_ADDRESS": self.bus,
+            "XDG_CONFIG_HOME": str(self.runtime / ".config"),  # dconf's, as its service has it
         }
 
     @property
