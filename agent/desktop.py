@@ -41,6 +41,7 @@ from agent.wayland.capture import OutputCapture, ScreenCastFrames, grim_shot
 from agent.wayland.gnome_shortcut import GnomeShortcut
 from agent.wayland.mutter import MUTTER, MutterClipboard, MutterSession
 from agent.wayland.portal import PortalSession
+from agent.wayland.portal_shortcut import PortalShortcut
 from agent.wayland.screen import WaylandScreen
 from agent.wayland.sway import SwayBinding, sway_socket
 from agent.wayland.wire import Connection, WaylandError
@@ -170,7 +171,7 @@ def open_desktop(name: str | None, capture: CaptureConfig, *, drive: bool = True
             "portal",
             OutputCapture(capture, portal, casts.shot),
             WaylandScreen(portal),
-            _no_portal_hotkey,
+            _portal_hotkey,
             "Ctrl-C in the agent's terminal and stop() still work (the portal tells no client "
             "where the pointer is, so there is no FAILSAFE corner)",
             _closers=[casts.close, portal.close],
@@ -219,12 +220,15 @@ def _gnome_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:
         ) from error
 
 
-def _no_portal_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:
-    raise HotkeyError(
-        "Wayland gives the agent no global key of its own through this desktop's portal: bind "
-        "a key in your desktop's shortcut settings to `pkill -INT -f 'main.py run'`, or stop the "
-        "run with Ctrl-C in its terminal"
-    )
+def _portal_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:
+    """A shortcut through the portal's GlobalShortcuts, where the desktop has it."""
+    try:
+        return PortalShortcut(combo, callback)
+    except HotkeyError as error:
+        raise HotkeyError(
+            f"{error}: bind a key in your desktop's shortcut settings to `pkill -INT -f "
+            "'main.py run'`, or stop the run with Ctrl-C in its terminal"
+        ) from error
 
 
 def _wlroots_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:

@@ -22,16 +22,21 @@ absolute pointer positions per monitor stream, in logical pixels with fractions.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import threading
 import time
 from pathlib import Path
-from queue import Empty, Queue
 from typing import Any
 
 from agent.wayland.keymap import keysym_of, typable_as_keysym
+from agent.wayland.portal_bus import (
+    PORTAL,
+    PORTAL_PATH,
+    PROPERTIES,
+    PortalBus,
+    PortalRefused,
+)
 from agent.wayland.wire import WaylandError
 from agent.wayland.wlroots import BUTTONS, Output
 
@@ -48,26 +53,16 @@ __all__ = [
     "portal_versions",
 ]
 
-PORTAL = "org.freedesktop.portal.Desktop"
-PORTAL_PATH = "/org/freedesktop/portal/desktop"
 SCREEN_CAST = "org.freedesktop.portal.ScreenCast"
 REMOTE_DESKTOP = "org.freedesktop.portal.RemoteDesktop"
-REQUEST = "org.freedesktop.portal.Request"
-PROPERTIES = "org.freedesktop.DBus.Properties"
 DIALOG_SECONDS = 300.0  # for the user to answer the portal's dialog
-CALL_SECONDS = 10.0  # for a call the portal answers at once
 DBUS_START_SECONDS = 25.0  # for D-Bus to start the portal and its backend (D-Bus waits 25 s)
 KEYBOARD, POINTER = 1, 2  # RemoteDesktop device types
 MONITOR = 1  # ScreenCast source type
 CURSOR_HIDDEN = 1  # ScreenCast cursor mode: the pointer is not drawn into the frames
 PERSIST_UNTIL_REVOKED = 2  # persist_mode: the grant holds until the user revokes it
 SCREEN_CAST_PERSISTS, REMOTE_DESKTOP_PERSISTS = 4, 2  # interface versions with restore tokens
-CANCELLED, ENDED = 1, 2  # Request.Response codes
 WHEEL_VERTICAL, WHEEL_HORIZONTAL = 0, 1
-
-
-class PortalRefused(WaylandError):
-    """The user (or the desktop's policy) refused to share the screen or to allow input."""
 
 
 class TokenStore:
@@ -112,12 +107,8 @@ class PortalSession:
     def __init__(self, connection: Any, *, drive: bool, tokens: TokenStore) -> None:
         """`connection`: a jeepney connection to the session bus, with fd passing on (the
         PipeWire remote comes as a file descriptor)."""
-        from jeepney.io.threading import DBusRouter
-
-        self._bus = DBusRouter(connection)
+        self._portal = PortalBus(connection)
         self._lock = threading.Lock()
-        self._sender = connection.unique_name.lstrip(":").replace(".", "_")
-        self._tokens = itertools.count(1)
         self.drive = drive
         self.session = ""
         self.remembers = False
@@ -125,13 +116,13 @@ class PortalSession:
         try:
             self._start(drive, tokens)
         except BaseException:
-            self._bus.close()  # the caller closes the connection
+            self._portal.router.close()  # the caller closes the connection
             raise
 
     def _start(self, drive: bool, tokens: TokenStore) -> None:
         """Create the session, ask for the devices and monitors, and start it: the portal's
         dialog, or the stored grant."""
-        versions = portal_versions(self._call_properties)
+        versions = portal_versions(self._portal.property)
         if SCREEN_CAST not in versions:
             raise WaylandError(
                 "this desktop's portal offers no screen cast (org.freedesktop.portal.ScreenCast)"
@@ -145,7 +136,7 @@ class PortalSession:
         self.remembers = persists  # whether the next run can start with no dialog
         token = tokens.get(kind) if persists else None
         interface = REMOTE_DESKTOP if drive else SCREEN_CAST
-        self.session = self._create(interface)
+        self.session = self._portal.create_session(interface)
         try:
             try:
                 self._select(drive, persists, token, versions)
@@ -155,12 +146,13 @@ class PortalSession:
                 if token is None:
                     raise
                 tokens.put(kind, None)  # a token this portal does not take: ask afresh
-                self._call(self.session, "org.freedesktop.portal.Session", "Close")
-                self.session = self._create(interface)
+                self._portal.close_session(self.session)
+                self.session = self._portal.create_session(interface)
                 self._select(drive, persists, None, versions)
-            results = self._request(
-                interface, "Start", "osa{sv}", (self.session, ""), DIALOG_SECONDS
-            )
+            results = self._portal.request(
+                interface, "Start", "osa{sv}", (self.session, ""),
+                timeout=DIALOG_SECONDS, refused=self._refusal(),
+            )  # fmt: skip
         except PortalRefused:
             tokens.put(kind, None)  # a refused grant is not restored next time
             raise
@@ -196,9 +188,8 @@ class PortalSession:
     def close(self) -> None:
         with self._lock:
             with contextlib.suppress(WaylandError):  # already gone with the portal
-                self._call(self.session, "org.freedesktop.portal.Session", "Close")
-            self._bus.close()
-            self._bus.conn.close()
+                self._portal.close_session(self.session)
+            self._portal.close()
 
     # ---- layout and frames ------------------------------------------------------------------
 
@@ -211,7 +202,7 @@ class PortalSession:
 
     def pipewire_remote(self) -> int:
         """A new file descriptor of the PipeWire remote the streams are on (the caller's)."""
-        (fd,) = self._call(
+        (fd,) = self._portal.call(
             PORTAL_PATH, SCREEN_CAST, "OpenPipeWireRemote", "oa{sv}", (self.session, {})
         )
         return int(fd.to_raw_fd())
@@ -251,13 +242,6 @@ class PortalSession:
 
     # ---- plumbing ---------------------------------------------------------------------------
 
-    def _create(self, interface: str) -> str:
-        results = self._request(
-            interface, "CreateSession", "a{sv}", (),
-            options={"session_handle_token": ("s", f"pixelprune{next(self._tokens)}")},
-        )  # fmt: skip
-        return str(results["session_handle"][1])
-
     def _select(
         self, drive: bool, persists: bool, token: str | None, versions: dict[str, int]
     ) -> None:
@@ -269,56 +253,25 @@ class PortalSession:
             if token:
                 keep["restore_token"] = ("s", token)
         if drive:
-            self._request(
+            self._portal.request(
                 REMOTE_DESKTOP, "SelectDevices", "oa{sv}", (self.session,),
                 options={"types": ("u", KEYBOARD | POINTER)} | keep,
             )  # fmt: skip
         sources: dict[str, tuple[str, Any]] = {"types": ("u", MONITOR), "multiple": ("b", True)}
         if versions.get("cursor_modes", 0) & CURSOR_HIDDEN:
             sources["cursor_mode"] = ("u", CURSOR_HIDDEN)
-        self._request(
+        self._portal.request(
             SCREEN_CAST, "SelectSources", "oa{sv}", (self.session,),
             options=sources | ({} if drive else keep),
         )  # fmt: skip
 
-    def _request(
-        self,
-        interface: str,
-        method: str,
-        signature: str,
-        arguments: tuple[Any, ...],
-        timeout: float = CALL_SECONDS,
-        options: dict[str, tuple[str, Any]] | None = None,
-    ) -> dict[str, Any]:
-        """Call a portal method that answers through a Request object's Response signal,
-        listened for before the call so the answer cannot be missed."""
-        from jeepney import MatchRule, message_bus
-
-        handle = f"pixelprune{next(self._tokens)}"
-        path = f"{PORTAL_PATH}/request/{self._sender}/{handle}"
-        rule = MatchRule(type="signal", interface=REQUEST, member="Response", path=path)
-        self._bus.send_and_get_reply(message_bus.AddMatch(rule))
-        answers: Queue[Any] = Queue()
-        with self._bus.filter(rule, queue=answers):
-            full = (*arguments, {"handle_token": ("s", handle)} | (options or {}))
-            self._call(PORTAL_PATH, interface, method, signature, full)
-            try:
-                code, results = answers.get(timeout=timeout).body
-            except Empty:
-                raise WaylandError(
-                    f"the desktop portal did not answer {method} within {timeout:.0f} s"
-                    + (" (was its dialog left open?)" if method == "Start" else "")
-                ) from None
-        if code == CANCELLED:
-            raise PortalRefused(
-                "permission refused: the desktop's screen-sharing dialog was cancelled. Run "
-                "again and choose Share"
-                + (" with 'Allow remote interaction' on" if self.drive else "")
-                + ", or choose another route with --desktop"
-            )
-        if code != 0:
-            raise WaylandError(f"the desktop portal ended {method} (response {code})")
-        return dict(results)
+    def _refusal(self) -> str:
+        return (
+            "permission refused: the desktop's screen-sharing dialog was cancelled. Run again "
+            "and choose Share"
+            + (" with 'Allow remote interaction' on" if self.drive else "")
+            + ", or choose another route with --desktop"
+        )
 
     def _output_at(self, x: float, y: float) -> Output:
         for output in self._outputs:
@@ -328,39 +281,10 @@ class PortalSession:
 
     def _input(self, method: str, signature: str, arguments: tuple[Any, ...]) -> None:
         with self._lock:
-            self._call(
+            self._portal.call(
                 PORTAL_PATH, REMOTE_DESKTOP, method, f"oa{{sv}}{signature}",
                 (self.session, {}, *arguments),
             )  # fmt: skip
-
-    def _call_properties(self, interface: str, name: str) -> Any:
-        (value,) = self._call(PORTAL_PATH, PROPERTIES, "Get", "ss", (interface, name))
-        return value[1]
-
-    def _call(
-        self,
-        path: str,
-        interface: str,
-        method: str,
-        signature: str | None = None,
-        arguments: tuple[Any, ...] = (),
-    ) -> tuple[Any, ...]:
-        from jeepney import DBusAddress, DBusErrorResponse, new_method_call
-        from jeepney.wrappers import unwrap_msg
-
-        address = DBusAddress(path, bus_name=PORTAL, interface=interface)
-        message = new_method_call(address, method, signature, arguments)
-        try:
-            return tuple(unwrap_msg(self._bus.send_and_get_reply(message, timeout=CALL_SECONDS)))
-        except DBusErrorResponse as error:
-            if error.name == "org.freedesktop.DBus.Error.AccessDenied":
-                refused = f"permission refused by the desktop portal: {error.data}"
-                raise PortalRefused(refused) from error
-            raise WaylandError(
-                f"the desktop portal refused {method}: {error.name}: {error.data}"
-            ) from error
-        except (OSError, TimeoutError) as error:
-            raise WaylandError(f"the desktop portal did not answer {method}: {error}") from error
 
     def _warm_up(self) -> None:
         """The compositor behind the portal may lose a new session's first event (Mutter
