@@ -157,8 +157,8 @@ def open_desktop(name: str | None, capture: CaptureConfig, *, drive: bool = True
             OutputCapture(capture, mutter, frames.shot),
             WaylandScreen(mutter),
             _gnome_hotkey,
-            "Ctrl-C in the agent's terminal and stop() still work (Mutter tells no client where "
-            "the pointer is, so there is no FAILSAFE corner)",
+            "FAILSAFE (the pointer to a screen corner), Ctrl-C in the agent's terminal and "
+            "stop() still work",
             MutterClipboard(mutter),
             _closers=[frames.close, mutter.close],
         )

@@ -28,10 +28,11 @@ from agent.coords import Frame, action_to_screen
 from agent.desktop import detect_desktop, open_desktop
 from agent.errors import HotkeyError
 from agent.events import StepStarted
-from agent.executor import Executor, ExecutorConfig
+from agent.executor import Executor, ExecutorConfig, FailSafeError
 from agent.loop import Agent
 from agent.preflight import gnome_problem
 from agent.wayland.gnome_shortcut import CUSTOM, MEDIA_KEYS, MEDIA_KEYS_BUS
+from agent.wayland.mutter import MutterSession
 
 C = 0x43  # Qt::Key_C, as the probe logs a Ctrl shortcut
 
@@ -85,7 +86,8 @@ def test_clicks_land_on_the_exact_pixel_through_the_mapping(on_mutter, tmp_path)
         try:
             shot = route.capture.grab()
             frame = Frame(shot.monitor, shot.image.size, shot.image.size)
-            targets = [(0, 0), (101, 203), (1000, 777), (1919, 1079)]  # corners included
+            # both edges, out of the arrow's reach of the corner pixels (FAILSAFE's own)
+            targets = [(3, 0), (101, 203), (1000, 777), (1919, 1040), (1880, 1079)]
             clicks = [
                 action_to_screen(Click(point=Point(x + 0.5, y + 0.5, Space.PIXELS)), frame)
                 for x, y in targets
@@ -98,6 +100,53 @@ def test_clicks_land_on_the_exact_pixel_through_the_mapping(on_mutter, tmp_path)
             route.close()
     for (x, y), press in zip(targets, presses, strict=True):
         assert (math.floor(press["x"]), math.floor(press["y"])) == (x, y)
+
+
+def users_mouse() -> MutterSession:
+    """The user's mouse: a pointer device of its own, there before any window opens (a client
+    that started on a seat without a pointer shows no pointer over its window)."""
+    return MutterSession.open(watch_corners=False)
+
+
+def test_the_pointer_in_a_screen_corner_stops_the_run_as_failsafe(on_mutter, tmp_path):
+    user = users_mouse()
+    with open_probe(on_mutter, tmp_path, pointer=True) as probe:
+        backend = ScriptedBackend(["Action: click(start_box='(100,100)')"] * 5, delay=1.0)
+        agent = Agent(backend, mode="auto", parser="uitars", kill_hotkey=None)
+
+        def flick_to_a_corner(event) -> None:
+            if isinstance(event, StepStarted) and event.number == 2:  # and back 0.3 s later
+                user.move(1919.5, 0.5)
+                threading.Timer(0.3, user.move, args=(960, 540)).start()
+
+        agent.events.subscribe(flick_to_a_corner)
+        try:
+            result = agent.run("click until stopped")
+        finally:
+            agent.close()
+            user.close()
+        assert result.status == "failsafe", (result.answer, [s.error for s in result.steps])
+        assert len(result.steps) == 2
+        assert "FAILSAFE" in (result.steps[1].error or "")
+        assert len([e for e in probe.events() if e["type"] == "press"]) == 1  # step 1's only
+
+
+@pytest.mark.parametrize("corner", [(0, 0), (1919, 0), (0, 1079), (1919, 1079)])
+def test_a_click_on_a_corner_pixel_stops_the_next_action(on_mutter, tmp_path, corner):
+    user = users_mouse()
+    with open_probe(on_mutter, tmp_path, pointer=True) as probe:
+        route = open_desktop("gnome", CaptureConfig())
+        try:
+            executor = executor_on(route)
+            x, y = corner
+            assert executor.perform(Click(point=Point(x + 0.5, y + 0.5, Space.SCREEN))).performed
+            with pytest.raises(FailSafeError, match="FAILSAFE"):
+                executor.perform(Click(point=Point(500, 500, Space.SCREEN)))
+        finally:
+            route.close()
+            user.close()
+    [press] = [e for e in probe.events() if e["type"] == "press"]  # the corner's, as pyautogui
+    assert (math.floor(press["x"]), math.floor(press["y"])) == corner
 
 
 def test_keys_hotkeys_and_any_text_arrive_exactly(on_mutter, tmp_path):

@@ -15,10 +15,12 @@ from agent import preflight
 from agent.capture import CaptureConfig
 from agent.desktop import DesktopError, detect_desktop, open_desktop
 from agent.errors import ActionError
+from agent.wayland.cursor_corners import corner_at
 from agent.wayland.keymap import FIRST_KEYCODE, MAX_KEYCODE, MODIFIERS, Keymap, keysym_of
 from agent.wayland.portal import SCREEN_CAST, PortalRefused, TokenStore, outputs_of
 from agent.wayland.protocols import INTERFACES
 from agent.wayland.wire import Connection, WaylandError, _decode, _encode, socket_path
+from agent.wayland.wlroots import Output
 
 
 @pytest.mark.parametrize(
@@ -188,3 +190,13 @@ def test_portal_preflight_names_what_the_portal_lacks(monkeypatch, offered, driv
 def test_portal_preflight_needs_the_session_bus(monkeypatch):
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
     assert "DBUS_SESSION_BUS_ADDRESS is not set" in (preflight.portal_problem(drive=False) or "")
+
+
+def test_the_corner_pixels_of_every_output_are_failsafe_points():
+    outputs = [Output("A", 0, 0, 1920, 1080, 1.0), Output("B", 1920, 0, 1280, 1024, 1.0)]
+    assert corner_at(outputs, (0.5, 0.5)) == "top left"
+    assert corner_at(outputs, (1919.9, 1079.2)) == "bottom right"
+    assert corner_at(outputs, (1920.0, 1023.5)) == "bottom left"  # the second output's
+    assert corner_at(outputs, (3199.0, 0.0)) == "top right"
+    assert corner_at(outputs, (1.0, 0.0)) is None  # one pixel off: not a corner
+    assert corner_at(outputs, (960, 540)) is None

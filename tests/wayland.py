@@ -181,12 +181,18 @@ class Probe:
 
 
 @contextmanager
-def open_probe(compositor: Sway | Mutter, tmpdir: Path) -> Iterator[Probe]:
-    """The probe window, full screen on the compositor's first output, once it shows it."""
+def open_probe(
+    compositor: Sway | Mutter, tmpdir: Path, *, pointer: bool = False
+) -> Iterator[Probe]:
+    """The probe window, full screen on the compositor's first output, once it shows it.
+    `pointer`: show the pointer over it (it hides it by default: not part of its picture)."""
     out = Path(tmpdir) / f"probe-{time.monotonic_ns()}"
     out.mkdir(parents=True)
     env = compositor.env | {"QT_QPA_PLATFORM": "wayland"}
+    if pointer:  # a client without a cursor theme shows none (a desktop session sets one)
+        env |= {"XCURSOR_THEME": "Adwaita", "XCURSOR_SIZE": "24"}
     command = [sys.executable, "-m", "tests.apps.wayland_probe", "--out", str(out)]
+    command += ["--pointer"] if pointer else []
     with (out / "stderr.txt").open("wb") as stderr:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=stderr)
         try:
@@ -387,7 +393,7 @@ class PortalDialogs:
         hand = None
         eyes = None
         try:
-            hand = MutterSession.open(self._mutter.bus)
+            hand = MutterSession.open(self._mutter.bus, watch_corners=False)
             eyes = PipeWireFrames(hand.pipewire_node(hand.outputs()[0].name))
             while not self._stop:
                 box = self._dialog(eyes)

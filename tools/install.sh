@@ -18,7 +18,7 @@ DEBIAN_PACKAGES=(
   sway grim xkb-data libwayland-client0 libwayland-cursor0 libwayland-egl1
   mutter pipewire pipewire-bin wireplumber dbus-daemon
   xdg-desktop-portal xdg-desktop-portal-gnome wl-clipboard
-  libglib2.0-bin dconf-service gnome-settings-daemon-common
+  libglib2.0-bin dconf-service gnome-settings-daemon-common adwaita-icon-theme
   gstreamer1.0-tools gstreamer1.0-pipewire gstreamer1.0-plugins-base
 )
 

@@ -11,7 +11,8 @@ once. Measured on mutter 43: a session in 8â€“36 ms, clicks land exactly in 2.5â
 event is lost without a warm-up. Keys go as keysyms through the session's keymap, so only what
 that layout types arrives (Mutter drops the rest silently): `typable` says which, and the
 executor pastes the rest. Positions are absolute per monitor stream, in logical pixels with
-fractions. The D-Bus is spoken with jeepney (pure Python).
+fractions. FAILSAFE watches the corners in casts of their own (agent.wayland.cursor_corners).
+The D-Bus is spoken with jeepney (pure Python).
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ from collections.abc import Callable
 from queue import Empty, Queue
 from typing import Any
 
+from agent.wayland.cursor_corners import (
+    EMBEDDED,
+    HIDDEN,
+    CursorCorners,
+    corner_areas,
+    corner_at,
+)
 from agent.wayland.keymap import keysym_of, typable_as_keysym
 from agent.wayland.wire import WaylandError
 from agent.wayland.wlroots import BUTTONS, Output
@@ -42,9 +50,10 @@ LOGICAL_LAYOUT, PHYSICAL_LAYOUT = 1, 2  # DisplayConfig's layout-mode
 class MutterSession:
     """One remote-desktop session with its linked screen cast, for the whole run."""
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, *, watch_corners: bool = True) -> None:
         """`connection`: a jeepney connection to the session bus, with fd passing on (the
-        clipboard's data travels as file descriptors)."""
+        clipboard's data travels as file descriptors). `watch_corners`: record the screen
+        corners for FAILSAFE (agent.wayland.cursor_corners)."""
         from jeepney.io.threading import DBusRouter
 
         self._bus = DBusRouter(connection)  # thread-safe: the clipboard serves from a thread
@@ -66,9 +75,11 @@ class MutterSession:
         self._nodes = self._start()
         self._position = (0.0, 0.0)
         self._warm_up()
+        self._corner_cast: str | None = None
+        self._corners = self._watch_corners() if watch_corners else None
 
     @classmethod
-    def open(cls, address: str | None = None) -> MutterSession:
+    def open(cls, address: str | None = None, *, watch_corners: bool = True) -> MutterSession:
         """A session on this desktop's session bus (DBUS_SESSION_BUS_ADDRESS)."""
         from jeepney.io.threading import open_dbus_connection
 
@@ -77,7 +88,7 @@ class MutterSession:
         except (OSError, KeyError, ValueError) as error:
             raise WaylandError(f"cannot reach this session's D-Bus: {error}") from error
         try:
-            return cls(connection)
+            return cls(connection, watch_corners=watch_corners)
         except Exception:
             connection.close()
             raise
@@ -86,6 +97,11 @@ class MutterSession:
         with self._lock:
             if self._clipboard is not None:
                 self._clipboard.close()
+            if self._corners is not None:
+                self._corners.close()
+            if self._corner_cast is not None:
+                with contextlib.suppress(WaylandError):
+                    self._call(self._corner_cast, SCREEN_CAST, f"{SCREEN_CAST}.Session", "Stop")
             with contextlib.suppress(WaylandError):  # already gone with the compositor
                 self._call(self._path, MUTTER, f"{MUTTER}.Session", "Stop")
             self._bus.close()
@@ -105,11 +121,14 @@ class MutterSession:
 
     @property
     def watches_corners(self) -> bool:
-        return False
+        return self._corners is not None
 
     def corner_reached(self) -> str | None:
-        """Mutter tells no client where the pointer is: no corner can be watched."""
-        return None
+        """The screen corner the pointer is in: this session's own pointer on a corner pixel
+        (known at once), or any pointer the corners' casts show there (the user's mouse)."""
+        if self._corners is None:
+            return None
+        return corner_at(self._outputs, self._position) or self._corners.reached()
 
     def typable(self, key: str) -> bool:
         return typable_as_keysym(key)
@@ -171,13 +190,20 @@ class MutterSession:
         self._streams[connector] = (stream, -1)
 
     def _start(self) -> dict[str, int]:
-        """Start the session; each stream's PipeWire node comes in a signal, listened for
-        before the start so none is missed."""
+        """Start the session; each monitor stream's PipeWire node comes in a signal."""
+        streams = {connector: stream for connector, (stream, _) in self._streams.items()}
+        return self._nodes_of(
+            streams, lambda: self._call(self._path, MUTTER, f"{MUTTER}.Session", "Start")
+        )
+
+    def _nodes_of(self, streams: dict[Any, str], start: Callable[[], object]) -> dict[Any, int]:
+        """The PipeWire node of each stream, from the signals `start` sets off, listened for
+        before it so none is missed."""
         from jeepney import MatchRule, message_bus
 
         with contextlib.ExitStack() as listening:
-            queues: dict[str, Queue[Any]] = {}
-            for connector, (stream, _) in self._streams.items():
+            queues: dict[Any, Queue[Any]] = {}
+            for key, stream in streams.items():
                 rule = MatchRule(
                     type="signal",
                     interface=f"{SCREEN_CAST}.Stream",
@@ -185,21 +211,42 @@ class MutterSession:
                     path=stream,
                 )
                 self._bus.send_and_get_reply(message_bus.AddMatch(rule))
-                queues[connector] = Queue()
-                listening.enter_context(self._bus.filter(rule, queue=queues[connector]))
-            self._call(self._path, MUTTER, f"{MUTTER}.Session", "Start")
+                queues[key] = Queue()
+                listening.enter_context(self._bus.filter(rule, queue=queues[key]))
+            start()
             deadline = time.monotonic() + STREAM_SECONDS
             nodes = {}
-            for connector, queue in queues.items():
+            for key, queue in queues.items():
                 try:
                     message = queue.get(timeout=max(deadline - time.monotonic(), 0.1))
                 except Empty as error:
                     raise WaylandError(
-                        f"Mutter started no screen cast of {connector} within "
+                        f"Mutter started no screen cast of {key} within "
                         f"{STREAM_SECONDS:.0f} s: is PipeWire running in this session?"
                     ) from error
-                nodes[connector] = int(message.body[0])
+                nodes[key] = int(message.body[0])
         return nodes
+
+    def _watch_corners(self) -> CursorCorners:
+        """FAILSAFE's corner areas, in a screen-cast session of their own (not linked to the
+        remote desktop), each with and without the pointer drawn."""
+        (cast,) = self._call(
+            "/org/gnome/Mutter/ScreenCast", SCREEN_CAST, SCREEN_CAST, "CreateSession", "a{sv}",
+            ({},),
+        )  # fmt: skip
+        self._corner_cast = cast
+        streams: dict[Any, str] = {}
+        for output in self.outputs():
+            for area, _ in corner_areas(output).values():
+                for mode in (HIDDEN, EMBEDDED):
+                    (streams[(area, mode)],) = self._call(
+                        cast, SCREEN_CAST, f"{SCREEN_CAST}.Session", "RecordArea", "iiiia{sv}",
+                        (*area, {"cursor-mode": ("u", mode)}),
+                    )  # fmt: skip
+        nodes = self._nodes_of(
+            streams, lambda: self._call(cast, SCREEN_CAST, f"{SCREEN_CAST}.Session", "Start")
+        )
+        return CursorCorners.open(lambda area, mode: nodes[(area, mode)], self.outputs())
 
     def _read_outputs(self) -> list[Output]:
         """Logical monitors from DisplayConfig, in the units the pointer moves in.

@@ -104,6 +104,15 @@ class PipeWireFrames:
             data = self._latest[1]
         return Image.frombytes("RGB", self.size, data, "raw", "BGRX")
 
+    def latest(self) -> Image.Image | None:
+        """The newest frame as it is, without waiting (None before the first, or once the
+        stream ended)."""
+        with self._condition:
+            if self._ended is not None or self._latest is None or self.size is None:
+                return None
+            data = self._latest[1]
+        return Image.frombytes("RGB", self.size, data, "raw", "BGRX")
+
     def close(self) -> None:
         """End the pipeline (also done at exit for any left open: an orphaned gst-launch would
         otherwise wait on PipeWire for ever)."""

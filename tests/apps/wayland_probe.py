@@ -51,12 +51,13 @@ def pattern(width: int, height: int) -> np.ndarray:
 
 
 class Probe(QWidget):
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, *, pointer: bool = False) -> None:
         super().__init__()
         self.out = out
         self.log = (out / "events.jsonl").open("a", encoding="utf-8")
         self.picture: QImage | None = None
-        self.setCursor(Qt.CursorShape.BlankCursor)  # the pointer is not part of the picture
+        if not pointer:  # the pointer is not part of the picture
+            self.setCursor(Qt.CursorShape.BlankCursor)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def device_size(self) -> tuple[int, int]:
@@ -119,13 +120,14 @@ class Probe(QWidget):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--pointer", action="store_true", help="show the pointer over it")
     args = parser.parse_args()
     application = QApplication(sys.argv[:1])
     signal.signal(signal.SIGTERM, lambda *_: application.quit())
     timer = QTimer()  # lets Python see SIGTERM while Qt waits
     timer.start(100)
     timer.timeout.connect(lambda: None)
-    probe = Probe(args.out)
+    probe = Probe(args.out, pointer=args.pointer)
     probe.showFullScreen()
     return application.exec()
 
