@@ -12,13 +12,16 @@ import math
 import os
 import shlex
 import subprocess
+import sys
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 from main_process import run_main
+from PIL import Image
 from wayland import headless_mutter, open_probe
 
 from agent.actions import Click, Hotkey, Point, Space, TypeText
@@ -33,7 +36,10 @@ from agent.loop import Agent
 from agent.preflight import gnome_problem
 from agent.wayland.gnome_shortcut import CUSTOM, MEDIA_KEYS, MEDIA_KEYS_BUS
 from agent.wayland.mutter import MutterSession
+from agent.wayland.pipewire import PipeWireFrames
+from tools.processes import stop_processes
 
+ROOT = Path(__file__).resolve().parents[1]
 C = 0x43  # Qt::Key_C, as the probe logs a Ctrl shortcut
 
 
@@ -284,6 +290,40 @@ def test_preflight_names_a_missing_pipewire_and_a_bus_without_mutter(
     finally:
         bus.terminate()
         bus.wait(timeout=5)
+
+
+def test_the_app_stays_out_of_the_agents_screenshots_and_has_no_overlay(on_mutter, tmp_path):
+    out = tmp_path / "app"
+    out.mkdir()
+    eyes = MutterSession.open(watch_corners=False)
+    cast = PipeWireFrames(eyes.pipewire_node(eyes.outputs()[0].name))
+    try:
+        empty = np.asarray(cast.grab())  # the desktop before the app exists
+        command = [sys.executable, "-m", "tests.apps.overlay_window", "app"]
+        command += ["--monitor", "0,0,1920,1080", "--steps", "3", "--out", str(out)]
+        env = {**on_mutter.env, "QT_QPA_PLATFORM": "wayland"}
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not (out / "back.json").exists():
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "the app's run did not end"
+                time.sleep(0.1)
+            shown = np.asarray(cast.grab())
+        finally:
+            stop_processes([process], timeout=5)
+    finally:
+        cast.close()
+        eyes.close()
+    done = json.loads((out / "done").read_text())
+    assert done["status"] == "max_steps"
+    shots = sorted(Path(done["dir"]).glob("step-*[0-9].png"))
+    assert len(shots) == 3
+    for shot in shots:  # the app was hidden for every capture: the bare desktop, exactly
+        with Image.open(shot) as image:
+            assert np.array_equal(np.asarray(image.convert("RGB")), empty), shot.name
+    back = json.loads((out / "back.json").read_text())
+    assert back["visible"] and (shown != empty).any(axis=-1).mean() > 0.5  # back at the end
 
 
 def screen_casts_of(runtime) -> list[int]:
