@@ -12,9 +12,7 @@ import math
 import os
 import shlex
 import subprocess
-import sys
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import numpy as np
 import pytest
 from main_process import run_main
 from PIL import Image
-from wayland import headless_mutter, open_probe
+from wayland import headless_mutter, open_probe, run_the_app
 
 from agent.actions import Click, Hotkey, Point, Space, TypeText
 from agent.backends.scripted import ScriptedBackend
@@ -37,7 +35,6 @@ from agent.preflight import gnome_problem
 from agent.wayland.gnome_shortcut import CUSTOM, MEDIA_KEYS, MEDIA_KEYS_BUS
 from agent.wayland.mutter import MutterSession
 from agent.wayland.pipewire import PipeWireFrames
-from tools.processes import stop_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 C = 0x43  # Qt::Key_C, as the probe logs a Ctrl shortcut
@@ -299,30 +296,16 @@ def test_the_app_stays_out_of_the_agents_screenshots_and_has_no_overlay(on_mutte
     cast = PipeWireFrames(eyes.pipewire_node(eyes.outputs()[0].name))
     try:
         empty = np.asarray(cast.grab())  # the desktop before the app exists
-        command = [sys.executable, "-m", "tests.apps.overlay_window", "app"]
-        command += ["--monitor", "0,0,1920,1080", "--steps", "3", "--out", str(out)]
-        env = {**on_mutter.env, "QT_QPA_PLATFORM": "wayland"}
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
-        try:
-            deadline = time.monotonic() + 60
-            while not (out / "back.json").exists():
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                assert time.monotonic() < deadline, "the app's run did not end"
-                time.sleep(0.1)
-            shown = np.asarray(cast.grab())
-        finally:
-            stop_processes([process], timeout=5)
+        done, back, shown = run_the_app(on_mutter, out, lambda: np.asarray(cast.grab()))
     finally:
         cast.close()
         eyes.close()
-    done = json.loads((out / "done").read_text())
     assert done["status"] == "max_steps"
     shots = sorted(Path(done["dir"]).glob("step-*[0-9].png"))
     assert len(shots) == 3
     for shot in shots:  # the app was hidden for every capture: the bare desktop, exactly
         with Image.open(shot) as image:
             assert np.array_equal(np.asarray(image.convert("RGB")), empty), shot.name
-    back = json.loads((out / "back.json").read_text())
     assert back["visible"] and (shown != empty).any(axis=-1).mean() > 0.5  # back at the end
 
 

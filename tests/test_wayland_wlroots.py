@@ -11,16 +11,14 @@ import math
 import socket
 import struct
 import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from main_process import run_main
 from PIL import Image
-from wayland import Sway, SwayOutput, headless_sway, open_probe
+from wayland import Sway, SwayOutput, headless_sway, open_probe, run_the_app
 
 from agent.actions import Click, Hotkey, Point, Space, TypeText
 from agent.backends.scripted import ScriptedBackend
@@ -33,7 +31,6 @@ from agent.loop import Agent
 from agent.wayland.capture import grim_shot
 from agent.wayland.screen import WaylandScreen
 from agent.wayland.wlroots import Output, WlrootsSession
-from tools.processes import stop_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 F12 = 0x0100003B  # Qt::Key_F12, as the probe logs a Ctrl shortcut
@@ -275,20 +272,7 @@ def test_the_app_stays_out_of_the_agents_screenshots_and_has_no_overlay(on_sway,
     out.mkdir()
     sway = on_sway()
     empty = np.asarray(desktop_now())  # the desktop before the app exists
-    command = [sys.executable, "-m", "tests.apps.overlay_window", "app"]
-    command += ["--monitor", "0,0,1920,1080", "--steps", "3", "--out", str(out)]
-    env = {**sway.env, "QT_QPA_PLATFORM": "wayland"}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not (out / "back.json").exists():
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "the app's run did not end"
-            time.sleep(0.1)
-        shown = np.asarray(desktop_now())
-    finally:
-        stop_processes([process], timeout=5)
-    done = json.loads((out / "done").read_text())
+    done, back, shown = run_the_app(sway, out, lambda: np.asarray(desktop_now()))
     assert done["status"] == "max_steps"
     shots = sorted(Path(done["dir"]).glob("step-*[0-9].png"))
     assert len(shots) == 3
@@ -297,7 +281,6 @@ def test_the_app_stays_out_of_the_agents_screenshots_and_has_no_overlay(on_sway,
             changed = np.argwhere((np.asarray(image.convert("RGB")) != empty).any(axis=-1))
         # ...and the pointer, which sway draws into the output: where the session left it
         assert len(changed) and (np.abs(changed - (540, 960)) < 32).all(), shot.name
-    back = json.loads((out / "back.json").read_text())
     assert back["visible"] and (shown != empty).any(axis=-1).mean() > 0.5  # back at the end
 
 

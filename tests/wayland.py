@@ -51,6 +51,7 @@ __all__ = [
     "open_probe",
     "require_mutter",
     "require_sway",
+    "run_the_app",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -452,3 +453,26 @@ class PortalDialogs:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the portal's {kind} dialog stayed open after {choice}")
             time.sleep(0.1)
+
+
+def run_the_app(compositor: Sway | Mutter, out: Path, now: Callable[[], object]):
+    """The control app (tests.apps.overlay_window) runs a 3-step scripted run on the
+    compositor; returns how it ended (its done and back.json) and `now()` once it is back."""
+    import json
+
+    command = [sys.executable, "-m", "tests.apps.overlay_window", "app"]
+    command += ["--monitor", "0,0,1920,1080", "--steps", "3", "--out", str(out)]
+    env = {**compositor.env, "QT_QPA_PLATFORM": "wayland"}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "back.json").exists():
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "the app's run did not end"
+            time.sleep(0.1)
+        shown = now()
+    finally:
+        stop_processes([process], timeout=5)
+    done = json.loads((out / "done").read_text())
+    back = json.loads((out / "back.json").read_text())
+    return done, back, shown

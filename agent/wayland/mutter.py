@@ -31,9 +31,9 @@ from agent.wayland.cursor_corners import (
     corner_areas,
     corner_at,
 )
-from agent.wayland.keymap import keysym_of, typable_as_keysym
+from agent.wayland.remote_input import RemoteInput
 from agent.wayland.wire import WaylandError
-from agent.wayland.wlroots import BUTTONS, Output
+from agent.wayland.wlroots import Output
 
 __all__ = ["MUTTER", "MutterClipboard", "MutterSession"]
 
@@ -43,12 +43,13 @@ DISPLAY_CONFIG = "org.gnome.Mutter.DisplayConfig"
 PROPERTIES = "org.freedesktop.DBus.Properties"
 CURSOR_HIDDEN = 0  # ScreenCast cursor-mode: the pointer is not drawn into the frames
 STREAM_SECONDS = 10.0  # for a stream's PipeWire node; it comes in milliseconds
-WHEEL_VERTICAL, WHEEL_HORIZONTAL = 0, 1
 LOGICAL_LAYOUT, PHYSICAL_LAYOUT = 1, 2  # DisplayConfig's layout-mode
 
 
-class MutterSession:
+class MutterSession(RemoteInput):
     """One remote-desktop session with its linked screen cast, for the whole run."""
+
+    where = "this GNOME session"
 
     def __init__(self, connection: Any, *, watch_corners: bool = True) -> None:
         """`connection`: a jeepney connection to the session bus, with fd passing on (the
@@ -109,10 +110,6 @@ class MutterSession:
 
     # ---- layout and frames ------------------------------------------------------------------
 
-    def outputs(self) -> list[Output]:
-        """The monitors as Mutter lays them out, top to bottom, left to right."""
-        return sorted(self._outputs, key=lambda o: (o.y, o.x))
-
     def pipewire_node(self, name: str) -> int:
         """The PipeWire node of a monitor's screen cast (on this session's PipeWire)."""
         return self._nodes[name]
@@ -130,28 +127,18 @@ class MutterSession:
             return None
         return corner_at(self._outputs, self._position) or self._corners.reached()
 
-    def typable(self, key: str) -> bool:
-        return typable_as_keysym(key)
-
-    def position(self) -> tuple[float, float]:
-        return self._position
-
-    def move(self, x: float, y: float) -> None:
-        output = self._output_at(x, y)
+    def _motion(self, output: Output, x: float, y: float) -> None:
         stream, _ = self._streams[output.name]
-        self._input("NotifyPointerMotionAbsolute", "sdd", (stream, x - output.x, y - output.y))
-        self._position = (x, y)
+        self._input("NotifyPointerMotionAbsolute", "sdd", (stream, x, y))
 
-    def button(self, name: str, *, pressed: bool) -> None:
-        self._input("NotifyPointerButton", "ib", (BUTTONS[name], pressed))
+    def _button(self, code: int, pressed: bool) -> None:
+        self._input("NotifyPointerButton", "ib", (code, pressed))
 
-    def scroll(self, clicks: int, *, horizontal: bool = False) -> None:
-        """`clicks` notches, positive down (or right), as Wayland counts."""
-        axis = WHEEL_HORIZONTAL if horizontal else WHEEL_VERTICAL
+    def _axis(self, axis: int, clicks: int) -> None:
         self._input("NotifyPointerAxisDiscrete", "ui", (axis, clicks))
 
-    def key(self, key: str, *, pressed: bool) -> None:
-        self._input("NotifyKeyboardKeysym", "ub", (keysym_of(key), pressed))
+    def _keysym(self, keysym: int, pressed: bool) -> None:
+        self._input("NotifyKeyboardKeysym", "ub", (keysym, pressed))
 
     # ---- the session's clipboard (text the layout cannot type is pasted) -------------------
 
@@ -170,12 +157,6 @@ class MutterSession:
             return self._clipboard
 
     # ---- plumbing ---------------------------------------------------------------------------
-
-    def _output_at(self, x: float, y: float) -> Output:
-        for output in self._outputs:
-            if output.x <= x < output.x + output.width and output.y <= y < output.y + output.height:
-                return output
-        raise WaylandError(f"({x:g}, {y:g}) is on no monitor of this GNOME session")
 
     def _input(self, method: str, signature: str, arguments: tuple[Any, ...]) -> None:
         with self._lock:
@@ -301,16 +282,6 @@ class MutterSession:
             raise WaylandError(f"Mutter refused {method}: {error.name}: {error.data}") from error
         except (OSError, TimeoutError) as error:
             raise WaylandError(f"Mutter did not answer {method}: {error}") from error
-
-    def _warm_up(self) -> None:
-        """Mutter loses the first event of a new session: a motion to the middle of the first
-        monitor and a Shift press and release, then a pause, as measured."""
-        first = self.outputs()[0]
-        self.move(first.x + first.width / 2, first.y + first.height / 2)
-        self.key("shift", pressed=True)
-        self.key("shift", pressed=False)
-        time.sleep(0.2)
-        self.move(first.x + first.width / 2, first.y + first.height / 2)
 
 
 TEXT_TYPES = ["text/plain;charset=utf-8", "UTF8_STRING", "text/plain"]

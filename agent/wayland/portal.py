@@ -25,11 +25,9 @@ import contextlib
 import json
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
-from agent.wayland.keymap import keysym_of, typable_as_keysym
 from agent.wayland.portal_bus import (
     PORTAL,
     PORTAL_PATH,
@@ -37,8 +35,9 @@ from agent.wayland.portal_bus import (
     PortalBus,
     PortalRefused,
 )
+from agent.wayland.remote_input import RemoteInput
 from agent.wayland.wire import WaylandError
-from agent.wayland.wlroots import BUTTONS, Output
+from agent.wayland.wlroots import Output
 
 __all__ = [
     "DIALOG_SECONDS",
@@ -62,7 +61,6 @@ MONITOR = 1  # ScreenCast source type
 CURSOR_HIDDEN = 1  # ScreenCast cursor mode: the pointer is not drawn into the frames
 PERSIST_UNTIL_REVOKED = 2  # persist_mode: the grant holds until the user revokes it
 SCREEN_CAST_PERSISTS, REMOTE_DESKTOP_PERSISTS = 4, 2  # interface versions with restore tokens
-WHEEL_VERTICAL, WHEEL_HORIZONTAL = 0, 1
 
 
 class TokenStore:
@@ -101,8 +99,10 @@ class TokenStore:
         partial.replace(self.path)
 
 
-class PortalSession:
+class PortalSession(RemoteInput):
     """One portal session for the run: a screen cast of the monitors, and input when driving."""
+
+    where = "this portal session's shared monitors"
 
     def __init__(self, connection: Any, *, drive: bool, tokens: TokenStore) -> None:
         """`connection`: a jeepney connection to the session bus, with fd passing on (the
@@ -193,10 +193,6 @@ class PortalSession:
 
     # ---- layout and frames ------------------------------------------------------------------
 
-    def outputs(self) -> list[Output]:
-        """The shared monitors as the compositor lays them out, top to bottom, left to right."""
-        return sorted(self._outputs, key=lambda o: (o.y, o.x))
-
     def pipewire_node(self, name: str) -> int:
         return self._nodes[name]
 
@@ -217,28 +213,17 @@ class PortalSession:
         """The portal tells no client where the pointer is: no corner can be watched."""
         return None
 
-    def typable(self, key: str) -> bool:
-        return typable_as_keysym(key)
+    def _motion(self, output: Output, x: float, y: float) -> None:
+        self._input("NotifyPointerMotionAbsolute", "udd", (self._nodes[output.name], x, y))
 
-    def position(self) -> tuple[float, float]:
-        return self._position
+    def _button(self, code: int, pressed: bool) -> None:
+        self._input("NotifyPointerButton", "iu", (code, int(pressed)))
 
-    def move(self, x: float, y: float) -> None:
-        output = self._output_at(x, y)
-        node = self._nodes[output.name]
-        self._input("NotifyPointerMotionAbsolute", "udd", (node, x - output.x, y - output.y))
-        self._position = (x, y)
-
-    def button(self, name: str, *, pressed: bool) -> None:
-        self._input("NotifyPointerButton", "iu", (BUTTONS[name], int(pressed)))
-
-    def scroll(self, clicks: int, *, horizontal: bool = False) -> None:
-        """`clicks` notches, positive down (or right), as Wayland counts."""
-        axis = WHEEL_HORIZONTAL if horizontal else WHEEL_VERTICAL
+    def _axis(self, axis: int, clicks: int) -> None:
         self._input("NotifyPointerAxisDiscrete", "ui", (axis, clicks))
 
-    def key(self, key: str, *, pressed: bool) -> None:
-        self._input("NotifyKeyboardKeysym", "iu", (keysym_of(key), int(pressed)))
+    def _keysym(self, keysym: int, pressed: bool) -> None:
+        self._input("NotifyKeyboardKeysym", "iu", (keysym, int(pressed)))
 
     # ---- plumbing ---------------------------------------------------------------------------
 
@@ -273,29 +258,12 @@ class PortalSession:
             + ", or choose another route with --desktop"
         )
 
-    def _output_at(self, x: float, y: float) -> Output:
-        for output in self._outputs:
-            if output.x <= x < output.x + output.width and output.y <= y < output.y + output.height:
-                return output
-        raise WaylandError(f"({x:g}, {y:g}) is on no monitor this portal session shares")
-
     def _input(self, method: str, signature: str, arguments: tuple[Any, ...]) -> None:
         with self._lock:
             self._portal.call(
                 PORTAL_PATH, REMOTE_DESKTOP, method, f"oa{{sv}}{signature}",
                 (self.session, {}, *arguments),
             )  # fmt: skip
-
-    def _warm_up(self) -> None:
-        """The compositor behind the portal may lose a new session's first event (Mutter
-        does): a motion to the middle of the first monitor and a Shift press and release."""
-        first = self.outputs()[0]
-        middle = (first.x + first.width / 2, first.y + first.height / 2)
-        self.move(*middle)
-        self.key("shift", pressed=True)
-        self.key("shift", pressed=False)
-        time.sleep(0.2)
-        self.move(*middle)
 
 
 def portal_versions(get: Any) -> dict[str, int]:
