@@ -899,7 +899,14 @@ def held_with(url: str, headers: dict[str, str]) -> int:
     return stats["running"] + stats["waiting"]
 
 
-def test_the_soak_mode_mixes_good_and_bad_requests_and_loses_none(engine, shots, capsys):
+def test_the_soak_mode_mixes_good_and_bad_requests_and_loses_none(
+    engine, shots, capsys, monkeypatch
+):
+    from agent.server import runner
+
+    for module in (runner, load_server):  # a 2 s head deadline, so slow heads fit the soak
+        monkeypatch.setattr(module, "HEADER_SECONDS", 2.0)
+    monkeypatch.setattr(load_server, "TRICKLE_SECONDS", 0.5)
     args = argparse.Namespace(agents=3, soak=3.0, max_tokens=1, max_seconds=60, api_key=None)
     images = [data_url(shot) for shot in shots[:3]]
     with running_server(create_app(engine, settings())) as server:
@@ -909,6 +916,7 @@ def test_the_soak_mode_mixes_good_and_bad_requests_and_loses_none(engine, shots,
     rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     assert "lost 0" in rows["good"] and "answered 0," not in rows["good"]
     assert "refused 0" not in rows["malformed"] and "refused 0" not in rows["oversized"]
+    assert "refused 0" not in rows["slow-header"] and "lost 0" in rows["slow-header"]
     assert "MiB at start" in out and "healthy: True" in out
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
 import time
 from collections.abc import Iterator
@@ -38,6 +39,8 @@ from agent.server.responses import completion_body
 from agent.server.schemas import ChatRequest, parse_chat_request
 from agent.server.settings import ServerSettings
 from pixelprune import PruneInputError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["OWNER", "create_app"]
 
@@ -167,10 +170,17 @@ async def wait_for_answer(job: Job, request: Request, engine: Engine) -> Answer:
             if done:
                 return answer.result()
             if await request.is_disconnected():
+                log.warning(
+                    "request cancelled: the client closed the connection after %.1f s",
+                    time.perf_counter() - job.queued_at,
+                )
                 raise ApiError(499, "the client closed the connection", "client_closed")
     finally:
         if not job.future.done():
             engine.cancel(job)
+        # no one reads the answer now: the engine's later 499 for a cancelled running job
+        # would otherwise be logged as an asyncio "exception was never retrieved"
+        answer.cancel()
 
 
 class HostCheck:

@@ -4,33 +4,51 @@
         serve(app, sock, on_exit=engine.shutdown)      # until SIGINT/SIGTERM
 
 The socket is bound before uvicorn starts, so a port in use is a clear `ServerStartError`.
-A connection must complete its request headers within HEADER_SECONDS (and idles at most
-uvicorn's keep-alive between requests), so idle or slow sockets cannot hold the server.
+A connection must complete each request head (request line and headers) within HEADER_SECONDS,
+however it trickles in, and idles at most uvicorn's keep-alive between requests; at most
+HEAD_LIMIT connections may be sending heads at once (the oldest is closed first), so idle or
+slow sockets cannot hold the server or use up its file descriptors.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from agent.errors import AgentError
+from agent.server.errors import error_body
 
 __all__ = ["RunningServer", "ServerStartError", "bind", "running_server", "serve"]
 
 BACKLOG = 2048  # uvicorn's default
 GRACEFUL_SHUTDOWN_SECONDS = 10  # then requests still waiting for the model are cut off
 HEADER_SECONDS = 10.0  # a new connection's time to send its request line and headers
+HEAD_LIMIT = 256  # connections per server still sending their request head; then oldest closed
+_HEAD_BODY = json.dumps(
+    error_body(
+        408, f"the request head did not arrive within {HEADER_SECONDS:.0f} s", "request_timeout"
+    )
+).encode()
+HEAD_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    + f"content-length: {len(_HEAD_BODY)}\r\n\r\n".encode()
+    + _HEAD_BODY
+)
+_HEADS: weakref.WeakKeyDictionary[Any, dict[_Connection, None]] = weakref.WeakKeyDictionary()
 
 
 class _Stopped(Exception):
@@ -134,15 +152,49 @@ class _Server(uvicorn.Server):
 
 
 class _Connection(H11Protocol):
-    """An HTTP/1.1 connection that is closed unless its first request's headers arrive within
-    HEADER_SECONDS: uvicorn's own keep-alive timer, armed when the connection opens (uvicorn
-    disarms it when a request's headers are complete and re-arms it after each answer)."""
+    """An HTTP/1.1 connection whose request head (request line and headers) must be complete
+    within HEADER_SECONDS: from the connection's start for its first request, from the first
+    byte of each later one (uvicorn's keep-alive timer closes a connection idle between
+    requests, and stops at any byte, so it cannot bound a head sent a byte at a time).
+
+    At most HEAD_LIMIT connections of a server may be sending their heads at once; beyond that
+    the one that has waited longest is closed, so sockets that trickle bytes cannot use up the
+    server's file descriptors. A connection closed for its head gets a 408 first."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
-        self.timeout_keep_alive_task = self.loop.call_later(
-            HEADER_SECONDS, self.timeout_keep_alive_handler
-        )
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._heads = _HEADS.setdefault(self.server_state, {})
+        self._await_head()
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_timer is None and self.conn.their_state is h11.IDLE:
+            self._await_head()  # the first bytes of a later request on a kept-alive connection
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # the head is complete (or was refused)
+            self._head_done()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_done()
+        super().connection_lost(exc)
+
+    def _await_head(self) -> None:
+        self._head_timer = self.loop.call_later(HEADER_SECONDS, self._head_too_slow)
+        self._heads[self] = None  # kept in the order the heads began
+        while len(self._heads) > HEAD_LIMIT:
+            next(iter(self._heads))._head_too_slow()
+
+    def _head_done(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        self._heads.pop(self, None)
+
+    def _head_too_slow(self) -> None:
+        self._head_done()
+        if not self.transport.is_closing():
+            self.transport.write(HEAD_TIMEOUT)
+            self.transport.close()
 
 
 def _config(app: Any, options: dict[str, Any]) -> uvicorn.Config:

@@ -1,15 +1,16 @@
 """Load test of `main.py serve`: simulated agents sending chat requests with real screenshots.
 
     python -m tools.dev.load_server --spawn-tiny --agents 4 --requests 6 --image-size 960x540
-    python -m tools.dev.load_server --spawn-tiny --soak 60     # good, malformed, oversized, gone
+    python -m tools.dev.load_server --spawn-tiny --soak 60     # good, bad, huge, gone, slow head
 
 Loopback servers only. Each request is first sent alone (reference and sequential baseline); in
 the concurrent pass each answer must carry its own request's fingerprint (checked pairwise
 distinct) and a unique id. A text differing from the reference is reported, not counted as lost
 (bf16 batch padding may flip a near-tie token). Details: docs/serving.md.
-`--soak SECONDS` instead mixes good, malformed, oversized and abandoned requests and reports
-answered / refused / lost per kind and the server's RSS at start and end (a spawned server, or
-`--pid`). Exit status: 0 all answered and attributed (soak: nothing lost, still healthy),
+`--soak SECONDS` instead mixes good, malformed, oversized, abandoned and slow-header requests
+(a head trickled a byte every 2 s: the server must answer 408 and close it by its deadline) and
+reports answered / refused / lost per kind and the server's RSS at start and end (a spawned
+server, or `--pid`). Exit status: 0 all answered and attributed (soak: nothing lost, still healthy),
 1 errors, lost or mismatched answers, 2 bad input.
 """
 
@@ -39,6 +40,7 @@ from PIL import Image
 
 from agent.backends.remote import image_data_url
 from agent.commands.serve import is_loopback
+from agent.server.runner import HEADER_SECONDS
 from tools.processes import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +114,9 @@ def run_load(args: argparse.Namespace, url: str, model: str, images: list[str]) 
     return verify(plans, outcomes, reference)
 
 
-SOAK_KINDS = ("good", "malformed", "oversized", "abandoned")
+SOAK_KINDS = ("good", "malformed", "oversized", "abandoned", "slow-header")
+TRICKLE_SECONDS = 2.0  # a slow-header request sends one byte this often
+CLOSE_SLACK = 3.0  # seconds past the server's head deadline its closing may take
 
 
 def run_soak(
@@ -146,7 +150,7 @@ def run_soak(
     print(f"soak {args.soak:g} s, {args.agents} agents, server {url}")
     for kind in SOAK_KINDS:
         row = ", ".join(f"{v} {counts[kind, v]}" for v in ("answered", "refused", "lost", "left"))
-        print(f"  {kind:<10} {row}")
+        print(f"  {kind:<11} {row}")
     shown = [f"{v:.0f} MiB" if v is not None else "unknown" for v in (rss_start, rss_end)]
     print(f"  server RSS {shown[0]} at start, {shown[1]} at end; healthy: {healthy}")
     lost = sum(count for (_, verdict), count in counts.items() if verdict == "lost")
@@ -172,6 +176,8 @@ def soak_one(
             }
         ],
     }
+    if kind == "slow-header":
+        return slow_header(url)
     if kind == "abandoned":
         host, port = httpx.URL(url).host, httpx.URL(url).port or 80
         data = json.dumps(body).encode()
@@ -193,6 +199,33 @@ def soak_one(
     if response.is_success and "choices" in reply:
         return "answered"
     return "refused" if isinstance(reply.get("error"), dict) else "lost"
+
+
+def slow_header(url: str) -> str:
+    """A request head trickled a byte every TRICKLE_SECONDS: "refused" when the server answers
+    408 and closes it within its deadline (HEADER_SECONDS from the connection's start), "lost"
+    when it keeps the socket open past it (or closes it without a word)."""
+    host, port = httpx.URL(url).host, httpx.URL(url).port or 80
+    head = f"GET /health HTTP/1.1\r\nHost: {host}\r\n".encode() * 8
+    started = time.monotonic()
+    received = b""
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.settimeout(TRICKLE_SECONDS)
+        for byte in head:
+            if time.monotonic() - started > HEADER_SECONDS + CLOSE_SLACK:
+                return "lost"
+            try:
+                sock.sendall(bytes([byte]))
+                chunk = sock.recv(4096)  # waits TRICKLE_SECONDS for the server's word
+            except TimeoutError:
+                continue
+            except OSError:  # reset by the server
+                break
+            if not chunk:
+                break
+            received += chunk
+    late = time.monotonic() - started > HEADER_SECONDS + CLOSE_SLACK
+    return "lost" if late or not received.startswith(b"HTTP/1.1 408") else "refused"
 
 
 def rss_mib(pid: int | None) -> float | None:
