@@ -130,7 +130,7 @@ def compile_kernels() -> None:
     `reconstruct` fills. A first compile takes tens of seconds per layout; the install script
     calls this once, so no user's first screenshot (and no cold test run) pays for it.
     """
-    from pixelprune.reconstruct import SCAN_METHODS, gather_cells, reconstruct  # (imports us)
+    from pixelprune.reconstruction import SCAN_METHODS, gather_cells, reconstruct  # (imports us)
 
     for dtype, cell in ((np.uint8, 28), (np.uint8, 7), (np.float32, 28), (np.float64, 28)):
         image = np.zeros((2 * cell, 2 * cell, 3), dtype)

@@ -126,6 +126,9 @@ DESKTOP_TESTS = {
 }
 
 
+# tests/vllm runs in the vLLM engine environment, on its own (tools/test.sh runs it after these)
+collect_ignore = ["vllm"]
+
 # `wayland`: starts a headless Wayland compositor and drives it (tests/wayland.py)
 WAYLAND_MODULES = {"test_wayland_wlroots", "test_wayland_gnome", "test_wayland_portal"}
 

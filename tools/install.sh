@@ -4,7 +4,8 @@
 # Qt's xcb libraries, the Wayland compositors the tests start headless (sway with grim; mutter
 # with PipeWire and GStreamer's PipeWire source, and the desktop portal with its GNOME
 # backend; wl-clipboard), Qt's Wayland client libraries) and the
-# Python packages, into .venv beside this script's repo.
+# Python packages, into .venv beside this script's repo, and vLLM with the project's
+# PixelPrune plugin into .venv-vllm (tools/install_vllm.sh).
 # Run as root (or with sudo available). Safe to run again. `tools/install.sh --menu` also adds
 # the control app to the desktop's application menu (the console script is pixelprune-agent).
 set -euo pipefail
@@ -65,6 +66,9 @@ elif [ -z "$gpu" ] && [ -n "$cuda" ]; then
 else
   echo "torch build: ${cuda:+CUDA $cuda}${cuda:-CPU}, matching this machine (${gpu:-no NVIDIA GPU})"
 fi
+
+# The vLLM engine environment with the PixelPrune plugin (tools/install_vllm.sh: .venv-vllm).
+tools/install_vllm.sh
 
 # Optional: the control app in the desktop's application menu (Linux, freedesktop.org menus).
 if [ "${1:-}" = "--menu" ]; then

@@ -1,13 +1,29 @@
 #!/usr/bin/env bash
 # Runs the test suite on a private Xvfb display (with an Xauthority file: python-xlib needs one).
 # Extra arguments go to pytest, e.g. `tools/test.sh -m slow`. "No tests collected" is a failure.
-# Without arguments (as CI runs it) the lint and type checks (tools/lint.sh) run first.
+# Without arguments (as CI runs it) the lint and type checks (tools/lint.sh) run first, and the
+# vLLM tier (tests/vllm, in .venv-vllm) after the rest; `tools/test.sh --vllm [ARGS]` runs that
+# tier alone.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || { echo "no .venv: run tools/install.sh first" >&2; exit 2; }
+
+vllm_tier() {
+  [ -x .venv-vllm/bin/python ] || { echo "no .venv-vllm: run tools/install.sh first" >&2; return 2; }
+  .venv-vllm/bin/python -m pytest tests/vllm --confcutdir tests/vllm -p no:cacheprovider "$@"
+  local status=$?
+  [ "$status" -eq 5 ] && { echo "the vLLM tier collected no tests: failing on purpose" >&2; return 1; }
+  return "$status"
+}
+if [ "${1:-}" = "--vllm" ]; then
+  shift
+  vllm_tier "$@"
+  exit $?
+fi
 if [ "$#" -eq 0 ]; then
   tools/lint.sh || exit 1
 fi
+all=$#
 
 workdir=$(mktemp -d)
 export XAUTHORITY="$workdir/Xauthority"
@@ -66,5 +82,8 @@ status=$?
 if [ "$status" -eq 5 ]; then
   echo "pytest collected no tests: failing on purpose" >&2
   exit 1
+fi
+if [ "$all" -eq 0 ]; then
+  vllm_tier -q || status=1
 fi
 exit "$status"
