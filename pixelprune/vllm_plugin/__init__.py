@@ -20,6 +20,8 @@ def register() -> None:
     """Register the pruning model classes with vLLM (idempotent)."""
     from vllm import ModelRegistry
 
+    from pixelprune.vllm_plugin.qwen2_5_vl import PrunedQwen2_5VL
     from pixelprune.vllm_plugin.qwen2_vl import PrunedQwen2VL
 
     ModelRegistry.register_model("Qwen2VLForConditionalGeneration", PrunedQwen2VL)
+    ModelRegistry.register_model("Qwen2_5_VLForConditionalGeneration", PrunedQwen2_5VL)

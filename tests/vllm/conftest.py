@@ -31,28 +31,45 @@ def tiny_vllm_config(family: str):
         rope_scaling={"type": "mrope", "mrope_section": [4, 6, 6]},
         initializer_range=0.3,
     )
-    vision = dict(
-        depth=2,
-        embed_dim=64,
-        hidden_size=128,
-        mlp_ratio=2,
-        num_heads=2,
-        patch_size=14,
-        spatial_merge_size=2,
-        temporal_patch_size=2,
-        initializer_range=0.3,
-    )
+    if family == "qwen2.5":
+        vision = dict(
+            depth=4,
+            hidden_size=64,
+            intermediate_size=128,
+            num_heads=2,
+            out_hidden_size=128,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=112,
+            fullatt_block_indexes=[1, 3],
+            initializer_range=0.3,
+        )
+    else:
+        vision = dict(
+            depth=2,
+            embed_dim=64,
+            hidden_size=128,
+            mlp_ratio=2,
+            num_heads=2,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            initializer_range=0.3,
+        )
     config = _config(family, tokenizer, text, vision)
     config.initializer_range = 0.3
     return config, tokenizer
 
 
-@pytest.fixture(scope="session")
-def qwen2_model(tmp_path_factory) -> Path:
+@pytest.fixture(scope="session", params=["qwen2", "qwen2.5"])
+def tiny_model(request, tmp_path_factory) -> Path:
+    """A tiny random-weight model of each family the plugin prunes."""
     from tools.offline_models import save_random_model
 
-    config, tokenizer = tiny_vllm_config("qwen2")
-    return save_random_model(tmp_path_factory.mktemp("qwen2-vl"), config, tokenizer)
+    config, tokenizer = tiny_vllm_config(request.param)
+    folder = tmp_path_factory.mktemp(request.param.replace(".", "_"))
+    return save_random_model(folder, config, tokenizer)
 
 
 @pytest.fixture(scope="session")

@@ -41,9 +41,7 @@ def project(model: Path, requests: list[dict], tmp_path: Path) -> list[dict]:
     return answers([str(python), script, str(model)], requests, tmp_path)
 
 
-def test_qwen2_vl_off_is_stock_and_pruned_is_the_projects_own_path(
-    qwen2_model, screenshots, tmp_path
-):
+def test_off_is_stock_vllm_and_pruned_is_the_projects_own_path(tiny_model, screenshots, tmp_path):
     one, two = (str(p) for p in screenshots[:2])
     requests = [
         {"images": [one], "text": "click", "pixelprune": "off"},
@@ -52,9 +50,9 @@ def test_qwen2_vl_off_is_stock_and_pruned_is_the_projects_own_path(
         {"images": [one], "text": "click", "pixelprune": "pred_2d"},  # resent: caches
         {"images": [two, one], "text": "two", "pixelprune": "pred_2d"},
     ]
-    stock = engine(qwen2_model, "stock", [{**r, "pixelprune": None} for r in requests], tmp_path)
-    pruned = engine(qwen2_model, "plugin", requests, tmp_path)  # one batch, mixed settings
-    own = project(qwen2_model, requests, tmp_path)
+    stock = engine(tiny_model, "stock", [{**r, "pixelprune": None} for r in requests], tmp_path)
+    pruned = engine(tiny_model, "plugin", requests, tmp_path)  # one batch, mixed settings
+    own = project(tiny_model, requests, tmp_path)
     assert pruned[0] == stock[0]  # off: stock vLLM's tokens and prompt
     assert own[0]["ids"] == stock[0]["ids"] and own[0]["prompt"] == stock[0]["prompt"]
     for number, (theirs, ours) in enumerate(zip(pruned, own, strict=True)):
@@ -69,7 +67,8 @@ def test_qwen2_vl_off_is_stock_and_pruned_is_the_projects_own_path(
     assert pruned[3] == pruned[1]  # the resent image: the same answer
 
 
-def test_a_bad_spec_is_refused_with_what_to_write(qwen2_model, screenshots, tmp_path):
+@pytest.mark.parametrize("tiny_model", ["qwen2.5"], indirect=True)
+def test_a_bad_spec_is_refused_with_what_to_write(tiny_model, screenshots, tmp_path):
     request = {"images": [str(screenshots[0])], "text": "click", "pixelprune": "pred_2d:lots"}
-    [refusal] = engine(qwen2_model, "plugin", [request], tmp_path)
+    [refusal] = engine(tiny_model, "plugin", [request], tmp_path)
     assert "PruneInputError" in refusal["error"] and "pred_2d:0.02" in refusal["error"]
