@@ -22,6 +22,8 @@ def register() -> None:
 
     from pixelprune.vllm_plugin.qwen2_5_vl import PrunedQwen2_5VL
     from pixelprune.vllm_plugin.qwen2_vl import PrunedQwen2VL
+    from pixelprune.vllm_plugin.qwen3_vl import PrunedQwen3VL
 
     ModelRegistry.register_model("Qwen2VLForConditionalGeneration", PrunedQwen2VL)
     ModelRegistry.register_model("Qwen2_5_VLForConditionalGeneration", PrunedQwen2_5VL)
+    ModelRegistry.register_model("Qwen3VLForConditionalGeneration", PrunedQwen3VL)

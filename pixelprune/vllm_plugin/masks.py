@@ -78,8 +78,10 @@ def processor_scaling(
     """How this request's pixel values map back to [0, 1] pixels: vLLM normalises on the
     device by default (`mm_device_do_normalize`), so its processor hands raw 0-255 values, and
     a configured processor may rescale or normalise on its own."""
-    rescale = bool(kwargs.get("do_rescale", getattr(image_processor, "do_rescale", True)))
-    normalize = bool(kwargs.get("do_normalize", getattr(image_processor, "do_normalize", True)))
+    scoped = kwargs.get("images_kwargs")  # Qwen3-VL's processor takes its kwargs scoped
+    flags = {**kwargs, **(scoped if isinstance(scoped, Mapping) else {})}
+    rescale = bool(flags.get("do_rescale", getattr(image_processor, "do_rescale", True)))
+    normalize = bool(flags.get("do_normalize", getattr(image_processor, "do_normalize", True)))
     if normalize:
         factor = float(getattr(image_processor, "rescale_factor", 1 / 255)) if rescale else 1.0
         if abs(factor * 255 - 1) > 1e-9:

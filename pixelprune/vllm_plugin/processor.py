@@ -20,6 +20,7 @@ from vllm.multimodal.processing import PromptReplacement
 
 from pixelprune.vllm_plugin.masks import (
     MASK_KEY,
+    OFF,
     SPEC_KEY,
     keep_masks,
     processor_scaling,
@@ -35,12 +36,14 @@ class PrunedProcessor:
     family: str  # the pixelprune family whose geometry the processor's pixels have
     info: Any
 
-    def _call_hf_processor(
-        self, hf_data: Mapping[str, object], hf_kwargs: Mapping[str, object]
-    ) -> Any:
+    def _apply_hf_processor_main(self, mm_items: Any, hf_kwargs: Mapping[str, object]) -> Any:
+        """vLLM's own processing (every family goes through here) without our kwarg, then the
+        masks from what it produced."""
         spec = spec_of(hf_kwargs)
+        if spec.lower() != OFF:
+            self._check_engine()
         stock = {key: value for key, value in hf_kwargs.items() if key != SPEC_KEY}
-        processed = super()._call_hf_processor(hf_data, stock)  # type: ignore[misc]
+        processed = super()._apply_hf_processor_main(mm_items, stock)  # type: ignore[misc]
         if "pixel_values" in processed:
             effective = self.info.ctx.get_merged_mm_kwargs(stock)  # as the processor ran
             scaling = processor_scaling(self.info.get_image_processor(**stock), effective)
@@ -73,6 +76,22 @@ class PrunedProcessor:
 
         pruned = PromptReplacement(modality="image", target=[token], replacement=kept)
         return [pruned if u is image_update else u for u in updates]
+
+    def _check_engine(self) -> None:
+        """Refuse the request (vLLM answers 400) where this engine cannot prune, rather than
+        run it unpruned or stop the engine later."""
+        config = self.info.ctx.get_mm_config()
+        if getattr(config, "mm_encoder_tp_mode", None) == "data":
+            raise ValueError(
+                "PixelPrune cannot prune on an engine with mm_encoder_tp_mode='data' (its "
+                "data-parallel vision path takes no kept-cell metadata): restart it without "
+                "that option, or send pixelprune 'off'"
+            )
+        if getattr(config, "video_pruning_rate", None):
+            raise ValueError(
+                "PixelPrune and vLLM's video pruning (--video-pruning-rate) do not run "
+                "together: restart the engine without it, or send pixelprune 'off'"
+            )
 
     def _merge_unit(self) -> int:
         merge = int(self.info.get_hf_config().vision_config.spatial_merge_size)

@@ -31,7 +31,29 @@ def tiny_vllm_config(family: str):
         rope_scaling={"type": "mrope", "mrope_section": [4, 6, 6]},
         initializer_range=0.3,
     )
-    if family == "qwen2.5":
+    if family == "qwen3":
+        text.update(
+            head_dim=32,
+            rope_scaling={
+                "rope_type": "default",
+                "mrope_section": [4, 6, 6],
+                "mrope_interleaved": True,
+            },
+        )
+        vision = dict(
+            depth=3,
+            hidden_size=64,
+            intermediate_size=128,
+            num_heads=2,
+            out_hidden_size=128,
+            patch_size=16,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            num_position_embeddings=64,
+            deepstack_visual_indexes=[0, 1],
+            initializer_range=0.3,
+        )
+    elif family == "qwen2.5":
         vision = dict(
             depth=4,
             hidden_size=64,
@@ -62,7 +84,7 @@ def tiny_vllm_config(family: str):
     return config, tokenizer
 
 
-@pytest.fixture(scope="session", params=["qwen2", "qwen2.5"])
+@pytest.fixture(scope="session", params=["qwen2", "qwen2.5", "qwen3"])
 def tiny_model(request, tmp_path_factory) -> Path:
     """A tiny random-weight model of each family the plugin prunes."""
     from tools.offline_models import save_random_model

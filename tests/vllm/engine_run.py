@@ -1,6 +1,6 @@
 """One vLLM engine answering a list of requests; prints one JSON line per answer.
 
-    python tests/vllm/engine_run.py MODEL stock|plugin REQUESTS.json
+    python tests/vllm/engine_run.py MODEL stock|plugin REQUESTS.json [ENGINE_OPTIONS_JSON]
 
 Run as its own process (vLLM loads its plugins once per process, and starts its engine with
 spawn, hence the __main__ guard): `stock` turns the plugin off (VLLM_PLUGINS=none), `plugin`
@@ -17,6 +17,7 @@ from pathlib import Path
 
 if __name__ == "__main__":
     folder, mode, requests_file = sys.argv[1:4]
+    options = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     if mode == "stock":
         os.environ["VLLM_PLUGINS"] = "none"
@@ -32,6 +33,7 @@ if __name__ == "__main__":
         max_model_len=8192,
         limit_mm_per_prompt={"image": 3},
         seed=0,
+        **options,
     )
     prompts = []
     for request in json.loads(Path(requests_file).read_text()):

@@ -18,19 +18,26 @@ ROOT = Path(__file__).resolve().parents[2]
 ENGINE_SECONDS = 600
 
 
-def answers(command: list[str], requests: list[dict], tmp_path: Path) -> list[dict]:
+def answers(command: list[str], requests: list[dict], tmp_path: Path, *extra: str) -> list[dict]:
     file = tmp_path / f"requests-{len(list(tmp_path.iterdir()))}.json"
     file.write_text(json.dumps(requests))
     done = subprocess.run(
-        [*command, str(file)], capture_output=True, text=True, timeout=ENGINE_SECONDS, cwd=ROOT
+        [*command, str(file), *extra],
+        capture_output=True,
+        text=True,
+        timeout=ENGINE_SECONDS,
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-def engine(model: Path, mode: str, requests: list[dict], tmp_path: Path) -> list[dict]:
+def engine(
+    model: Path, mode: str, requests: list[dict], tmp_path: Path, **options: object
+) -> list[dict]:
     script = str(ROOT / "tests" / "vllm" / "engine_run.py")
-    return answers([sys.executable, script, str(model), mode], requests, tmp_path)
+    extra = [json.dumps(options)] if options else []
+    return answers([sys.executable, script, str(model), mode], requests, tmp_path, *extra)
 
 
 def project(model: Path, requests: list[dict], tmp_path: Path) -> list[dict]:
@@ -72,3 +79,13 @@ def test_a_bad_spec_is_refused_with_what_to_write(tiny_model, screenshots, tmp_p
     request = {"images": [str(screenshots[0])], "text": "click", "pixelprune": "pred_2d:lots"}
     [refusal] = engine(tiny_model, "plugin", [request], tmp_path)
     assert "PruneInputError" in refusal["error"] and "pred_2d:0.02" in refusal["error"]
+
+
+@pytest.mark.parametrize("tiny_model", ["qwen2.5"], indirect=True)
+def test_an_engine_that_cannot_prune_refuses_pruned_requests(tiny_model, screenshots, tmp_path):
+    request = {"images": [str(screenshots[0])], "text": "click", "pixelprune": "pred_2d"}
+    options = {"mm_encoder_tp_mode": "data"}
+    [refusal] = engine(tiny_model, "plugin", [request], tmp_path, **options)
+    assert "mm_encoder_tp_mode='data'" in refusal["error"], refusal
+    [answer] = engine(tiny_model, "plugin", [{**request, "pixelprune": "off"}], tmp_path, **options)
+    assert answer["ids"], answer  # unpruned requests still run there
