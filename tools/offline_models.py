@@ -94,32 +94,43 @@ def build_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
     return fast
 
 
-def tiny_config(family: str, tokenizer: PreTrainedTokenizerFast) -> PretrainedConfig:
-    """A small config of the family's real class: 2 text layers, a 2-4 layer vision tower."""
+def tiny_config(
+    family: str,
+    tokenizer: PreTrainedTokenizerFast,
+    *,
+    width: int = 1,
+    initializer_range: float | None = None,
+) -> PretrainedConfig:
+    """A small config of the family's real class: 2 text layers, a 2-4 layer vision tower.
+
+    `width` multiplies every hidden size (2 gives head_dim 32, the least vLLM's CPU attention
+    takes); `initializer_range` draws wider weights (0.3: the greedy answer depends on the
+    image, so a wrong mask or position changes the tokens)."""
+    w = width
     text: dict[str, Any] = dict(
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=64 * w,
+        intermediate_size=128 * w,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
+        rope_scaling={"type": "mrope", "mrope_section": [2 * w, 3 * w, 3 * w]},
     )
     name = get_family(family).name
     if name == "qwen3":
         text.update(
-            head_dim=16,
+            head_dim=16 * w,
             rope_scaling={
                 "rope_type": "default",
-                "mrope_section": [2, 3, 3],
+                "mrope_section": [2 * w, 3 * w, 3 * w],
                 "mrope_interleaved": True,
             },
         )
         vision = dict(
             depth=3,
-            hidden_size=32,
-            intermediate_size=64,
+            hidden_size=32 * w,
+            intermediate_size=64 * w,
             num_heads=2,
-            out_hidden_size=64,
+            out_hidden_size=64 * w,
             patch_size=16,
             spatial_merge_size=2,
             temporal_patch_size=2,
@@ -129,10 +140,10 @@ def tiny_config(family: str, tokenizer: PreTrainedTokenizerFast) -> PretrainedCo
     elif name == "qwen2.5":
         vision = dict(
             depth=4,
-            hidden_size=32,
-            intermediate_size=64,
+            hidden_size=32 * w,
+            intermediate_size=64 * w,
             num_heads=2,
-            out_hidden_size=64,
+            out_hidden_size=64 * w,
             patch_size=14,
             spatial_merge_size=2,
             temporal_patch_size=2,
@@ -142,15 +153,20 @@ def tiny_config(family: str, tokenizer: PreTrainedTokenizerFast) -> PretrainedCo
     else:
         vision = dict(
             depth=2,
-            embed_dim=32,
-            hidden_size=64,
+            embed_dim=32 * w,
+            hidden_size=64 * w,
             mlp_ratio=2,
             num_heads=2,
             patch_size=14,
             spatial_merge_size=2,
             temporal_patch_size=2,
         )
-    return _config(name, tokenizer, text, vision)
+    if initializer_range is not None:
+        text["initializer_range"] = vision["initializer_range"] = initializer_range
+    config = _config(name, tokenizer, text, vision)
+    if initializer_range is not None:
+        config.initializer_range = initializer_range
+    return config
 
 
 def _config(

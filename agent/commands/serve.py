@@ -38,6 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--model", required=True, help="model folder or hub id in the HF cache")
     model.add_argument("--quant", choices=QUANTIZATIONS, help="default 4bit")
     model.add_argument("--served-model-name", help="id for /v1/models (default: --model)")
+    model.add_argument(
+        "--engine",
+        choices=("own", "vllm"),
+        default="own",
+        help="own: this project's server; vllm: vLLM with the PixelPrune plugin (.venv-vllm)",
+    )
+    model.add_argument(
+        "--engine-args", metavar="ARGS", help="with --engine vllm: more `vllm serve` options"
+    )
     add_vision_arguments(model)
     add_prune_options(model, what="pruning of requests that send no pixelprune object")
     net = parser.add_argument_group("network and access")
@@ -85,7 +94,11 @@ def run(args: argparse.Namespace) -> int:
         settings = _settings(args, api_key)
         if not is_loopback(args.host) and api_key is None:
             _warn_open(args.host, args.port)
-        resolve_model_dir(args.model)  # a missing folder is told before torch is imported
+        folder = resolve_model_dir(args.model)  # told before torch is imported
+        if args.engine == "vllm":
+            from agent.commands import serve_vllm
+
+            return serve_vllm.run(args, folder, api_key)
         from agent.server.runner import bind
 
         sock = bind(args.host, args.port)

@@ -18,78 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
-def tiny_vllm_config(family: str):
-    from tools.offline_models import _config, build_tokenizer
-
-    tokenizer = build_tokenizer()
-    text = dict(
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        rope_scaling={"type": "mrope", "mrope_section": [4, 6, 6]},
-        initializer_range=0.3,
-    )
-    if family == "qwen3":
-        text.update(
-            head_dim=32,
-            rope_scaling={
-                "rope_type": "default",
-                "mrope_section": [4, 6, 6],
-                "mrope_interleaved": True,
-            },
-        )
-        vision = dict(
-            depth=3,
-            hidden_size=64,
-            intermediate_size=128,
-            num_heads=2,
-            out_hidden_size=128,
-            patch_size=16,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            num_position_embeddings=64,
-            deepstack_visual_indexes=[0, 1],
-            initializer_range=0.3,
-        )
-    elif family == "qwen2.5":
-        vision = dict(
-            depth=4,
-            hidden_size=64,
-            intermediate_size=128,
-            num_heads=2,
-            out_hidden_size=128,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            window_size=112,
-            fullatt_block_indexes=[1, 3],
-            initializer_range=0.3,
-        )
-    else:
-        vision = dict(
-            depth=2,
-            embed_dim=64,
-            hidden_size=128,
-            mlp_ratio=2,
-            num_heads=2,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            initializer_range=0.3,
-        )
-    config = _config(family, tokenizer, text, vision)
-    config.initializer_range = 0.3
-    return config, tokenizer
-
-
 @pytest.fixture(scope="session", params=["qwen2", "qwen2.5", "qwen3"])
 def tiny_model(request, tmp_path_factory) -> Path:
     """A tiny random-weight model of each family the plugin prunes."""
-    from tools.offline_models import save_random_model
+    from tools.offline_models import build_tokenizer, save_random_model, tiny_config
 
-    config, tokenizer = tiny_vllm_config(request.param)
+    tokenizer = build_tokenizer()
+    config = tiny_config(request.param, tokenizer, width=2, initializer_range=0.3)
     folder = tmp_path_factory.mktemp(request.param.replace(".", "_"))
     return save_random_model(folder, config, tokenizer)
 
