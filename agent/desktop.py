@@ -211,24 +211,30 @@ def mutter_on_bus(environ: Mapping[str, str]) -> bool:
 
 def _gnome_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:
     """A custom shortcut in GNOME's keyboard settings, run by gnome-settings-daemon."""
-    try:
-        return GnomeShortcut(combo, callback)
-    except HotkeyError as error:
-        raise HotkeyError(
-            f"{error}: stop the run with Ctrl-C in its terminal, or add a custom shortcut "
-            "(Settings › Keyboard) that runs `pkill -INT -f 'main.py run'`"
-        ) from error
+    return _refused_with(
+        GnomeShortcut, combo, callback,
+        "stop the run with Ctrl-C in its terminal, or add a custom shortcut (Settings › "
+        "Keyboard) that runs `pkill -INT -f 'main.py run'`",
+    )  # fmt: skip
 
 
 def _portal_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:
     """A shortcut through the portal's GlobalShortcuts, where the desktop has it."""
+    return _refused_with(
+        PortalShortcut, combo, callback,
+        "bind a key in your desktop's shortcut settings to `pkill -INT -f 'main.py run'`, or "
+        "stop the run with Ctrl-C in its terminal",
+    )  # fmt: skip
+
+
+def _refused_with(
+    make: HotkeyFactory, combo: str, callback: Callable[[], None], instead: str
+) -> Hotkey:
+    """`make`'s hotkey; its refusal, if it refuses, says what the user can do instead."""
     try:
-        return PortalShortcut(combo, callback)
+        return make(combo, callback)
     except HotkeyError as error:
-        raise HotkeyError(
-            f"{error}: bind a key in your desktop's shortcut settings to `pkill -INT -f "
-            "'main.py run'`, or stop the run with Ctrl-C in its terminal"
-        ) from error
+        raise HotkeyError(f"{error}: {instead}") from error
 
 
 def _wlroots_hotkey(combo: str, callback: Callable[[], None]) -> Hotkey:

@@ -163,8 +163,7 @@ class PipeWireFrames:
                 self._latest = (time.monotonic(), data)
                 self._condition.notify_all()
         self._process.wait()
-        for reader in self._readers[:1]:
-            reader.join(timeout=5)
+        self._readers[0].join(timeout=5)  # the caps reader: its log is complete
         with self._condition:
             self._end(
                 "\n".join(line for line in self._log if "ERROR" in line or "WARN" in line)[-300:]
